@@ -1,0 +1,17 @@
+"""The hub: a plugin-based model zoo for transfer learning with edge export.
+
+Importing ``hub`` must stay cheap: listing plugins and components never imports
+torch, so this module only exposes version constants.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+#: Version of the plugin contract (hook names, their arguments and the spec
+#: dataclasses). A plugin declares the range it supports in ``HUB_CONTRACT``;
+#: the minor part grows with backwards-compatible additions, the major part
+#: with breaking changes.
+CONTRACT_VERSION = "1.0"
+
+__all__ = ["CONTRACT_VERSION", "__version__"]

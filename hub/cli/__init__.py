@@ -1,0 +1,74 @@
+"""The ``hub`` command line: thin click commands over the Python API.
+
+Each verb group lives in its own module and imports heavy libraries only
+inside the command that needs them, so ``hub --help`` and the listing
+commands start without torch. Errors the user can fix arrive as
+:class:`hub.errors.HubError` and leave as one line on stderr with exit code 1
+(2 for usage errors); ``--debug`` or ``HUB_DEBUG=1`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+
+import click
+
+from .. import __version__
+from ..errors import HubError
+from .list_cmd import list_components
+from .plugins_cmd import plugins
+from .zoo_cmd import zoo
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="hub", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors (also HUB_DEBUG=1).")
+@click.option("--strict", is_flag=True, help="Fail if any plugin is broken (also HUB_STRICT_PLUGINS=1).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the hub is doing.")
+def cli(debug: bool, strict: bool, verbose: bool) -> None:
+    """Fine-tune pretrained backbones, export them to ONNX and publish them."""
+    logging.basicConfig(level=logging.INFO if verbose or debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if debug:
+        os.environ["HUB_DEBUG"] = "1"
+    if strict:
+        os.environ["HUB_STRICT_PLUGINS"] = "1"
+
+
+cli.add_command(plugins)
+cli.add_command(list_components)
+cli.add_command(zoo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code instead of raising."""
+    try:
+        cli.main(args=argv, prog_name="hub", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except HubError as exc:
+        _report(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # a bug: still one line, traceback on request
+        _report(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        return 1
+    return 0
+
+
+def _report(line: str) -> None:
+    if os.environ.get("HUB_DEBUG", "").strip() not in ("", "0"):
+        traceback.print_exc()
+    click.echo(line, err=True)
+
+

@@ -1,0 +1,195 @@
+"""The recipe: one validated description of a training + export + publish job.
+
+Each section is a frozen dataclass whose fields carry their own constraints
+(``opt(...)`` metadata), so one definition gives defaults, validation, the
+did-you-mean list and the documentation table in docs/zoo.md. A zoo.toml
+entry and the CLI flags of ``hub train`` both end up as a :class:`Recipe`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STRATEGIES = ("feature-extraction", "fine-tune", "partial", "gradual-unfreeze")
+QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
+
+
+def opt(
+    default: Any,
+    *,
+    kind: type | tuple[type, ...] | None = None,
+    choices: tuple[Any, ...] | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    items: tuple[Any, ...] | None = None,
+    help: str = "",
+) -> Any:
+    """A dataclass field with validation metadata; ``kind`` defaults to ``type(default)``."""
+    meta = {
+        "kind": kind or type(default),
+        "choices": choices,
+        "min": min,
+        "max": max,
+        "items": items,
+        "help": help,
+    }
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    metric: str = opt("val_loss", help="validation metric to watch (val_loss or val_<metric>)")
+    patience: int = opt(3, min=1, help="epochs without improvement before stopping")
+    mode: str = opt("auto", choices=("auto", "min", "max"), help="auto: min for losses, max otherwise")
+    min_delta: float = opt(0.0, kind=(int, float), min=0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    strategy: str = opt("feature-extraction", choices=STRATEGIES, help="transfer strategy")
+    epochs: int = opt(10, min=1, max=100_000)
+    batch_size: int = opt(64, min=1)
+    lr: float = opt(1e-3, kind=(int, float), min=1e-12, max=10.0, help="learning rate of the head")
+    optimizer: str = opt("adamw", choices=("adamw", "adam", "sgd"))
+    momentum: float = opt(0.9, kind=(int, float), min=0, max=1)
+    weight_decay: float = opt(0.01, kind=(int, float), min=0, help="not applied to norms and biases")
+    layer_lr_decay: float = opt(1.0, kind=(int, float), min=1e-6, max=1, help="lr multiplier per layer group")
+    trainable_groups: int = opt(1, min=1, help="partial: last N layer groups trainable")
+    unfreeze_every: int = opt(1, min=1, help="gradual-unfreeze: one more group every K epochs")
+    scheduler: str = opt("cosine", choices=("none", "cosine", "step"))
+    warmup_epochs: float = opt(0, kind=(int, float), min=0)
+    step_size: int = opt(10, min=1, help="step scheduler: epochs between decays")
+    gamma: float = opt(0.1, kind=(int, float), min=0, max=1)
+    label_smoothing: float = opt(0.0, kind=(int, float), min=0, max=0.99)
+    mixup: float = opt(0.0, kind=(int, float), min=0, help="mixup alpha (images); 0 = off")
+    l2sp: float = opt(0.0, kind=(int, float), min=0, help="L2-SP penalty toward the pretrained weights")
+    grad_clip: float = opt(0.0, kind=(int, float), min=0, help="max gradient norm; 0 = off")
+    class_balance: str = opt("none", choices=("none", "loss", "sampler"))
+    early_stopping: EarlyStopping | None = opt(None, kind=EarlyStopping)
+    augment: str = opt("none", help="augmentation preset or policy name")
+    seed: int = opt(0, min=0)
+    device: str = opt("auto", choices=("auto", "cpu", "cuda"))
+    precision: str = opt("fp32", choices=("fp32", "bf16"))
+    cache_features: bool = opt(True, help="feature-extraction: compute frozen features once")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    opset: int = opt(18, min=9, max=23)
+    quantize: list = opt([], items=QUANTIZE)
+    target: str = opt("default", choices=("default", "edge", "ort-mobile"))
+    atol: float = opt(1e-4, kind=(int, float), min=0)
+    rtol: float = opt(1e-3, kind=(int, float), min=0)
+    max_metric_drop: float = opt(1.0, kind=(int, float), min=0, help="accuracy budget in points")
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    repo: str = opt("", help="Hub repo id namespace/name; empty: local default")
+    private: bool = opt(False)
+    revision: str = opt("main")
+    tag: str = opt("")
+
+
+@dataclass(frozen=True)
+class ComponentRef:
+    """A component chosen by name, with the options passed to its factory."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    backbone: ComponentRef
+    head: ComponentRef
+    task: ComponentRef
+    dataset: ComponentRef
+    pretrained: bool = True
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class FieldError(ValueError):
+    """A section value is wrong; ``path`` is the key path inside the section."""
+
+    def __init__(self, path: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def build_section(cls: type, table: Any, path: tuple[str, ...]) -> Any:
+    """Validate ``table`` against the dataclass ``cls`` and build it (defaults fill the gaps)."""
+    if not isinstance(table, Mapping):
+        raise FieldError(path, f"must be a table, got {_type_name(table)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise FieldError(path + (key,), unknown_key_message(key, fields))
+        values[key] = check_value(fields[key], value, path + (key,))
+    return cls(**values)
+
+
+def check_value(f: dataclasses.Field, value: Any, path: tuple[str, ...]) -> Any:
+    meta = f.metadata
+    kind = meta["kind"]
+    if dataclasses.is_dataclass(kind):
+        return build_section(kind, value, path)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # TOML has real booleans; never let true/false pass as a number.
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise FieldError(path, f"must be {' or '.join(_type_label(k) for k in kinds)}, got {_type_name(value)} {value!r}")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise FieldError(path, choice_message(value, meta["choices"]))
+    if meta["min"] is not None and value < meta["min"]:
+        raise FieldError(path, f"must be >= {meta['min']}, got {value!r}")
+    if meta["max"] is not None and value > meta["max"]:
+        raise FieldError(path, f"must be <= {meta['max']}, got {value!r}")
+    if meta["items"] is not None:
+        for item in value:
+            if item not in meta["items"]:
+                raise FieldError(path, choice_message(item, meta["items"]))
+    return value
+
+
+def unknown_key_message(key: str, known: Mapping[str, Any] | list[str]) -> str:
+    names = sorted(known)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(names)}"
+    return f"unknown key {key!r}; {hint}"
+
+
+def choice_message(value: Any, choices: tuple[Any, ...]) -> str:
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{value!r} is not one of {', '.join(repr(c) for c in choices)}{hint}"
+
+
+def _type_label(kind: type) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list"}.get(
+        kind, kind.__name__
+    )
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "table"}.get(
+        type(value), type(value).__name__
+    )
+
+
+SECTIONS: dict[str, type] = {"train": TrainConfig, "export": ExportConfig, "publish": PublishConfig}

@@ -1,0 +1,272 @@
+"""zoo.toml: the catalogue of named, ready-to-run zoo entries.
+
+An entry names a backbone, a dataset and optionally a task and head (with
+options), plus ``train``, ``export`` and ``publish`` sections::
+
+    [entries.digits-lite0]
+    backbone = "efficientnet-lite0"
+    dataset = "digits"
+    head = { name = "mlp", hidden = [256], dropout = 0.2 }
+
+    [entries.digits-lite0.train]
+    strategy = "feature-extraction"
+
+Checking happens in two layers. The file's shape (TOML syntax, known keys,
+types, ranges) is checked for every entry when the file is read: a typo is a
+bug in the catalogue. Component names are checked per entry against the
+installed plugins, so one entry whose plugin is missing does not hide the
+others. Every error names the file, the line and the key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import HubError, ZooError
+from .recipe import SECTIONS, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
+from .registry import Registry
+
+ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish")
+TOP_KEYS = ("schema", "entries")
+SCHEMA_VERSION = 1
+_ENTRY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def default_zoo_path() -> Path:
+    """``$HUB_ZOO``, else ./zoo.toml, else the catalogue beside the hub package (source checkouts)."""
+    if os.environ.get("HUB_ZOO"):
+        return Path(os.environ["HUB_ZOO"])
+    here = Path("zoo.toml")
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parent.parent / "zoo.toml"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One zoo entry before its components are checked against the registry."""
+
+    name: str
+    description: str
+    backbone: ComponentRef
+    dataset: ComponentRef
+    task: ComponentRef | None
+    head: ComponentRef | None
+    pretrained: bool
+    tags: tuple[str, ...]
+    sections: Mapping[str, Any]
+    line: int | None
+
+
+class Catalogue:
+    """A parsed zoo.toml; build it with :func:`load_catalogue`."""
+
+    def __init__(self, path: Path, text: str, entries: dict[str, Entry]) -> None:
+        self.path = path
+        self.text = text
+        self.entries = entries
+
+    def error(self, keypath: tuple[str, ...], message: str) -> ZooError:
+        line = locate(self.text, keypath)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        error = ZooError(f"{where}: {'.'.join(keypath)}: {message}")
+        error.reason = message
+        return error
+
+    def entry(self, name: str) -> Entry:
+        if name not in self.entries:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.entries), n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else "see `hub zoo list`"
+            raise ZooError(f"{self.path}: no entry named {name!r}; {hint}")
+        return self.entries[name]
+
+    def recipe(self, name: str, registry: Registry) -> Recipe:
+        """The entry as a :class:`Recipe`, its components checked against ``registry``."""
+        entry = self.entry(name)
+        try:
+            return resolve_entry(entry, registry, source=f"{self.path}:{entry.line or 0}")
+        except FieldError as exc:
+            raise self.error(("entries", name) + exc.path, str(exc)) from None
+
+
+def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
+    """Read and shape-check a zoo.toml (``path`` defaults to :func:`default_zoo_path`)."""
+    path = Path(path) if path is not None else default_zoo_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ZooError(f"{path}: zoo catalogue not found; pass --zoo PATH or set HUB_ZOO") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ZooError(f"{path}: cannot read the zoo catalogue: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) if m else str(exc)
+        raise ZooError(f"{where}: invalid TOML: {reason}") from None
+    catalogue = Catalogue(path, text, {})
+    for key in data:
+        if key not in TOP_KEYS:
+            raise catalogue.error((key,), unknown_key_message(key, list(TOP_KEYS)))
+    if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise catalogue.error(("schema",), f"schema {data['schema']!r} is not supported; this hub reads schema {SCHEMA_VERSION}")
+    entries = data.get("entries", {})
+    if not isinstance(entries, dict):
+        raise catalogue.error(("entries",), "must be a table of entries: [entries.NAME]")
+    for name, raw in entries.items():
+        try:
+            catalogue.entries[name] = _parse_entry(name, raw, locate(text, ("entries", name)))
+        except FieldError as exc:
+            raise catalogue.error(("entries", name) + exc.path, str(exc)) from None
+    return catalogue
+
+
+def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
+    if not _ENTRY_NAME_RE.match(name):
+        raise FieldError((), "entry names use lowercase letters, digits, '-' or '_' (max 64)")
+    if not isinstance(raw, dict):
+        raise FieldError((), "an entry must be a table: [entries.NAME]")
+    for key in raw:
+        if key not in ENTRY_KEYS:
+            raise FieldError((key,), unknown_key_message(key, list(ENTRY_KEYS)))
+    for key in ("backbone", "dataset"):
+        if key not in raw:
+            raise FieldError((), f"missing required key {key!r}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise FieldError(("description",), "must be a string")
+    tags = raw.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise FieldError(("tags",), "must be a list of strings")
+    backbone = _component_ref(raw["backbone"], ("backbone",))
+    pretrained = backbone.options.get("pretrained", True)
+    if not isinstance(pretrained, bool):
+        raise FieldError(("backbone", "pretrained"), f"must be true/false, got {pretrained!r}")
+    backbone = ComponentRef(backbone.name, {k: v for k, v in backbone.options.items() if k != "pretrained"})
+    sections = {key: build_section(cls, raw.get(key, {}), (key,)) for key, cls in SECTIONS.items()}
+    return Entry(
+        name=name,
+        description=description,
+        backbone=backbone,
+        dataset=_component_ref(raw["dataset"], ("dataset",)),
+        task=_component_ref(raw["task"], ("task",)) if "task" in raw else None,
+        head=_component_ref(raw["head"], ("head",)) if "head" in raw else None,
+        pretrained=pretrained,
+        tags=tuple(tags),
+        sections=sections,
+        line=line,
+    )
+
+
+def _component_ref(value: Any, path: tuple[str, ...]) -> ComponentRef:
+    if isinstance(value, str) and value:
+        return ComponentRef(value)
+    if isinstance(value, dict):
+        if not isinstance(value.get("name"), str) or not value["name"]:
+            raise FieldError(path, "a component table needs name = \"...\"")
+        return ComponentRef(value["name"], {k: v for k, v in value.items() if k != "name"})
+    raise FieldError(path, f"must be a component name or a table with name = \"...\", got {value!r}")
+
+
+def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
+    """Check an entry's components against the registry and build the recipe."""
+    backbone = _lookup(registry, "backbone", entry.backbone, ("backbone",))
+    dataset = _lookup(registry, "dataset", entry.dataset, ("dataset",))
+    task_ref = entry.task or ComponentRef(dataset.spec.task)
+    task = _lookup(registry, "task", task_ref, ("task",))
+    head_ref = entry.head or ComponentRef(task.spec.default_head)
+    head = _lookup(registry, "head", head_ref, ("head",))
+    modality = backbone.spec.modality
+    if dataset.spec.modality != modality:
+        raise FieldError(
+            ("dataset",),
+            f"dataset {dataset.name!r} holds {dataset.spec.modality} data but backbone {backbone.name!r} reads {modality}",
+        )
+    if modality not in task.spec.modalities:
+        raise FieldError(("task",), f"task {task.name!r} does not support {modality} backbones")
+    if modality not in head.spec.modalities:
+        raise FieldError(("head",), f"head {head.name!r} does not support {modality} backbones")
+    if dataset.spec.task != task.name:
+        raise FieldError(("task",), f"dataset {dataset.name!r} is labelled for task {dataset.spec.task!r}, not {task.name!r}")
+    for key in dataset.spec.required_options:
+        if key not in entry.dataset.options:
+            raise FieldError(("dataset",), f"dataset {dataset.name!r} needs option {key!r}")
+    return Recipe(
+        name=entry.name,
+        description=entry.description,
+        backbone=ComponentRef(backbone.qualified_name, entry.backbone.options),
+        head=ComponentRef(head.qualified_name, head_ref.options),
+        task=ComponentRef(task.qualified_name, task_ref.options),
+        dataset=ComponentRef(dataset.qualified_name, entry.dataset.options),
+        pretrained=entry.pretrained,
+        tags=entry.tags,
+        source=source,
+        **entry.sections,
+    )
+
+
+def _lookup(registry: Registry, kind: str, ref: ComponentRef, path: tuple[str, ...]) -> Any:
+    try:
+        component = registry.get(kind, ref.name)
+    except HubError as exc:
+        raise FieldError(path, str(exc)) from None
+    allowed = component.spec.options
+    for key, value in ref.options.items():
+        if key not in allowed:
+            raise FieldError(path + (key,), f"{kind} {ref.name!r} has no option {key!r}: " + unknown_key_message(key, allowed).split("; ", 1)[1])
+        default = allowed[key]
+        if default is not None and not _same_kind(default, value):
+            raise FieldError(path + (key,), f"must be {type(default).__name__} like the default {default!r}, got {value!r}")
+    return component
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+_HEADER_RE = re.compile(r"^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")
+_KEY_RE = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+
+
+def _split_key(key: str) -> tuple[str, ...]:
+    parts = re.findall(r"\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9_-]+)", key)
+    return tuple(a or b or c for a, b, c in parts)
+
+
+def locate(text: str, keypath: tuple[str, ...]) -> int | None:
+    """Best-effort 1-based line of ``keypath`` in TOML ``text`` (tomllib keeps no positions)."""
+    lines = text.splitlines()
+    best_line, best_len, section_start = None, -1, 0
+    headers = [(i, _split_key(m.group(1))) for i, line in enumerate(lines) if (m := _HEADER_RE.match(line))]
+    for i, keys in headers:
+        if keypath[: len(keys)] == keys and len(keys) > best_len:
+            best_line, best_len, section_start = i + 1, len(keys), i + 1
+    if best_len == -1:
+        best_len, section_start = 0, 0
+    rest = keypath[best_len:]
+    if not rest:
+        return best_line
+    section_end = next((i for i, _ in headers if i >= section_start), len(lines))
+    for i in range(section_start, section_end):
+        m = _KEY_RE.match(lines[i])
+        if not m:
+            continue
+        keys = _split_key(m.group(1))
+        if rest[: len(keys)] == keys:
+            return i + 1
+    return best_line

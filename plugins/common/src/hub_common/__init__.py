@@ -1,0 +1,1 @@
+"""First-party heads and tasks, registered through the public hooks only."""

@@ -1,0 +1,1 @@
+"""First-party vision plugin: plain-torch backbones and image datasets."""
