@@ -144,7 +144,11 @@ def load_state_dict(path: Path, fmt: str | None = None) -> dict[str, Any]:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsError(f"{path}: not a plain tensor checkpoint ({exc}); convert it to safetensors") from exc
+        # torch's own message suggests weights_only=False; never repeat that advice.
+        raise WeightsError(
+            f"{path}: refused to load: not a plain tensor checkpoint (rejected by torch.load weights_only=True, "
+            f"{type(exc).__name__}); convert it to safetensors"
+        ) from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state

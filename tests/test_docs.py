@@ -1,0 +1,28 @@
+"""The docs cannot drift from the code they describe."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from hub.recipe import EarlyStopping, ExportConfig, PublishConfig, TrainConfig
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+@pytest.mark.parametrize("section", [TrainConfig, EarlyStopping, ExportConfig, PublishConfig])
+def test_every_recipe_key_is_documented(section):
+    text = (DOCS / "zoo.md").read_text()
+    missing = [f.name for f in dataclasses.fields(section) if f"| `{f.name}` |" not in text]
+    assert not missing, f"docs/zoo.md lacks {section.__name__} keys {missing}"
+
+
+def test_every_hook_is_documented():
+    from hub import hookspecs
+
+    text = (DOCS / "plugins.md").read_text()
+    hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
+    assert len(hooks) == 4
+    assert all(f"`{h}(register)`" in text for h in hooks)
