@@ -113,6 +113,8 @@ class Recipe:
     task: ComponentRef
     dataset: ComponentRef
     pretrained: bool = True
+    #: overrides of the backbone's input contract: image_size (square) or max_length
+    input_size: Mapping[str, int] = field(default_factory=dict)
     description: str = ""
     tags: tuple[str, ...] = ()
     train: TrainConfig = field(default_factory=TrainConfig)

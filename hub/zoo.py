@@ -35,6 +35,8 @@ from .registry import Registry
 ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish")
 TOP_KEYS = ("schema", "entries")
 SCHEMA_VERSION = 1
+#: Backbone-table keys the hub itself reads (the input contract), not the factory.
+INPUT_KEYS = ("image_size", "max_length")
 _ENTRY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -59,6 +61,7 @@ class Entry:
     task: ComponentRef | None
     head: ComponentRef | None
     pretrained: bool
+    input_size: Mapping[str, int]
     tags: tuple[str, ...]
     sections: Mapping[str, Any]
     line: int | None
@@ -151,7 +154,15 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
     pretrained = backbone.options.get("pretrained", True)
     if not isinstance(pretrained, bool):
         raise FieldError(("backbone", "pretrained"), f"must be true/false, got {pretrained!r}")
-    backbone = ComponentRef(backbone.name, {k: v for k, v in backbone.options.items() if k != "pretrained"})
+    input_size = {}
+    for key in INPUT_KEYS:
+        if key in backbone.options:
+            value = backbone.options[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= 4096:
+                raise FieldError(("backbone", key), f"must be an integer between 8 and 4096, got {value!r}")
+            input_size[key] = value
+    reserved = ("pretrained",) + INPUT_KEYS
+    backbone = ComponentRef(backbone.name, {k: v for k, v in backbone.options.items() if k not in reserved})
     sections = {key: build_section(cls, raw.get(key, {}), (key,)) for key, cls in SECTIONS.items()}
     return Entry(
         name=name,
@@ -161,6 +172,7 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
         task=_component_ref(raw["task"], ("task",)) if "task" in raw else None,
         head=_component_ref(raw["head"], ("head",)) if "head" in raw else None,
         pretrained=pretrained,
+        input_size=input_size,
         tags=tuple(tags),
         sections=sections,
         line=line,
@@ -191,6 +203,9 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
             ("dataset",),
             f"dataset {dataset.name!r} holds {dataset.spec.modality} data but backbone {backbone.name!r} reads {modality}",
         )
+    wrong_key = "max_length" if modality == "image" else "image_size"
+    if wrong_key in entry.input_size:
+        raise FieldError(("backbone", wrong_key), f"{modality} backbone {backbone.name!r} has no {wrong_key}")
     if modality not in task.spec.modalities:
         raise FieldError(("task",), f"task {task.name!r} does not support {modality} backbones")
     if modality not in head.spec.modalities:
@@ -208,6 +223,7 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
         task=ComponentRef(task.qualified_name, task_ref.options),
         dataset=ComponentRef(dataset.qualified_name, entry.dataset.options),
         pretrained=entry.pretrained,
+        input_size=dict(entry.input_size),
         tags=entry.tags,
         source=source,
         **entry.sections,

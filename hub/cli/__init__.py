@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import HubError
 from .list_cmd import list_components
 from .plugins_cmd import plugins
+from .serve_cmd import serve
 from .zoo_cmd import zoo
 
 
@@ -40,6 +41,7 @@ def cli(debug: bool, strict: bool, verbose: bool) -> None:
 cli.add_command(plugins)
 cli.add_command(list_components)
 cli.add_command(zoo)
+cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> int:

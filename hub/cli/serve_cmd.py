@@ -1,0 +1,62 @@
+"""``hub serve``: run the self-hosted Hugging Face-compatible hub server.
+
+Starlette and uvicorn are imported inside the command so that ``hub --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+
+def default_data_dir() -> Path:
+    """``$HUB_HOME/serve`` when ``HUB_HOME`` is set, else ``~/.cache/hub/serve``."""
+    home = os.environ.get("HUB_HOME")
+    return Path(home) / "serve" if home else Path.home() / ".cache" / "hub" / "serve"
+
+
+@click.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where repos and LFS objects are stored [default: $HUB_HOME/serve or ~/.cache/hub/serve].")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Anything but loopback exposes the server to the network.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on (0 picks a free one).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File of 'token username [org ...]' lines; also HUB_SERVE_TOKENS='tok:user,...'.")
+@click.option("--allow-any-namespace", is_flag=True,
+              help="Let every valid token write to any namespace (single-user setups).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Server log level.")
+def serve(data_dir: Path | None, host: str, port: int, token_file: Path | None, allow_any_namespace: bool,
+          log_level: str) -> None:
+    """Serve model repos to the huggingface_hub client (uploads included).
+
+    Point clients at it with HF_ENDPOINT=<printed URL> and HF_HUB_DISABLE_XET=1. Reads of public
+    repos need no token; writes need a token from --token-file or HUB_SERVE_TOKENS.
+    """
+    from ..server import serve as run_server
+    from ..server.auth import parse_token_env, parse_token_file
+
+    try:
+        tokens, orgs = parse_token_file(token_file) if token_file else ({}, {})
+        tokens.update(parse_token_env())
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not tokens:
+        click.echo("warning: no tokens configured; the server is read-only "
+                   "(use --token-file or HUB_SERVE_TOKENS)", err=True)
+    data_dir = data_dir or default_data_dir()
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def ready(url: str) -> None:
+        click.echo(f"hub serve: listening on {url} (data: {data_dir})")
+        click.echo(f"  export HF_ENDPOINT={url} HF_HUB_DISABLE_XET=1")
+
+    try:
+        run_server(data_dir, host=host, port=port, tokens=tokens, orgs=orgs,
+                   allow_any_namespace=allow_any_namespace, on_ready=ready)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc

@@ -1,0 +1,145 @@
+"""``hub serve``: a self-hosted, Hugging Face Hub-compatible server for model repositories.
+
+It speaks the subset of the Hub HTTP API that the official ``huggingface_hub`` client uses to
+create repos, upload (regular files and classic LFS; set ``HF_HUB_DISABLE_XET=1`` on the client,
+the Xet protocol is not served) and download, and stores every repo as a real bare git repository
+with git-lfs pointers, so ordinary git tools can read what was published.
+
+Access rules:
+  * Tokens are fixed at start: ``token -> username`` (``--token-file`` lines ``token user [org ...]``
+    or ``HUB_SERVE_TOKENS="tok1:user1,tok2:user2"``). Clients send ``Authorization: Bearer <token>``.
+  * Reading public repos needs no token; an unknown token is refused (401) even on reads.
+  * Writing needs a token (401 without) and ownership of the namespace (403 otherwise): a user
+    owns ``<username>/...`` and the namespaces of the organisations listed after their name in
+    the token file. ``allow_any_namespace=True`` (``--allow-any-namespace``) lets every valid token
+    write anywhere, for single-user setups.
+  * Private repos answer 404 to everyone who may not write to their namespace.
+
+Limits: model repos only; no pull requests (``create_pr`` is refused), no Xet, no LFS download
+API for git-lfs clients (use ``/resolve``), no pagination (listings come in one page), one server
+process per data folder (enforced with a lock file). It binds 127.0.0.1 by default.
+
+Data layout: ``repos/models/{ns}/{name}.git`` (bare repo) + ``{name}.json`` (metadata),
+``lfs/objects/ab/cd/<sha256>`` (LFS bytes, shared and deduplicated), ``cache/blobs`` (regular files
+materialised for range requests), ``tmp`` and ``lfs/tmp`` (cleared at start).
+
+Use :func:`create_app` to get the ASGI app, :func:`serve` to run it in the foreground, and
+:func:`start_background` to run it in a thread (tests, or an embedded server for ``hub push``).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ServerHandle", "create_app", "serve", "start_background"]
+
+
+def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[str]] | None = None,
+               allow_any_namespace: bool = False) -> Starlette:
+    """The Starlette app serving repos under ``data_dir`` to holders of ``tokens`` (token -> user)."""
+    from .app import create_app as _create_app
+
+    return _create_app(Path(data_dir), tokens, orgs=orgs, allow_any_namespace=allow_any_namespace)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves so port 0 yields a known free port before start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server(app: Any, **kwargs: Any) -> Any:
+    import uvicorn
+
+    # Our own request log omits query strings (signed upload URLs); uvicorn's would print them.
+    config = uvicorn.Config(app, access_log=False, log_config=None, lifespan="off",
+                            timeout_keep_alive=30, **kwargs)
+    return uvicorn.Server(config)
+
+
+def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 0, tokens: dict[str, str] | None = None,
+          *, orgs: dict[str, set[str]] | None = None, allow_any_namespace: bool = False,
+          on_ready: Any = None) -> None:
+    """Run the server in the foreground until interrupted.
+
+    ``on_ready(url)`` is called once the socket is bound (the CLI prints the URL with it).
+    """
+    app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace)
+    sock = _bind(host, port)
+    if on_ready is not None:
+        on_ready(_url(sock))
+    logger.info("hub serve listening on %s (data in %s)", _url(sock), data_dir)
+    _server(app).run(sockets=[sock])
+
+
+@dataclass
+class ServerHandle:
+    """A server running in a background thread; ``stop()`` shuts it down and waits."""
+
+    url: str
+    data_dir: Path
+    _server: Any
+    _thread: threading.Thread
+    _sock: socket.socket
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        self._sock.close()
+        self._server.config.app.state.hub.close()
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_background(data_dir: Path, host: str = "127.0.0.1", port: int = 0,
+                     tokens: dict[str, str] | None = None, *, orgs: dict[str, set[str]] | None = None,
+                     allow_any_namespace: bool = False, timeout: float = 15.0) -> ServerHandle:
+    """Start the server in a daemon thread and return once it accepts connections.
+
+    ``port=0`` picks a free port; the handle's ``url`` says which.
+    """
+    app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace)
+    try:
+        sock = _bind(host, port)
+    except OSError:
+        app.state.hub.close()
+        raise
+    server = _server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="hub-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            app.state.hub.close()
+            raise RuntimeError("hub serve did not start; see the log for the reason")
+        time.sleep(0.02)
+    handle = ServerHandle(_url(sock), Path(data_dir), server, thread, sock)
+    logger.info("hub serve started in background on %s", handle.url)
+    return handle

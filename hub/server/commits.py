@@ -1,0 +1,233 @@
+"""Turn the client's NDJSON commit payload into one git commit.
+
+The payload (see ``huggingface_hub._commit_api._prepare_commit_payload``) is a ``header`` line
+(``summary``, ``description``, optional ``parentCommit``) followed by one line per operation:
+``file`` (base64 content), ``lfsFile`` (sha256 oid of an already uploaded object; ``size`` may be
+missing for copies), ``deletedFile`` and ``deletedFolder``. The body is read line by line and
+regular files are decoded to temp files as they arrive, so a commit never sits whole in memory.
+
+Applying it happens in a worker thread under the repo's lock: read the branch head, refuse a stale
+``parentCommit`` (412), build the new tree on a temporary index, ``commit-tree``, then move the
+branch with ``update-ref`` compare-and-swap. Nothing is visible until that last step.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .errors import ServerError, bad_request, entry_not_found, revision_not_found
+from .lfs import LfsStore
+from .storage import GitRepo, identity, lfs_pointer, parse_lfs_pointer
+
+MAX_LINE_BYTES = 64 << 20
+
+
+@dataclass
+class PendingCommit:
+    """A parsed commit request whose regular files wait in ``workdir``."""
+
+    workdir: Path
+    summary: str = ""
+    description: str = ""
+    parent: str | None = None
+    # ("add", path, file) | ("lfs", path, oid, size) | ("del", path) | ("deldir", path), in payload order
+    ops: list[tuple] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def check_path(path: object) -> str:
+    """Refuse paths git or the filesystem would choke on, or that try to escape the repo."""
+    if not isinstance(path, str) or not path or path.startswith("/") or path.endswith("/"):
+        raise bad_request(f"Invalid path in repo: {path!r}")
+    parts = path.split("/")
+    if any(p in ("", ".", "..", ".git") for p in parts) or any(c in path for c in "\0\n\r\\"):
+        raise bad_request(f"Invalid path in repo: {path!r}")
+    return path
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Split a byte stream into non-empty lines without quadratic copying of long lines."""
+    buf = bytearray()
+    async for chunk in chunks:
+        searched = len(buf)
+        buf += chunk
+        start = 0
+        while (nl := buf.find(b"\n", max(start, searched))) >= 0:
+            line = bytes(buf[start:nl])
+            start = nl + 1
+            if line.strip():
+                yield line
+        if start:
+            del buf[:start]
+        if len(buf) > MAX_LINE_BYTES:
+            raise ServerError(413, f"Commit payload line larger than {MAX_LINE_BYTES} bytes; upload big files via LFS")
+    if bytes(buf).strip():
+        yield bytes(buf)
+
+
+async def parse_payload(chunks: AsyncIterator[bytes], tmp_root: Path) -> PendingCommit:
+    """Read the NDJSON body into a :class:`PendingCommit` (caller must ``cleanup()`` it)."""
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    pending = PendingCommit(Path(tempfile.mkdtemp(dir=tmp_root, prefix="commit-")))
+    try:
+        seen_header = False
+        async for line in _lines(chunks):
+            try:
+                item = json.loads(line)
+                key, value = item["key"], item["value"]
+            except (ValueError, KeyError, TypeError):
+                raise bad_request('Malformed commit payload: expected NDJSON lines {"key": ..., "value": ...}') from None
+            if key == "header":
+                seen_header = True
+                pending.summary = str(value.get("summary") or "")
+                pending.description = str(value.get("description") or "")
+                pending.parent = value.get("parentCommit")
+            elif key == "file":
+                path = check_path(value.get("path"))
+                if value.get("encoding", "base64") != "base64":
+                    raise bad_request(f"Unsupported encoding for {path}: {value.get('encoding')}")
+                try:
+                    content = base64.b64decode(value.get("content", ""), validate=True)
+                except (binascii.Error, ValueError):
+                    raise bad_request(f"Invalid base64 content for {path}") from None
+                blob = pending.workdir / f"f{len(pending.ops)}"
+                blob.write_bytes(content)
+                pending.ops.append(("add", path, blob))
+            elif key == "lfsFile":
+                if value.get("algo", "sha256") != "sha256":
+                    raise bad_request("Only sha256 LFS objects are supported")
+                size = value.get("size")
+                if size is not None and (not isinstance(size, int) or size < 0):
+                    raise bad_request(f"Invalid size for {value.get('path')}")
+                pending.ops.append(("lfs", check_path(value.get("path")), LfsStore.check_oid(value.get("oid")), size))
+            elif key in ("deletedFile", "deletedFolder"):
+                path = value.get("path")
+                path = check_path(path.rstrip("/") if isinstance(path, str) else path)
+                pending.ops.append(("del" if key == "deletedFile" else "deldir", path))
+            else:
+                raise bad_request(f"Unsupported commit operation '{key}'")
+        if not seen_header:
+            raise bad_request("Commit payload has no header line")
+        return pending
+    except BaseException:
+        pending.cleanup()
+        raise
+
+
+def attr_matches(pattern: str, path: str) -> bool:
+    if "/" not in pattern.strip("/"):
+        return fnmatch.fnmatchcase(PurePosixPath(path).name, pattern)
+    return fnmatch.fnmatchcase(path, pattern.lstrip("/").replace("**/", "*").replace("/**", "/*"))
+
+
+def lfs_patterns(gitattributes: str) -> list[str]:
+    return [line.split()[0] for line in gitattributes.splitlines()
+            if line.strip() and not line.startswith("#") and "filter=lfs" in line.split()[1:]]
+
+
+def apply_commit(repo: GitRepo, lfs: LfsStore, repo_id: str, branch: str, pending: PendingCommit,
+                 user: str) -> str:
+    """Build and publish the commit on ``branch``; returns the new commit sha. Call under the repo lock."""
+    head = repo.branch_head(branch)
+    if head is None:
+        if repo.resolve(branch):
+            raise bad_request(f"Cannot commit to '{branch}': commits go to a branch, not a tag or a commit")
+        raise revision_not_found(repo_id, branch)
+    parent = pending.parent
+    if parent is not None and (not isinstance(parent, str) or len(parent) < 7 or not head.startswith(parent.lower())):
+        raise ServerError(412, "A commit has happened since. Please refresh and try again.")
+
+    entries = {e.path: (e.mode, e.oid) for e in repo.ls_tree(head, recursive=True) if e.type != "tree"}
+    adds = [op for op in pending.ops if op[0] == "add"]
+    shas = dict(zip((id(op) for op in adds), repo.write_blob_files([op[2] for op in adds])))
+    lfs_paths: list[str] = []
+
+    def put(path: str, sha: str) -> None:
+        if any(str(parent_dir) in entries for parent_dir in PurePosixPath(path).parents if str(parent_dir) != "."):
+            raise bad_request(f"Cannot add '{path}': a parent folder is a file in the repo")
+        prefix = path + "/"
+        if any(p.startswith(prefix) for p in entries):
+            raise bad_request(f"Cannot add '{path}': a folder with this name exists in the repo")
+        entries[path] = ("100644", sha)
+
+    for op in pending.ops:
+        kind, path = op[0], op[1]
+        if kind == "add":
+            entries.pop(path, None)
+            put(path, shas[id(op)])
+        elif kind == "lfs":
+            oid, size = op[2], op[3]
+            stored = lfs.size(oid) if lfs.granted(repo.path, oid) else None
+            if stored is None:
+                raise bad_request(f"LFS object {oid} for '{path}' was not uploaded (or its upload failed)")
+            if size is not None and size != stored:
+                raise bad_request(f"LFS object {oid} for '{path}' has size {stored}, commit says {size}")
+            entries.pop(path, None)
+            put(path, repo.write_blob(lfs_pointer(oid, stored)))
+            lfs_paths.append(path)
+        elif kind == "del":
+            if entries.pop(path, None) is None:
+                raise entry_not_found(f"{path} (A file with this name doesn't exist)", head)
+        elif kind == "deldir":
+            doomed = [p for p in entries if p.startswith(path + "/")]
+            if not doomed:
+                raise entry_not_found(f"{path} (A folder with this name doesn't exist)", head)
+            for p in doomed:
+                del entries[p]
+
+    _track_lfs_paths(repo, entries, lfs_paths)
+    tree = _write_tree(repo, entries, pending.workdir)
+    message = pending.summary.strip() or "Update files"
+    if pending.description.strip():
+        message += f"\n\n{pending.description.strip()}"
+    commit = repo.git("commit-tree", tree, "-p", head, "-F", "-", input=message.encode(),
+                      env=identity(user)).decode().strip()
+    if not repo.update_ref(f"refs/heads/{branch}", commit, head):
+        raise ServerError(412, "A commit has happened since. Please refresh and try again.")
+    return commit
+
+
+def _track_lfs_paths(repo: GitRepo, entries: dict[str, tuple[str, str]], lfs_paths: list[str]) -> None:
+    """Add LFS paths that ``.gitattributes`` does not cover, so git-lfs clients smudge them too."""
+    current = ""
+    if ".gitattributes" in entries:
+        sha = entries[".gitattributes"][1]
+        current = repo.read_blobs([sha])[sha].decode("utf-8", "replace")
+    patterns = lfs_patterns(current)
+    missing = [p for p in lfs_paths if not any(attr_matches(pat, p) for pat in patterns)]
+    if missing:
+        extra = "".join(f"{p.replace(' ', '[[:space:]]')} filter=lfs diff=lfs merge=lfs -text\n" for p in missing)
+        text = current + ("" if not current or current.endswith("\n") else "\n") + extra
+        entries[".gitattributes"] = ("100644", repo.write_blob(text.encode()))
+
+
+def _write_tree(repo: GitRepo, entries: dict[str, tuple[str, str]], workdir: Path) -> str:
+    index = workdir / "index"
+    env = {"GIT_INDEX_FILE": str(index)}
+    info = b"".join(f"{mode} {sha}\t{path}".encode() + b"\0" for path, (mode, sha) in sorted(entries.items()))
+    repo.git("update-index", "-z", "--index-info", input=info, env=env)
+    tree = repo.git("write-tree", env=env).decode().strip()
+    os.unlink(index)
+    return tree
+
+
+def lfs_info_for(repo: GitRepo, entries: list) -> dict[str, tuple[str, int, int]]:
+    """``{blob oid: (sha256, size, pointer size)}`` for the entries that are LFS pointers."""
+    small = sorted({e.oid for e in entries if e.type == "blob" and e.size <= 1024})
+    result = {}
+    for oid, data in repo.read_blobs(small).items():
+        pointer = parse_lfs_pointer(data)
+        if pointer:
+            result[oid] = (pointer[0], pointer[1], len(data))
+    return result

@@ -1,0 +1,159 @@
+"""Content-addressed store for large files (git-lfs objects), shared by all repos.
+
+Objects live at ``DATA/lfs/objects/ab/cd/<sha256>`` exactly like git-lfs's own layout, so the
+folder can serve as a git-lfs storage for ``git lfs`` tooling. An upload is streamed to a temp
+file in ``DATA/lfs/tmp`` while it is hashed, checked against the announced sha256 and size, and
+only then renamed into place: a corrupted or interrupted upload never becomes an object.
+
+Objects are shared, but a repo may only *use* an object it has been given: each repo keeps the list
+of oids uploaded through it (``hub-lfs-oids`` inside its git folder). Without that, anyone who
+learnt the sha256 of a file in someone's private repo could commit it into their own repo and
+download it; with it, they must upload the bytes (which proves they have them) first.
+
+The upload URL handed out by the batch endpoint carries an HMAC signature instead of a token,
+because the huggingface_hub client sends its PUT without the ``Authorization`` header (as it would
+to S3). The signing key is random per server process, so URLs die with the process and expire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio.to_thread
+
+from .errors import ServerError, bad_request
+
+logger = logging.getLogger(__name__)
+
+OID_RE = re.compile(r"^[0-9a-f]{64}$")
+UPLOAD_URL_TTL_S = 3600
+FLUSH_BYTES = 1 << 20
+
+
+class LfsStore:
+    """The LFS object store and its signed upload URLs."""
+
+    def __init__(self, data_dir: Path):
+        self.objects = Path(data_dir) / "lfs" / "objects"
+        self.tmp = Path(data_dir) / "lfs" / "tmp"
+        self.objects.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)  # partial uploads of a previous run
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self._key = secrets.token_bytes(32)
+
+    @staticmethod
+    def check_oid(oid: object) -> str:
+        if not isinstance(oid, str) or not OID_RE.match(oid):
+            raise bad_request(f"Invalid LFS oid {oid!r}: expected a sha256 in lowercase hex")
+        return oid
+
+    def path(self, oid: str) -> Path:
+        oid = self.check_oid(oid)
+        return self.objects / oid[:2] / oid[2:4] / oid
+
+    def size(self, oid: str) -> int | None:
+        """Size of a stored object, ``None`` when absent."""
+        try:
+            return self.path(oid).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _grants(git_dir: Path) -> Path:
+        return git_dir / "hub-lfs-oids"
+
+    def grant(self, git_dir: Path, oid: str) -> None:
+        """Record that ``oid`` was uploaded through the repo at ``git_dir`` (one O_APPEND line)."""
+        if not self.granted(git_dir, oid):
+            fd = os.open(self._grants(git_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, f"{self.check_oid(oid)}\n".encode())
+            finally:
+                os.close(fd)
+
+    def granted(self, git_dir: Path, oid: str) -> bool:
+        """Whether the repo at ``git_dir`` may reference ``oid``."""
+        try:
+            return oid in self._grants(git_dir).read_text().split()
+        except FileNotFoundError:
+            return False
+
+    def sign(self, repo_id: str, oid: str, size: int, expires: int | None = None) -> str:
+        """Query string authorising one upload of ``oid``/``size`` into ``repo_id``."""
+        expires = expires or int(time.time()) + UPLOAD_URL_TTL_S
+        sig = self._mac(repo_id, oid, size, expires)
+        return f"size={size}&expires={expires}&sig={sig}"
+
+    def _mac(self, repo_id: str, oid: str, size: int, expires: int) -> str:
+        msg = f"{repo_id}\n{oid}\n{size}\n{expires}".encode()
+        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
+
+    def check_signature(self, repo_id: str, oid: str, params: dict[str, str]) -> int:
+        """Validate a signed upload URL; returns the announced size."""
+        try:
+            size, expires, sig = int(params["size"]), int(params["expires"]), params["sig"]
+        except (KeyError, ValueError):
+            raise ServerError(403, "Upload URL is not signed") from None
+        if expires < time.time():
+            raise ServerError(403, "Upload URL has expired; ask the batch endpoint again")
+        if not hmac.compare_digest(sig, self._mac(repo_id, oid, size, expires)):
+            raise ServerError(403, "Upload URL signature is invalid")
+        return size
+
+    async def receive(self, oid: str, size: int, chunks: AsyncIterator[bytes]) -> bool:
+        """Stream an upload into the store; returns ``False`` if the object was already there.
+
+        Bytes go to a temp file while hashing (in a worker thread, ~1 MiB at a time, so the event
+        loop stays free and memory stays flat). Any failure — a wrong hash, a wrong size, or the
+        client vanishing mid-body — deletes the temp file and stores nothing.
+        """
+        self.check_oid(oid)
+        tmp = self.tmp / f"{oid}.{uuid.uuid4().hex}"
+        digest = hashlib.sha256()
+        received = 0
+        fh = open(tmp, "wb")
+        try:
+            pending: list[bytes] = []
+            pending_len = 0
+
+            def flush(parts: list[bytes]) -> None:
+                for part in parts:
+                    digest.update(part)
+                    fh.write(part)
+
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > size:
+                    raise bad_request(f"Upload is larger than the announced size {size}")
+                pending.append(chunk)
+                pending_len += len(chunk)
+                if pending_len >= FLUSH_BYTES:
+                    await anyio.to_thread.run_sync(flush, pending)
+                    pending, pending_len = [], 0
+            await anyio.to_thread.run_sync(flush, pending)
+            if received != size:
+                raise bad_request(f"Upload has {received} bytes, announced {size}")
+            if digest.hexdigest() != oid:
+                raise bad_request(f"sha256 mismatch: upload hashes to {digest.hexdigest()}, announced {oid}")
+            await anyio.to_thread.run_sync(os.fsync, fh.fileno())
+            fh.close()
+            final = self.path(oid)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                return False
+            os.replace(tmp, final)
+            logger.info("stored LFS object %s (%d bytes)", oid, size)
+            return True
+        finally:
+            fh.close()
+            tmp.unlink(missing_ok=True)

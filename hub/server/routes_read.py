@@ -1,0 +1,175 @@
+"""Read endpoints: model info, tree and paths-info listings, commit log, and file downloads.
+
+Sizes reported for LFS files are the real object sizes (not the pointer's), and downloads of LFS
+files carry ``X-Linked-Etag``/``X-Linked-Size`` with the sha256, which is what the client keys its
+cache on. Files are streamed from disk with ``FileResponse`` (HEAD and Range included); regular
+git blobs are first materialised once into a content-addressed cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from .app import Ctx
+from .commits import lfs_info_for
+from .errors import ServerError, entry_not_found, revision_not_found
+from .routes_repo import parse_card_data
+from .storage import GitRepo, TreeEntry, atomic_write
+
+
+def _commit_for(ctx: Ctx, repo: GitRepo, rev: str | None) -> str:
+    rev = rev or "main"
+    commit = repo.resolve(rev)
+    if commit is None:
+        raise revision_not_found(ctx.repo_id, rev)
+    return commit
+
+
+def _entry_json(e: TreeEntry, lfs: dict[str, tuple[str, int, int]], last: dict | None = None) -> dict:
+    if e.type == "tree":
+        item: dict = {"type": "directory", "oid": e.oid, "size": 0, "path": e.path}
+    else:
+        item = {"type": "file", "oid": e.oid, "size": e.size, "path": e.path}
+        if e.oid in lfs:
+            sha, size, pointer_size = lfs[e.oid]
+            item["size"] = size
+            item["lfs"] = {"oid": sha, "size": size, "pointerSize": pointer_size}
+    if last is not None:
+        item["lastCommit"] = last
+    return item
+
+
+def _last_commit(repo: GitRepo, commit: str, path: str) -> dict | None:
+    found = repo.log(commit, path, max_count=1)
+    return {"id": found[0].oid, "title": found[0].title, "date": found[0].date} if found else None
+
+
+async def model_info(ctx: Ctx) -> Response:
+    meta, repo = ctx.readable()
+    rev = ctx.args[0] if ctx.args else None
+    blobs = ctx.flag("blobs")
+
+    def work() -> dict:
+        commit = _commit_for(ctx, repo, rev)
+        files = [e for e in repo.ls_tree(commit, recursive=True) if e.type == "blob"]
+        lfs = lfs_info_for(repo, files)
+        siblings = []
+        for e in files:
+            sib: dict = {"rfilename": e.path}
+            if blobs:
+                sib.update(size=e.size, blobId=e.oid)
+                if e.oid in lfs:
+                    sha, size, pointer_size = lfs[e.oid]
+                    sib.update(size=size, lfs={"sha256": sha, "size": size, "pointerSize": pointer_size})
+            siblings.append(sib)
+        card = None
+        readme = next((e for e in files if e.path == "README.md" and e.oid not in lfs), None)
+        if readme is not None:
+            try:
+                card = parse_card_data(repo.read_blobs([readme.oid])[readme.oid].decode("utf-8", "replace"))
+            except ValueError:
+                card = None
+        head = repo.log(commit, max_count=1)[0]
+        info: dict = {
+            "_id": ctx.repo_id, "id": ctx.repo_id, "modelId": ctx.repo_id, "author": ctx.namespace,
+            "sha": commit, "lastModified": head.date, "createdAt": meta.get("createdAt"),
+            "private": bool(meta.get("private")), "disabled": False, "gated": False,
+            "downloads": 0, "likes": 0, "tags": [], "siblings": siblings, "spaces": [],
+        }
+        if card is not None:
+            info["cardData"] = card
+            tags = card.get("tags") or []
+            info["tags"] = [str(t) for t in (tags if isinstance(tags, list) else [tags])]
+            for key in ("library_name", "pipeline_tag"):
+                if isinstance(card.get(key), str):
+                    info[key] = card[key]
+            if isinstance(card.get("license"), str):
+                info["tags"].append(f"license:{card['license']}")
+        return info
+
+    return JSONResponse(await ctx.run(work))
+
+
+async def tree(ctx: Ctx) -> Response:
+    _, repo = ctx.readable()
+    rev = ctx.args[0] if ctx.args else "main"
+    path = "/".join(ctx.args[1:]).strip("/")
+    recursive, expand = ctx.flag("recursive"), ctx.flag("expand")
+
+    def work() -> list[dict]:
+        commit = _commit_for(ctx, repo, rev)
+        entries = repo.ls_tree(commit, path + "/" if path else "", recursive=recursive)
+        if path:
+            entries = [e for e in entries if e.path.startswith(path + "/")]
+            if not entries:
+                raise entry_not_found(path, commit)
+        lfs = lfs_info_for(repo, entries)
+        return [_entry_json(e, lfs, _last_commit(repo, commit, e.path) if expand else None) for e in entries]
+
+    return JSONResponse(await ctx.run(work))
+
+
+async def paths_info(ctx: Ctx) -> Response:
+    _, repo = ctx.readable()
+    rev = ctx.args[0] if ctx.args else "main"
+    form = parse_qs((await ctx.request.body()).decode("utf-8", "replace"))
+    paths = [p.strip("/") for p in form.get("paths", []) if p.strip("/")]
+    expand = form.get("expand", ["false"])[-1].lower() in ("1", "true")
+
+    def work() -> list[dict]:
+        commit = _commit_for(ctx, repo, rev)
+        found = []
+        for path in dict.fromkeys(paths):
+            found += [e for e in repo.ls_tree(commit, path) if e.path == path]
+        lfs = lfs_info_for(repo, found)
+        return [_entry_json(e, lfs, _last_commit(repo, commit, e.path) if expand else None) for e in found]
+
+    return JSONResponse(await ctx.run(work))
+
+
+async def commits(ctx: Ctx) -> Response:
+    _, repo = ctx.readable()
+    rev = ctx.args[0] if ctx.args else "main"
+
+    def work() -> list[dict]:
+        commit = _commit_for(ctx, repo, rev)
+        return [{"id": c.oid, "title": c.title, "message": c.message, "date": c.date,
+                 "authors": [{"user": c.author, "avatar": None}]} for c in repo.log(commit)]
+
+    return JSONResponse(await ctx.run(work))
+
+
+def _blob_cache_file(ctx: Ctx, repo: GitRepo, oid: str) -> Path:
+    """A regular blob as a file on disk (written once, atomically), so it can be range-served."""
+    path = ctx.hub.data_dir / "cache" / "blobs" / oid[:2] / oid
+    if not path.exists():
+        atomic_write(path, repo.git("cat-file", "blob", oid))
+    return path
+
+
+async def resolve(ctx: Ctx) -> Response:
+    _, repo = ctx.readable()
+    rev, path = ctx.args[0], ctx.args[1].strip("/")
+
+    def work() -> tuple[Path, dict[str, str]]:
+        commit = _commit_for(ctx, repo, rev)
+        entry = next((e for e in repo.ls_tree(commit, path) if e.path == path), None) if path else None
+        if entry is None or entry.type != "blob":
+            raise entry_not_found(path, commit)
+        lfs = lfs_info_for(repo, [entry])
+        headers = {"X-Repo-Commit": commit, "Cache-Control": "private, max-age=0, must-revalidate"}
+        if entry.oid in lfs:
+            sha, size, _ = lfs[entry.oid]
+            file = ctx.hub.lfs.path(sha)
+            if not file.exists():
+                raise ServerError(500, f"LFS object {sha} of {path} is missing from the store")
+            headers.update({"ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(size)})
+            return file, headers
+        headers["ETag"] = f'"{entry.oid}"'
+        return _blob_cache_file(ctx, repo, entry.oid), headers
+
+    file, headers = await ctx.run(work)
+    return FileResponse(file, headers=headers, media_type="application/octet-stream")

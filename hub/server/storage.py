@@ -1,0 +1,343 @@
+"""Git-backed repository store: every repo is a real bare git repository.
+
+Commits, branches and tags are real git objects and refs, written with git plumbing
+(``hash-object``, ``update-index`` on a temporary index, ``write-tree``, ``commit-tree``,
+``update-ref`` with the expected old value), so ``git log``/``git ls-tree``/``git clone`` read what
+was published and a ref is only ever moved from the value the writer saw. Large files are
+committed as git-lfs pointer files; their bytes live in the shared LFS store (``lfs.py``).
+
+Layout under ``DATA``::
+
+    repos/models/{namespace}/{name}.git     bare git repository
+    repos/models/{namespace}/{name}.json    metadata (private flag, creation time), written atomically
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import ServerError, bad_request
+
+logger = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+# Revision names are plain branch/tag names: no git revision syntax (main~1, main^{tree}, @{-1}...).
+BAD_REV_RE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|^[-/.]|/$|//|\.lock$|^@$")
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1\n"
+POINTER_MAX = 1024
+
+# Same spirit as the Hub's default .gitattributes: weights and archives go to LFS.
+DEFAULT_GITATTRIBUTES = "".join(
+    f"{pattern} filter=lfs diff=lfs merge=lfs -text\n"
+    for pattern in (
+        "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gguf", "*.gz", "*.h5", "*.joblib",
+        "*.lfs.*", "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot",
+        "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors",
+        "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip",
+        "*.zst", "*tfevents*",
+    )
+)
+
+# Isolate git from the user's and the system's configuration (signing, hooks, templates...).
+GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_LITERAL_PATHSPECS": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+    "LC_ALL": "C",
+}
+
+
+def iso_utc(timestamp: float) -> str:
+    """A UTC time in the exact ISO form the Hub uses (the client parses no other)."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def now_iso() -> str:
+    """Current UTC time in the Hub's ISO form."""
+    return iso_utc(datetime.now(timezone.utc).timestamp())
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def lfs_pointer(oid: str, size: int) -> bytes:
+    """The standard git-lfs pointer file for an object."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
+
+
+def parse_lfs_pointer(data: bytes) -> tuple[str, int] | None:
+    """``(sha256, size)`` if ``data`` is a git-lfs pointer file, else ``None``."""
+    if not data.startswith(LFS_POINTER_PREFIX) or len(data) > POINTER_MAX:
+        return None
+    fields = dict(line.split(" ", 1) for line in data.decode("ascii", "replace").splitlines() if " " in line)
+    oid, size = fields.get("oid", ""), fields.get("size", "")
+    if not oid.startswith("sha256:") or not size.isdigit():
+        return None
+    return oid[len("sha256:"):], int(size)
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One ``git ls-tree -l`` line."""
+
+    mode: str
+    type: str  # "blob" | "tree" | "commit"
+    oid: str
+    size: int
+    path: str
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """One commit as the API reports it."""
+
+    oid: str
+    author: str
+    date: str
+    title: str
+    message: str
+
+
+class GitRepo:
+    """Thin synchronous wrapper over git plumbing for one bare repository (call from a thread)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def git(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
+            check: bool = True) -> bytes:
+        """Run ``git`` on this repository and return stdout; raise on failure when ``check``."""
+        full_env = {**os.environ, **GIT_ENV, **(env or {})}
+        proc = subprocess.run(["git", f"--git-dir={self.path}", *args], input=input, env=full_env,
+                              capture_output=True)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"git {args[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
+        return proc.stdout
+
+    def _try(self, *args: str) -> str | None:
+        proc = subprocess.run(["git", f"--git-dir={self.path}", *args], env={**os.environ, **GIT_ENV},
+                              capture_output=True)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def branch_head(self, branch: str) -> str | None:
+        """Commit a branch points to, or ``None``."""
+        if BAD_REV_RE.search(branch):
+            return None
+        return self._try("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+
+    def resolve(self, rev: str) -> str | None:
+        """Full commit sha for a branch, a tag or a full commit sha; ``None`` if unknown."""
+        if not rev or BAD_REV_RE.search(rev):
+            return None
+        if SHA_RE.match(rev):
+            return self._try("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        for ref in (f"refs/heads/{rev}", f"refs/tags/{rev}"):
+            sha = self._try("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+            if sha:
+                return sha
+        return None
+
+    def ls_tree(self, commit: str, path: str = "", recursive: bool = False) -> list[TreeEntry]:
+        """Entries of ``commit`` at ``path`` (a folder's children, or the file itself)."""
+        args = ["ls-tree", "-l", "-z"]
+        if recursive:
+            args += ["-r", "-t"]
+        args.append(commit)
+        if path:
+            args += ["--", path]
+        out = self.git(*args)
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, name = record.partition(b"\t")
+            mode, typ, oid, size = meta.decode().split()
+            path = name.decode("utf-8", "surrogateescape")
+            entries.append(TreeEntry(mode, typ, oid, int(size) if size.isdigit() else 0, path))
+        return entries
+
+    def read_blobs(self, oids: list[str]) -> dict[str, bytes]:
+        """Contents of several (small) blobs in one ``cat-file --batch`` call."""
+        if not oids:
+            return {}
+        out = self.git("cat-file", "--batch", input="".join(f"{o}\n" for o in oids).encode())
+        result, pos = {}, 0
+        for oid in oids:
+            nl = out.index(b"\n", pos)
+            header = out[pos:nl].split()
+            size = int(header[2])
+            result[oid] = out[nl + 1:nl + 1 + size]
+            pos = nl + 1 + size + 1
+        return result
+
+    def write_blob_files(self, files: list[Path]) -> list[str]:
+        """Store files as blobs (``hash-object -w``), returning their shas in order."""
+        if not files:
+            return []
+        out = self.git("hash-object", "-w", "--no-filters", "--stdin-paths",
+                       input="".join(f"{f}\n" for f in files).encode())
+        return out.decode().split()
+
+    def write_blob(self, data: bytes) -> str:
+        """Store bytes as a blob."""
+        return self.git("hash-object", "-w", "--no-filters", "--stdin", input=data).decode().strip()
+
+    def log(self, commit: str, path: str | None = None, max_count: int | None = None) -> list[CommitRecord]:
+        """Commits reachable from ``commit`` (newest first), optionally only those touching ``path``."""
+        args = ["log", "-z", "--format=%H%x1f%an%x1f%at%x1f%s%x1f%b"]
+        if max_count:
+            args.append(f"--max-count={max_count}")
+        args.append(commit)
+        if path:
+            args += ["--", path]
+        records = []
+        for item in self.git(*args).decode("utf-8", "replace").split("\0"):
+            if item.strip():
+                oid, author, date, title, body = item.lstrip("\n").split("\x1f", 4)
+                records.append(CommitRecord(oid, author, iso_utc(int(date)), title, body.strip()))
+        return records
+
+    def refs(self) -> dict[str, list[tuple[str, str]]]:
+        """``{"branches": [(name, commit)], "tags": [(name, commit)]}``, annotated tags peeled."""
+        out = self.git("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)",
+                       "refs/heads", "refs/tags").decode()
+        result: dict[str, list[tuple[str, str]]] = {"branches": [], "tags": []}
+        for line in out.splitlines():
+            ref, obj, peeled = line.split("\0")
+            if ref.startswith("refs/heads/"):
+                result["branches"].append((ref[len("refs/heads/"):], obj))
+            elif ref.startswith("refs/tags/"):
+                result["tags"].append((ref[len("refs/tags/"):], peeled or obj))
+        return result
+
+    def ref_value(self, ref: str) -> str | None:
+        """The object a full ref name (``refs/...``) points to, or ``None``."""
+        return self._try("rev-parse", "--verify", "--quiet", ref) if ref.startswith("refs/") else None
+
+    def update_ref(self, ref: str, new: str, old: str) -> bool:
+        """Compare-and-swap a ref (``old`` all zeros: must not exist; ``new`` empty: delete)."""
+        args = ["update-ref", "-m", "hub serve", ref, new, old] if new else ["update-ref", "-d", ref, old]
+        return self._try(*args) is not None
+
+    def check_ref_name(self, name: str) -> bool:
+        """Whether ``name`` is a valid branch/tag name for git."""
+        return bool(name) and not name.startswith("-") and self._try("check-ref-format", "--branch", name) == name
+
+
+class RepoStore:
+    """Where repos live, plus repo-level create/delete and metadata."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.root = self.data_dir / "repos"
+        self.tmp = self.data_dir / "tmp"
+        self.trash = self.tmp / "trash"
+        self._create_lock = threading.Lock()
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)  # half-parsed commits, half-deleted repos of a crash
+
+    @staticmethod
+    def check_repo_id(repo_id: str) -> tuple[str, str]:
+        """Split ``namespace/name`` and refuse anything that could escape the data folder."""
+        parts = repo_id.split("/")
+        if len(parts) != 2 or not all(NAME_RE.match(p) and ".." not in p and "--" not in p for p in parts) \
+                or parts[1].endswith(".git"):
+            raise bad_request(f"Invalid repo id '{repo_id}': expected 'namespace/name' made of letters, "
+                              "digits, '-', '_' and '.'")
+        return parts[0], parts[1]
+
+    def git_dir(self, repo_id: str, repo_type: str = "model") -> Path:
+        ns, name = self.check_repo_id(repo_id)
+        return self.root / f"{repo_type}s" / ns / f"{name}.git"
+
+    def meta_path(self, repo_id: str, repo_type: str = "model") -> Path:
+        ns, name = self.check_repo_id(repo_id)
+        return self.root / f"{repo_type}s" / ns / f"{name}.json"
+
+    def meta(self, repo_id: str) -> dict | None:
+        """Metadata of an existing repo, or ``None`` when there is no such repo."""
+        try:
+            return json.loads(self.meta_path(repo_id).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def write_meta(self, repo_id: str, meta: dict) -> None:
+        atomic_write(self.meta_path(repo_id), json.dumps(meta, indent=1, sort_keys=True).encode())
+
+    def open(self, repo_id: str) -> GitRepo:
+        return GitRepo(self.git_dir(repo_id))
+
+    def create(self, repo_id: str, *, private: bool, user: str) -> None:
+        """Create a bare repo with an initial ``.gitattributes`` commit on ``main``; 409 if it exists.
+
+        The repo is built in a temp folder and renamed into place, and the metadata file (which
+        is what marks a repo as existing) is written last, so a crash leaves no half repo visible.
+        """
+        git_dir, meta_path = self.git_dir(repo_id), self.meta_path(repo_id)
+        with self._create_lock:
+            if meta_path.exists():
+                raise ServerError(409, f"You already created this model repo: {repo_id}")
+            git_dir.parent.mkdir(parents=True, exist_ok=True)
+            tmp = git_dir.parent / f".{git_dir.name}.{uuid.uuid4().hex}.tmp"
+            try:
+                subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(tmp)],
+                               env={**os.environ, **GIT_ENV}, check=True, capture_output=True)
+                repo = GitRepo(tmp)
+                repo.git("config", "core.fsync", "committed")
+                repo.git("config", "gc.auto", "0")
+                blob = repo.write_blob(DEFAULT_GITATTRIBUTES.encode())
+                tree = repo.git("mktree", input=f"100644 blob {blob}\t.gitattributes\n".encode()).decode().strip()
+                commit = repo.git("commit-tree", tree, "-m", "initial commit", env=identity(user)).decode().strip()
+                repo.git("update-ref", "refs/heads/main", commit, "0" * 40)
+                if git_dir.exists():  # leftover of a crash between rename and metadata
+                    shutil.rmtree(git_dir)
+                os.replace(tmp, git_dir)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            self.write_meta(repo_id, {"private": bool(private), "createdAt": now_iso(), "createdBy": user})
+        logger.info("created repo %s (private=%s)", repo_id, private)
+
+    def delete(self, repo_id: str) -> None:
+        """Delete a repo: metadata first (it disappears at once), then the git folder via trash."""
+        with self._create_lock:
+            meta_path = self.meta_path(repo_id)
+            if not meta_path.exists():
+                raise ServerError(404, f"Repository not found: {repo_id}", "RepoNotFound")
+            meta_path.unlink()
+            self.trash.mkdir(parents=True, exist_ok=True)
+            target = self.trash / uuid.uuid4().hex
+            os.replace(self.git_dir(repo_id), target)
+        shutil.rmtree(target, ignore_errors=True)
+        logger.info("deleted repo %s", repo_id)
+
+
+def identity(user: str) -> dict[str, str]:
+    """Author/committer environment for a commit made on behalf of ``user``."""
+    email = f"{user}@users.noreply.hub-serve.local"
+    return {"GIT_AUTHOR_NAME": user, "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": user, "GIT_COMMITTER_EMAIL": email}

@@ -1,0 +1,83 @@
+"""Fixtures for the hub server tests: a real server on a free loopback port, and stock clients.
+
+The huggingface_hub client reads ``HF_HOME`` and ``HF_HUB_DISABLE_XET`` when it is imported, so
+they are set here before anything imports it; the constant is also forced in case another test
+module imported the client first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HOME"] = _HF_HOME = tempfile.mkdtemp(prefix="hub-server-hfhome-")  # never the user's tokens
+atexit.register(shutil.rmtree, _HF_HOME, True)
+for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+    os.environ.pop(_var, None)
+
+import pytest  # noqa: E402
+from huggingface_hub import HfApi, constants  # noqa: E402
+
+from hub.server import ServerHandle, start_background  # noqa: E402
+
+TOKENS = {"alice-token": "alice", "bob-token": "bob"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_xet() -> None:
+    constants.HF_HUB_DISABLE_XET = True
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    """One server for the session (starting one per test would dominate the runtime)."""
+    data = tmp_path_factory.mktemp("hub-serve-data")
+    handle = start_background(data, tokens=TOKENS, orgs={"team": {"alice"}})
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def alice(server: ServerHandle) -> HfApi:
+    return HfApi(endpoint=server.url, token="alice-token")
+
+
+@pytest.fixture
+def bob(server: ServerHandle) -> HfApi:
+    return HfApi(endpoint=server.url, token="bob-token")
+
+
+@pytest.fixture
+def anon(server: ServerHandle) -> HfApi:
+    return HfApi(endpoint=server.url, token=False)
+
+
+@pytest.fixture
+def repo_id(alice: HfApi) -> str:
+    """A fresh public repo owned by alice."""
+    rid = f"alice/m-{uuid.uuid4().hex[:8]}"
+    alice.create_repo(rid)
+    return rid
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "hf-cache"
+
+
+@pytest.fixture
+def git_dir(server: ServerHandle):
+    """Path of a repo's bare git repository inside the server's data folder."""
+
+    def find(repo_id: str) -> Path:
+        ns, name = repo_id.split("/")
+        return server.data_dir / "repos" / "models" / ns / f"{name}.git"
+
+    return find
