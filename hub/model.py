@@ -1,0 +1,148 @@
+"""Compose backbone + head for a task from a recipe.
+
+The composed :class:`HubModel` is what training, export and the validation
+gate share: its ``forward`` takes the backbone's inputs positionally, in the
+order of ``input_names``, so the same module traces straight to ONNX with the
+task's input and output names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import HubError, SpecError
+from .recipe import Recipe
+from .registry import Component, Registry
+from .specs import BackboneSpec, ImageInput, TextInput, resolve
+from .weights import resolve_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Components:
+    """The four components a recipe names, resolved in the registry."""
+
+    backbone: Component
+    head: Component
+    task: Component
+    dataset: Component
+
+    @property
+    def backbone_spec(self) -> BackboneSpec:
+        return self.backbone.spec  # type: ignore[return-value]
+
+
+def components(recipe: Recipe, registry: Registry) -> Components:
+    return Components(
+        backbone=registry.get("backbone", recipe.backbone.name),
+        head=registry.get("head", recipe.head.name),
+        task=registry.get("task", recipe.task.name),
+        dataset=registry.get("dataset", recipe.dataset.name),
+    )
+
+
+class HubModel(nn.Module):
+    """Backbone features -> head outputs; ``forward(*inputs)`` in ``input_names`` order."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, input_names: Sequence[str]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.input_names = tuple(input_names)
+
+    def features(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.backbone(*inputs)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(*inputs))
+
+
+def input_contract(spec: BackboneSpec, recipe: Recipe) -> ImageInput | TextInput:
+    """The backbone's input contract with the recipe's overrides (image_size, max_length)."""
+    contract = spec.input
+    if isinstance(contract, ImageInput) and "image_size" in recipe.input_size:
+        side = recipe.input_size["image_size"]
+        contract = dataclasses.replace(contract, size=(side, side))
+    if isinstance(contract, TextInput) and "max_length" in recipe.input_size:
+        contract = dataclasses.replace(contract, max_length=recipe.input_size["max_length"])
+    return contract
+
+
+def build_backbone(spec: BackboneSpec, options: dict[str, Any], pretrained: bool) -> nn.Module:
+    """Build a backbone; with ``pretrained`` its weights are resolved and verified first."""
+    weights = resolve_weights(spec)[0] if pretrained else None
+    try:
+        module = resolve(spec.factory)(weights=weights, **options)
+    except HubError:
+        raise
+    except Exception as exc:
+        raise SpecError(f"backbone {spec.name!r}: its factory {spec.factory!r} failed: {type(exc).__name__}: {exc}") from exc
+    dim = getattr(module, "num_features", spec.feature_dim)
+    if dim != spec.feature_dim:
+        raise SpecError(
+            f"backbone {spec.name!r} built with {dim} features but its spec says feature_dim={spec.feature_dim}; "
+            "fix the plugin's spec"
+        )
+    return module
+
+
+def build_head(component: Component, options: dict[str, Any], in_features: int, out_features: int) -> nn.Module:
+    try:
+        return resolve(component.spec.factory)(in_features=in_features, out_features=out_features, **options)
+    except HubError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"head {component.qualified_name!r}: {exc}") from exc
+
+
+def build_task(component: Component, options: dict[str, Any], num_classes: int) -> Any:
+    try:
+        return resolve(component.spec.factory)(num_classes=num_classes, **options)
+    except HubError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"task {component.qualified_name!r}: {exc}") from exc
+
+
+def build_model(recipe: Recipe, comps: Components, num_classes: int, pretrained: bool | None = None) -> HubModel:
+    spec = comps.backbone_spec
+    pretrained = recipe.pretrained if pretrained is None else pretrained
+    backbone = build_backbone(spec, dict(recipe.backbone.options), pretrained)
+    head = build_head(comps.head, dict(recipe.head.options), spec.feature_dim, num_classes)
+    return HubModel(backbone, head, spec.input_names)
+
+
+def group_of(name: str, groups: Sequence[tuple[str, tuple[str, ...]]]) -> str | None:
+    """The layer group a backbone parameter belongs to (longest matching prefix wins)."""
+    best, best_len = None, -1
+    for group, prefixes in groups:
+        for prefix in prefixes:
+            if name.startswith(prefix) and len(prefix) > best_len:
+                best, best_len = group, len(prefix)
+    return best
+
+
+def check_layer_groups(spec: BackboneSpec, backbone: nn.Module) -> dict[str, list[str]]:
+    """Map group -> parameter names; every parameter must fall into a group."""
+    groups = [(g.name, g.prefixes) for g in spec.layer_groups]
+    if not groups:
+        return {"backbone": [n for n, _ in backbone.named_parameters()]}
+    out: dict[str, list[str]] = {g: [] for g, _ in groups}
+    orphans = []
+    for name, _ in backbone.named_parameters():
+        group = group_of(name, groups)
+        (out[group] if group else orphans).append(name)
+    if orphans:
+        raise SpecError(
+            f"backbone {spec.name!r}: parameters {orphans[:3]}{'...' if len(orphans) > 3 else ''} match no layer "
+            "group prefix; fix the plugin's layer_groups"
+        )
+    return out
