@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 #: Version of the plugin contract (hook names, their arguments and the spec
 #: dataclasses). A plugin declares the range it supports in ``HUB_CONTRACT``;
 #: the minor part grows with backwards-compatible additions, the major part
-#: with breaking changes.
-CONTRACT_VERSION = "1.0"
+#: with breaking changes. 1.1 added the optional ``register_augmentations`` hook.
+CONTRACT_VERSION = "1.1"
 
 __all__ = ["CONTRACT_VERSION", "__version__"]

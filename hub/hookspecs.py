@@ -42,7 +42,7 @@ from collections.abc import Callable
 
 import pluggy
 
-from .specs import BackboneSpec, DatasetSpec, HeadSpec, TaskSpec
+from .specs import AugmentationSpec, BackboneSpec, DatasetSpec, HeadSpec, TaskSpec
 
 hookspec = pluggy.HookspecMarker("hub")
 hookimpl = pluggy.HookimplMarker("hub")
@@ -112,4 +112,24 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 
     The factory is called as ``factory(**options)``; what it returns is
     described in docs/plugins.md (per-split examples and label names).
+    """
+
+
+@hookspec
+def register_augmentations(register: Callable[[AugmentationSpec], None]) -> None:
+    """Register training-time augmentations (contract 1.1).
+
+    Called once per process, like :func:`register_backbones`. A recipe names
+    one with ``train.augment = "NAME"`` (or a table with ``name`` and
+    options); its modality must match the backbone's.
+
+    :param register: call it with one :class:`hub.specs.AugmentationSpec` per
+        augmentation.
+
+    The factory is called as ``factory(input=contract, **options)`` (the
+    backbone's :class:`~hub.specs.ImageInput` or :class:`~hub.specs.TextInput`,
+    e.g. for its mean/std) and returns a callable mapping a batch's input
+    tensors to augmented ones, run on the training
+    device in training only. Use torch's global RNG (the trainer seeds it and
+    restores it on resume), so augmented runs stay repeatable.
     """

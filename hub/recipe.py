@@ -72,7 +72,7 @@ class TrainConfig:
     grad_clip: float = opt(0.0, kind=(int, float), min=0, help="max gradient norm; 0 = off")
     class_balance: str = opt("none", choices=("none", "loss", "sampler"))
     early_stopping: EarlyStopping | None = opt(None, kind=EarlyStopping)
-    augment: str = opt("none", help="augmentation preset or policy name")
+    augment: Any = opt("none", kind=(str, dict), help="augmentation component: a name, or a table with name and options; none = off")
     seed: int = opt(0, min=0)
     device: str = opt("auto", choices=("auto", "cpu", "cuda"))
     precision: str = opt("fp32", choices=("fp32", "bf16"))
@@ -151,6 +151,8 @@ def check_value(f: dataclasses.Field, value: Any, path: tuple[str, ...]) -> Any:
     meta = f.metadata
     kind = meta["kind"]
     if dataclasses.is_dataclass(kind):
+        if value is None and f.default is None:  # an optional section left out (as in Recipe.to_dict())
+            return None
         return build_section(kind, value, path)
     kinds = kind if isinstance(kind, tuple) else (kind,)
     # TOML has real booleans; never let true/false pass as a number.

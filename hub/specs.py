@@ -197,7 +197,24 @@ class DatasetSpec:
     check: Factory | None = None
 
 
-Spec = Union[BackboneSpec, HeadSpec, TaskSpec, DatasetSpec]
+@dataclass(frozen=True)
+class AugmentationSpec:
+    """A training-time augmentation for one modality (contract 1.1).
+
+    ``factory(input=contract, **options)`` returns a callable applied to each training batch
+    on its device: ``aug(inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]``
+    (inputs in the backbone's ``input_names`` order, already preprocessed).
+    It never runs at evaluation or export time.
+    """
+
+    name: str
+    factory: Factory
+    modality: str
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+Spec = Union[BackboneSpec, HeadSpec, TaskSpec, DatasetSpec, AugmentationSpec]
 
 #: kind name -> spec class; the hook for kind K is ``register_{K}s``.
 SPEC_TYPES: dict[str, type] = {
@@ -205,6 +222,7 @@ SPEC_TYPES: dict[str, type] = {
     "head": HeadSpec,
     "task": TaskSpec,
     "dataset": DatasetSpec,
+    "augmentation": AugmentationSpec,
 }
 
 

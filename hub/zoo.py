@@ -20,6 +20,7 @@ others. Every error names the file, the line and the key path.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -70,10 +71,11 @@ class Entry:
 class Catalogue:
     """A parsed zoo.toml; build it with :func:`load_catalogue`."""
 
-    def __init__(self, path: Path, text: str, entries: dict[str, Entry]) -> None:
+    def __init__(self, path: Path, text: str, entries: dict[str, Entry], raw: dict[str, Any] | None = None) -> None:
         self.path = path
         self.text = text
         self.entries = entries
+        self.raw = raw or {}  # the TOML tables, for command-line overrides (`hub train --set`)
 
     def error(self, keypath: tuple[str, ...], message: str) -> ZooError:
         line = locate(self.text, keypath)
@@ -116,7 +118,7 @@ def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
         where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) if m else str(exc)
         raise ZooError(f"{where}: invalid TOML: {reason}") from None
-    catalogue = Catalogue(path, text, {})
+    catalogue = Catalogue(path, text, {}, raw=data.get("entries", {}) if isinstance(data.get("entries"), dict) else {})
     for key in data:
         if key not in TOP_KEYS:
             raise catalogue.error((key,), unknown_key_message(key, list(TOP_KEYS)))
@@ -215,6 +217,8 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
     for key in dataset.spec.required_options:
         if key not in entry.dataset.options:
             raise FieldError(("dataset",), f"dataset {dataset.name!r} needs option {key!r}")
+    sections = dict(entry.sections)
+    sections["train"] = _resolve_augment(sections["train"], registry, modality)
     return Recipe(
         name=entry.name,
         description=entry.description,
@@ -226,8 +230,20 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
         input_size=dict(entry.input_size),
         tags=entry.tags,
         source=source,
-        **entry.sections,
+        **sections,
     )
+
+
+def _resolve_augment(train: Any, registry: Registry, modality: str) -> Any:
+    """``train.augment`` names an augmentation component (or "none"); normalise it to a qualified table."""
+    if train.augment == "none":
+        return train
+    ref = _component_ref(train.augment, ("train", "augment"))
+    component = _lookup(registry, "augmentation", ref, ("train", "augment"))
+    if component.spec.modality != modality:
+        raise FieldError(("train", "augment"), f"augmentation {ref.name!r} is for {component.spec.modality} data, "
+                                               f"the backbone reads {modality}")
+    return dataclasses.replace(train, augment={"name": component.qualified_name, **ref.options})
 
 
 def _lookup(registry: Registry, kind: str, ref: ComponentRef, path: tuple[str, ...]) -> Any:
@@ -286,3 +302,36 @@ def locate(text: str, keypath: tuple[str, ...]) -> int | None:
         if rest[: len(keys)] == keys:
             return i + 1
     return best_line
+
+
+def recipe_from_table(name: str, raw: Mapping[str, Any], registry: Registry, source: str) -> Recipe:
+    """A recipe from an entry table that did not come from a file (CLI flags, overrides).
+
+    Errors name ``source`` (e.g. ``--set``) and the key path instead of a file line.
+    """
+    try:
+        entry = _parse_entry(name, dict(raw), None)
+        return resolve_entry(entry, registry, source=source)
+    except FieldError as exc:
+        path = ".".join(exc.path) or name
+        raise ZooError(f"{source}: {path}: {exc}") from None
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply ``section.key=VALUE`` (VALUE in TOML syntax, else a plain string) to an entry table."""
+    key, sep, value = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ZooError(f"--set {assignment!r}: expected KEY=VALUE, e.g. train.epochs=3")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    parts = key.strip().split(".")
+    table = raw
+    for part in parts[:-1]:
+        current = table.get(part)
+        if isinstance(current, str):  # `backbone = "x"` grows into a table for an option
+            current = {"name": current}
+        table[part] = dict(current) if isinstance(current, dict) else {}
+        table = table[part]
+    table[parts[-1]] = parsed

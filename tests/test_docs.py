@@ -24,5 +24,5 @@ def test_every_hook_is_documented():
 
     text = (DOCS / "plugins.md").read_text()
     hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
-    assert len(hooks) == 4
+    assert len(hooks) == 5
     assert all(f"`{h}(register)`" in text for h in hooks)

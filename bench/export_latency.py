@@ -1,0 +1,85 @@
+"""Export latency benchmark: torch eager vs onnxruntime fp32 vs every variant, in one run.
+
+    python bench/export_latency.py --backbone minilm-l6 --backbone mobilenet-v3-small:224 --threads 2
+    python bench/export_latency.py --export runs/x-export        # an existing export folder
+    python bench/export_latency.py --run runs/x                  # export (target edge) first
+
+For ``--backbone`` the script makes a quick run directory (head fitted by
+logistic regression on frozen features, see tests/export/conftest.py; to be
+replaced by ``hub train`` once it exists) and exports it with ``--target
+edge``, so every variant that passes the validation gate is measured. Both
+engines get the same intra-op thread count. Prints one markdown table per
+model with ratios to torch eager, and writes all numbers as JSON with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = {"minilm-l6": ("rotten-tomatoes", "text-classification", {"max_length": 128}),
+        "smollm2-135m": ("rotten-tomatoes", "text-classification", {"max_length": 128})}
+
+
+def quick_run(backbone: str, work: Path) -> Path:
+    sys.path.insert(0, str(ROOT / "tests" / "export"))
+    from conftest import make_run, recipe  # noqa: E402  (the shared test fixture)
+
+    name, _, size = backbone.partition(":")
+    if name in TEXT:
+        dataset, task, input_size = TEXT[name]
+        rec = recipe(name, dataset, task, input_size)
+    else:
+        from hub.plugins import get_hub
+        from hub.weights import pretrained_status
+
+        spec = get_hub().registry.get("backbone", name).spec
+        rec = recipe(name, "digits", "image-classification", {"image_size": int(size or 224)},
+                     pretrained=pretrained_status(spec).available)
+    return make_run(work / backbone.replace(":", "-"), rec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", action="append", default=[], help="NAME or NAME:IMAGE_SIZE (repeatable)")
+    parser.add_argument("--run", action="append", default=[], type=Path, help="run directory to export first")
+    parser.add_argument("--export", action="append", default=[], type=Path, help="existing export folder")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--samples", type=int, default=487, help="gate samples when exporting")
+    parser.add_argument("--json", type=Path, help="also write every number here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    from hub.export import GateOptions, export_run
+    from hub.export.bench import bench_export, format_table
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
+        work = Path(tmp)
+        runs = list(args.run) + [quick_run(b, work) for b in args.backbone]
+        exports = list(args.export)
+        for run in runs:
+            out = work / f"{run.name}-export"
+            report = export_run(run, out, target="edge",
+                                gate_options=GateOptions(max_samples=args.samples, threads=args.threads))
+            print(f"# {run.name}: export + gate {report['seconds']:.1f} s; kept {report['kept']}, "
+                  f"rejected {report['rejected']}, preferred {report['preferred_variant']}")
+            exports.append(out)
+        for export in exports:
+            result = bench_export(export, threads=args.threads, iters=args.iters)
+            results.append(result)
+            print(f"\n## {export.name} ({args.threads} threads; {result['inputs']})\n")
+            print(format_table(result["rows"]))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""``hub export``, ``hub validate``, ``hub bench`` and ``hub predict``.
+
+Export, validate and bench need the training stack (torch, onnx); predict
+needs only :mod:`hub.runtime` (onnxruntime + numpy), like a deployer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._output import echo_json
+
+QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
+
+
+def _tolerances(values: tuple[str, ...]) -> dict[str, Any]:
+    from ..export.gate import Tolerance
+
+    out = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        parts = rest.split(",")
+        try:
+            if not sep or len(parts) not in (2, 3):
+                raise ValueError
+            atol = None if parts[0].lower() == "none" else float(parts[0])
+            drop = float(parts[2]) if len(parts) == 3 else 1.0
+            out[name] = Tolerance(atol, float(parts[1]), drop)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: use VARIANT=ATOL,RTOL[,MAX_DROP], e.g. fp16=0.05,0.05 "
+                                     "or int8-dynamic=none,0,1.5", param_hint="--tolerance") from None
+    return out
+
+
+def gate_options(func):
+    """Options shared by export and validate: tolerances and how many real samples to check."""
+    for decorator in reversed([
+        click.option("--atol", type=float, help="fp32 absolute tolerance (default: recipe export.atol, 1e-4)."),
+        click.option("--rtol", type=float, help="fp32 relative tolerance (default: recipe export.rtol, 1e-3)."),
+        click.option("--max-metric-drop", type=float, help="Accuracy budget in points for every variant (default 1)."),
+        click.option("--tolerance", "tolerance", multiple=True, metavar="VARIANT=ATOL,RTOL[,DROP]",
+                     help="Per-variant tolerance; ATOL may be 'none' (judge by the metric only). Repeatable."),
+        click.option("--max-samples", type=int, default=512, show_default=True,
+                     help="Held-out samples the gate runs on."),
+        click.option("--threads", type=int, default=2, show_default=True, help="onnxruntime intra-op threads."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def _options(atol, rtol, max_metric_drop, tolerance, max_samples, threads):
+    from ..export import GateOptions
+
+    return GateOptions(atol=atol, rtol=rtol, max_metric_drop=max_metric_drop, tolerances=_tolerances(tolerance),
+                       max_samples=max_samples, threads=threads)
+
+
+def _echo_report(report: dict[str, Any]) -> None:
+    from ..export.gate import summary_line
+
+    for result in report["variants"]:
+        mark = "kept" if result.get("passed") else "REJECTED"
+        click.echo(f"  [{mark}] {summary_line(result)}")
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Export folder.")
+@click.option("--opset", type=int, help="ONNX opset (default: recipe export.opset, 18).")
+@click.option("--quantize", multiple=True, type=click.Choice(QUANTIZE),
+              help="Variant to make and gate (repeatable; default: recipe export.quantize).")
+@click.option("--target", type=click.Choice(("default", "edge", "ort-mobile")),
+              help="edge: make every variant and prefer the fastest that passes; ort-mobile: also write .ort.")
+@gate_options
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
+def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...], target: str | None,
+           atol, rtol, max_metric_drop, tolerance, max_samples, threads, as_json: bool) -> None:
+    """Export RUN_DIR to ONNX in --out, validated against PyTorch on held-out data."""
+    from ..export import export_run
+
+    report = export_run(run_dir, out, opset=opset, quantize=list(quantize) if quantize else None, target=target,
+                        gate_options=_options(atol, rtol, max_metric_drop, tolerance, max_samples, threads))
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"exported {run_dir} -> {out} in {report['seconds']:.1f} s (opset {report['opset']}, "
+               f"preferred variant {report['preferred_variant']})")
+    _echo_report(report)
+
+
+@click.command("validate")
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@gate_options
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
+def validate(export_dir: Path, atol, rtol, max_metric_drop, tolerance, max_samples, threads, as_json: bool) -> None:
+    """Re-run the validation gate on every variant of EXPORT_DIR (exit 1 on any breach)."""
+    from ..export import validate_export
+
+    report = validate_export(export_dir, gate_options=_options(atol, rtol, max_metric_drop, tolerance,
+                                                               max_samples, threads))
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"{export_dir}: every variant passed")
+    _echo_report(report)
+
+
+@click.command("bench")
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--threads", type=int, default=2, show_default=True, help="Intra-op threads for torch and ORT.")
+@click.option("--iters", type=int, default=50, show_default=True, help="Timed batch-1 runs per engine.")
+@click.option("--json", "as_json", is_flag=True)
+def bench(export_dir: Path, threads: int, iters: int, as_json: bool) -> None:
+    """Latency (p50/p95, batch 1), throughput (batch 32), size and memory: torch eager vs each variant."""
+    from ..export.bench import bench_export, format_table
+
+    result = bench_export(export_dir, threads=threads, iters=iters)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"{export_dir}: {threads} threads, {result['inputs']}")
+    click.echo(format_table(result["rows"]))
+
+
+@click.command("predict")
+@click.argument("model")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--text", "is_text", is_flag=True, help="INPUTs are strings, not image files.")
+@click.option("--variant", help="Variant to run (default: the export's preferred one).")
+@click.option("--json", "as_json", is_flag=True, help="Print label, score and probabilities as JSON.")
+def predict(model: str, inputs: tuple[str, ...], is_text: bool, variant: str | None, as_json: bool) -> None:
+    """Classify image files (or strings with --text) with an exported MODEL folder or hub repo id[@rev]."""
+    from .. import runtime
+    from ..errors import DataError
+
+    loaded = runtime.load(model, variant=variant)
+    if (loaded.modality == "text") != is_text:
+        raise click.UsageError("this is a text model: pass --text and strings" if loaded.modality == "text"
+                               else "this is an image model: pass image files (not --text)")
+    if not is_text:
+        missing = [p for p in inputs if not Path(p).is_file()]
+        if missing:
+            raise DataError(f"no such image file: {', '.join(missing)}")
+    results = loaded.predict(list(inputs))
+    if as_json:
+        echo_json([{"input": i, **r} for i, r in zip(inputs, results)])
+        return
+    for item, result in zip(inputs, results):
+        click.echo(f"{result['label']}\t{result['score']:.4f}\t{item}")

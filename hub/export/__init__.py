@@ -1,0 +1,25 @@
+"""Export a trained run to ONNX, prove it behaves like PyTorch on real data, and package it.
+
+``export_run(run_dir, out)`` writes a self-contained folder::
+
+    OUT/
+      onnx/model.onnx [+ model.onnx.data]   fp32, task input/output names, dynamic batch (and sequence)
+      onnx/model_<variant>.onnx              variants that passed the gate (int8, fp16, optimized)
+      onnx/model*.ort, required_operators.config   with --target ort-mobile
+      config.json     everything a deployer needs (labels, preprocessing, variants, preferred one)
+      report.json     the validation gate's numbers for every variant, kept or rejected
+      test_data_set_0/input_N.pb, output_0.pb       real samples, ONNX Model Zoo layout
+      model.safetensors run.json [summary.json metrics.jsonl curves.png confusion.png]
+      tokenizer.json tokenizer_config.json special_tokens_map.json   (text models)
+
+``validate_export(folder)`` re-runs the gate. Both raise :class:`GateError`
+(a :class:`hub.errors.HubError`) on any breach; there is no "passed with
+warnings". Heavy imports (torch, onnx, onnxruntime) happen inside the calls.
+"""
+
+from __future__ import annotations
+
+from .errors import ExportError, GateError
+from .pipeline import GateOptions, export_run, validate_export
+
+__all__ = ["ExportError", "GateError", "GateOptions", "export_run", "validate_export"]

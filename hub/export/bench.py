@@ -1,0 +1,154 @@
+"""Latency, throughput, size and memory of an export: PyTorch eager vs every ONNX variant, in one run.
+
+Numbers are only comparable when measured side by side on the same inputs
+with the same thread count, so one call measures every engine: p50/p95
+latency at batch 1 (cycling over real samples; text is padded per batch to
+its longest sentence, as deployed), throughput at batch 32, file size, and
+the resident-memory growth while the engine loads and runs (a coarse but
+honest proxy for peak memory within one process).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def rss_bytes() -> int:
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except ImportError:  # Linux fallback
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def latency(call: Callable[[dict[str, np.ndarray]], Any], feeds: Sequence[dict[str, np.ndarray]],
+            warmup: int = 5, iters: int = 50) -> dict[str, float]:
+    """p50/p95 milliseconds of ``call`` over ``iters`` runs cycling through ``feeds``."""
+    for i in range(warmup):
+        call(feeds[i % len(feeds)])
+    times = []
+    for i in range(iters):
+        start = time.perf_counter()
+        call(feeds[i % len(feeds)])
+        times.append((time.perf_counter() - start) * 1e3)
+    return {"p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95))}
+
+
+def throughput(call: Callable[[dict[str, np.ndarray]], Any], feeds: dict[str, np.ndarray],
+               min_seconds: float = 1.0, max_iters: int = 20) -> float:
+    """Samples per second at the batch size of ``feeds`` (one warm-up run first)."""
+    call(feeds)
+    batch = len(next(iter(feeds.values())))
+    done, start = 0, time.perf_counter()
+    while done < max_iters and (time.perf_counter() - start < min_seconds or done < 2):
+        call(feeds)
+        done += 1
+    return batch * done / (time.perf_counter() - start)
+
+
+def size_bytes(path: Path) -> int:
+    from .onnx_export import files_of
+
+    return sum(f.stat().st_size for f in files_of(path)) if path.suffix == ".onnx" else path.stat().st_size
+
+
+def torch_engine(model: Any, input_names: Sequence[str], threads: int) -> Callable[[dict[str, np.ndarray]], Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    model = model.eval()
+
+    def call(feeds: dict[str, np.ndarray]) -> Any:
+        with torch.inference_mode():
+            return model(*(torch.from_numpy(feeds[n]) for n in input_names))
+
+    return call
+
+
+def ort_engine(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], Any]:
+    from ..runtime.session import make_session, run
+
+    session = make_session(path, providers=["CPUExecutionProvider"], threads=threads)
+    return lambda feeds: run(session, feeds)
+
+
+def measure(name: str, make: Callable[[], Callable], single: Sequence[dict], batch: dict, *, iters: int,
+            size: int | None) -> dict[str, Any]:
+    before = rss_bytes()
+    call = make()
+    row: dict[str, Any] = {"engine": name}
+    row.update(latency(call, single, iters=iters))
+    row["throughput_per_s"] = throughput(call, batch)
+    row["rss_delta_mb"] = (rss_bytes() - before) / 2**20
+    row["size_mb"] = None if size is None else size / 2**20
+    del call
+    return row
+
+
+def bench_engines(model: Any, input_names: Sequence[str], variants: dict[str, Path], single: Sequence[dict],
+                  batch: dict, *, threads: int = 2, iters: int = 50) -> list[dict[str, Any]]:
+    """Rows for torch eager and each ONNX file, with ratios to eager (latency and throughput)."""
+    rows = []
+    if model is not None:
+        params = sum(p.numel() * p.element_size() for p in model.parameters())
+        rows.append(measure("torch-eager", lambda: torch_engine(model, input_names, threads), single, batch,
+                            iters=iters, size=params))
+    for name, path in variants.items():
+        log.info("benchmarking %s", name)
+        rows.append(measure(name, lambda p=path: ort_engine(p, threads), single, batch, iters=iters,
+                            size=size_bytes(path)))
+    if model is not None:
+        eager = rows[0]
+        for row in rows:
+            row["speedup_p50"] = eager["p50_ms"] / row["p50_ms"]
+            row["speedup_throughput"] = row["throughput_per_s"] / eager["throughput_per_s"]
+    return rows
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    header = ("engine", "p50 ms", "p95 ms", "x eager", "thr/s@32", "x eager", "size MB", "RSS +MB")
+    lines = [" | ".join(header), " | ".join("---" for _ in header)]
+    for r in rows:
+        lines.append(" | ".join([
+            r["engine"], f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", f"{r.get('speedup_p50', float('nan')):.2f}",
+            f"{r['throughput_per_s']:.1f}", f"{r.get('speedup_throughput', float('nan')):.2f}",
+            "-" if r["size_mb"] is None else f"{r['size_mb']:.1f}", f"{r['rss_delta_mb']:.0f}"]))
+    return "\n".join(lines)
+
+
+def bench_export(export_dir: Path, *, threads: int = 2, iters: int = 50, batch: int = 32,
+                 registry: Any = None, torch_eager: bool = True) -> dict[str, Any]:
+    """Measure torch eager (rebuilt from the export's weights) and every kept variant of an export."""
+    from ..plugins import get_hub
+    from ..runtime import read_config
+    from ..train.rundir import load_run
+    from . import samples
+    from .package import WEIGHTS
+
+    export_dir = Path(export_dir)
+    config = read_config(export_dir)
+    info, comps, model = load_run(export_dir, registry or get_hub().registry, weights=WEIGHTS)
+    names = comps.backbone_spec.input_names
+    encode = samples.make_encoder(info.input, names, export_dir if info.modality == "text" else None)
+    raw, labels = samples.split_samples(samples.load_dataset(info, comps), "test", max(batch, 64))
+    single = [feeds for feeds, _ in samples.batches(raw, labels, encode, 1, limit=32)]
+    full = samples.batches(raw, labels, encode, batch, limit=batch)[0][0]
+    files = {name: export_dir / entry["file"] for name, entry in config["variants"].items()}
+    files = dict(sorted(files.items(), key=lambda kv: kv[0] != "fp32"))
+    rows = bench_engines(model if torch_eager else None, names, files, single, full, threads=threads, iters=iters)
+    lengths = sorted({int(f["input_ids"].shape[1]) for f in single}) if "input_ids" in names else None
+    return {"export_dir": str(export_dir), "threads": threads, "iters": iters, "batch": batch, "rows": rows,
+            "inputs": "real test samples" + (f", batch-1 sequence lengths {lengths[0]}-{lengths[-1]}"
+                                             if lengths else ""),
+            "preferred_variant": config.get("preferred_variant")}

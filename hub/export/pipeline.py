@@ -1,0 +1,273 @@
+"""``export_run`` and ``validate_export``: run dir -> gated export folder, and re-checking one.
+
+The whole export is written into a temporary sibling of ``--out`` and renamed
+into place only after every check passed (:func:`hub.fsutil.atomic_dir`): a
+crash, a full disk, Ctrl-C or a failed gate leaves no half-written folder
+that someone could publish by mistake. When the fp32 model itself fails the
+gate, its report is written beside ``--out`` (``<out>.failed-report.json``)
+so the failure can still be studied.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..fsutil import atomic_dir, atomic_write_json
+from ..runtime import read_config
+from . import gate, package, samples, variants
+from .errors import ExportError, GateError
+from .onnx_export import EXTERNAL_DATA_THRESHOLD, export_onnx, set_metadata
+
+log = logging.getLogger(__name__)
+
+REPORT = "report.json"
+TEST_DATA = "test_data_set_0"
+
+
+@dataclass
+class GateOptions:
+    """How hard and how wide the gate looks; ``None`` fields come from the recipe's export section."""
+
+    atol: float | None = None
+    rtol: float | None = None
+    max_metric_drop: float | None = None
+    tolerances: Mapping[str, gate.Tolerance] | None = None  # per-variant overrides
+    max_samples: int | None = 512
+    batch_sizes: Sequence[int] = (1, 8)
+    split: str = "test"
+    threads: int = 2
+
+    def resolve(self, export_cfg: Any) -> dict[str, gate.Tolerance]:
+        table = gate.default_tolerances(
+            export_cfg.atol if self.atol is None else self.atol,
+            export_cfg.rtol if self.rtol is None else self.rtol,
+            export_cfg.max_metric_drop if self.max_metric_drop is None else self.max_metric_drop)
+        table.update(self.tolerances or {})
+        return table
+
+
+def _registry(registry: Any) -> Any:
+    if registry is not None:
+        return registry
+    from ..plugins import get_hub
+
+    return get_hub().registry
+
+
+def _task(comps: Any, info: Any) -> Any:
+    from ..model import build_task
+
+    return build_task(comps.task, dict(info.recipe.task.options), len(info.label_names))
+
+
+def _reference(info: Any, comps: Any, model: Any, tokenizer: Path | None, options: GateOptions,
+               encode: samples.Encoder) -> gate.Reference:
+    dataset = samples.load_dataset(info, comps)
+    raw, labels = samples.split_samples(dataset, options.split, options.max_samples)
+    text_pad = (info.input.max_length, _pad_id(tokenizer, info)) if info.modality == "text" else None
+    return gate.build_reference(
+        model, raw, labels, encode, input_names=comps.backbone_spec.input_names,
+        output_names=comps.task.spec.output_names, task=_task(comps, info),
+        primary_metric=comps.task.spec.primary_metric, batch_sizes=options.batch_sizes, text_pad=text_pad)
+
+
+def _pad_id(folder: Path, info: Any) -> int:
+    from ..runtime.text import TextEncoder
+
+    enc = TextEncoder(folder, info.input.max_length, info.input.input_names, info.input.padding_side)
+    return int(enc.tokenizer.padding["pad_id"])
+
+
+def _calibration(info: Any, comps: Any, encode: samples.Encoder, count: int = 128, batch: int = 16) -> list[dict]:
+    dataset = samples.load_dataset(info, comps)
+    raw, labels = samples.split_samples(dataset, "train", count, seed=1)
+    return [feeds for feeds, _ in samples.batches(raw, labels, encode, batch)]
+
+
+def _text_dims(model: Any) -> tuple[int, int]:
+    config = getattr(getattr(model.backbone, "model", None), "config", None)
+    return int(getattr(config, "num_attention_heads", 0) or 0), int(getattr(config, "hidden_size", 0) or 0)
+
+
+def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: Sequence[str] | None = None,
+               target: str | None = None, gate_options: GateOptions | None = None, registry: Any = None,
+               external_data_threshold: int = EXTERNAL_DATA_THRESHOLD, bench_iters: int = 20) -> dict[str, Any]:
+    """Export, gate and package a trained run; returns the report (also written to report.json)."""
+    from ..train.rundir import load_run
+    from ..weights import resolve_weights
+
+    run_dir, out = Path(run_dir), Path(out)
+    options = gate_options or GateOptions()
+    registry = _registry(registry)
+    info, comps, model = load_run(run_dir, registry)
+    cfg = info.recipe.export
+    opset = cfg.opset if opset is None else int(opset)
+    target = target or cfg.target
+    wanted = list(cfg.quantize if quantize is None else quantize)
+    if target == "edge":
+        wanted = ["optimized"] + (wanted or list(variants.QUANTIZE))
+    unknown = [v for v in wanted if v not in variants.FILES]
+    if unknown:
+        raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(variants.QUANTIZE)}")
+    tolerances = options.resolve(cfg)
+    spec = comps.backbone_spec
+    tokenizer = Path(resolve_weights(spec)[0]) if info.modality == "text" else None
+    where = f"backbone {comps.backbone.qualified_name} + head {comps.head.qualified_name}"
+    started = time.perf_counter()
+    try:
+        with atomic_dir(out) as tmp:
+            report = _build(tmp, run_dir, out, info, comps, model, tokenizer, opset, wanted, target, options,
+                            tolerances, external_data_threshold, bench_iters, where)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ExportError(f"disk full while writing the export next to {out}; nothing was kept. "
+                              "Free space (the export needs ~3x the model size) and retry") from exc
+        raise ExportError(f"writing the export to {out} failed: {exc}; nothing was kept") from exc
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    atomic_write_json(out / REPORT, report)
+    return report
+
+
+def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: Any, tokenizer: Path | None,
+           opset: int, wanted: list[str], target: str, options: GateOptions,
+           tolerances: Mapping[str, gate.Tolerance], threshold: int, bench_iters: int, where: str) -> dict[str, Any]:
+    spec = comps.backbone_spec
+    onnx_dir = tmp / "onnx"
+    onnx_dir.mkdir()
+    tok_files = package.copy_tokenizer(tokenizer, tmp) if tokenizer is not None else []
+    config = package.build_config(info, comps, opset=opset, input_names=spec.input_names,
+                                  output_names=comps.task.spec.output_names, tokenizer_files=tok_files,
+                                  external_data=False)
+    fp32 = onnx_dir / variants.FILES["fp32"]
+    facts = export_onnx(model, spec.input_names, comps.task.spec.output_names, config["preprocessing"], fp32, opset,
+                        metadata=package.metadata_props(config, "fp32"), external_data_threshold=threshold,
+                        where=where)
+    config["external_data"] = facts["external_data"]
+    encode = samples.make_encoder(info.input, spec.input_names, tokenizer)
+    ref = _reference(info, comps, model, tokenizer, options, encode)
+    results = [gate.check_variant("fp32", fp32, ref, tolerances["fp32"], threads=options.threads)]
+    report: dict[str, Any] = {"run_dir": str(run_dir), "opset": opset, "target": target, "export": facts,
+                              "split": options.split, "reference_seconds": round(ref.seconds, 2), "variants": results}
+    if not results[0]["passed"]:
+        failed = out.with_name(out.name + ".failed-report.json")
+        atomic_write_json(failed, report)
+        raise GateError(f"validation gate failed for {where} (nothing exported; details in {failed}): "
+                        + gate.summary_line(results[0]), report)
+    kept = {"fp32": fp32}
+    calibration = _calibration(info, comps, encode) if "int8-static" in wanted else None
+    heads, hidden = _text_dims(model) if spec.family == "bert" else (0, 0)
+    for name in wanted:
+        path = onnx_dir / variants.FILES[name]
+        variants.make_variant(name, fp32, path, family=spec.family, calibration=calibration,
+                              num_heads=heads, hidden_size=hidden)
+        set_metadata(path, package.metadata_props(config, name))
+        result = gate.check_variant(name, path, ref, tolerances[name], threads=options.threads)
+        results.append(result)
+        if result["passed"]:
+            kept[name] = path
+        else:
+            log.warning("variant %s failed the gate and is not kept: %s", name, "; ".join(result["failures"]))
+            variants.remove(path)
+    if target == "edge":
+        _pick_fastest(config, kept, ref, options.threads, bench_iters, results)
+    if target == "ort-mobile":
+        results.append(_ort_mobile(onnx_dir, kept, ref, tolerances, options.threads, config))
+    for result in results:
+        result["file"] = str(Path(result["file"]).relative_to(tmp)) if str(result["file"]).startswith(str(tmp)) \
+            else result["file"]
+        if result["variant"] in kept:
+            config["variants"][result["variant"]] = {
+                "file": f"onnx/{variants.FILES[result['variant']]}", "metrics": result["metrics"]["onnx"],
+                "max_abs_diff": result["max_abs_diff"], "top1_agreement": result["top1_agreement"],
+                "metric_drop_points": result["metric_drop_points"], "size_bytes": _size(kept[result["variant"]]),
+                **({"latency_ms_p50": result["latency_ms_p50"]} if "latency_ms_p50" in result else {})}
+    config["gate"] = {"split": options.split, "samples": int(len(ref.labels)),
+                      "batch_sizes": sorted(set(options.batch_sizes)),
+                      "tolerances": {k: v.as_dict() for k, v in tolerances.items()}}
+    gate.write_test_data(tmp / TEST_DATA, ref, facts["graph_inputs"])
+    package.copy_run_files(run_dir, tmp, "weights.safetensors")
+    (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    report["preferred_variant"] = config["preferred_variant"]
+    report["kept"] = sorted(kept)
+    report["rejected"] = sorted(r["variant"] for r in results if not r["passed"])
+    (tmp / REPORT).write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    return report
+
+
+def _size(path: Path) -> int:
+    from .bench import size_bytes
+
+    return size_bytes(path)
+
+
+def _pick_fastest(config: dict, kept: dict[str, Path], ref: gate.Reference, threads: int, iters: int,
+                  results: list[dict[str, Any]]) -> None:
+    """Batch-1 p50 latency of each passing variant on real samples; the fastest becomes preferred."""
+    from .bench import latency, ort_engine
+
+    single = [feeds for feeds, _ in ref.passes[0].batches]
+    timings = {}
+    for name, path in kept.items():
+        timings[name] = latency(ort_engine(path, threads), single, warmup=3, iters=iters)["p50_ms"]
+    for result in results:
+        if result["variant"] in timings:
+            result["latency_ms_p50"] = round(timings[result["variant"]], 4)
+    config["latency_ms_p50"] = {k: round(v, 4) for k, v in timings.items()}
+    config["preferred_variant"] = min(timings, key=timings.get)
+    log.info("edge target: batch-1 p50 %s; preferred %s", timings, config["preferred_variant"])
+
+
+def _ort_mobile(onnx_dir: Path, kept: dict[str, Path], ref: gate.Reference, tolerances: Mapping[str, gate.Tolerance],
+                threads: int, config: dict) -> dict[str, Any]:
+    """ORT-format model of the preferred variant, gated like the others (checker skipped: not ONNX)."""
+    name = config["preferred_variant"]
+    facts = variants.to_ort_format(kept[name], onnx_dir)
+    path = onnx_dir / facts["file"]
+    result = gate.check_variant(f"ort:{name}", path, ref, tolerances[name], threads=threads, structural=False)
+    if not result["passed"]:
+        raise GateError(f"the ORT-format model of {name} failed the gate: {gate.summary_line(result)}")
+    config["ort_mobile"] = {"variant": name, "file": f"onnx/{facts['file']}",
+                            "required_operators": f"onnx/{facts['required_operators']}"
+                            if facts["required_operators"] else None}
+    return result
+
+
+def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None,
+                    registry: Any = None) -> dict[str, Any]:
+    """Re-run the gate on every variant of an export folder; writes report.json, raises on a breach."""
+    from ..train.rundir import load_run
+
+    export_dir = Path(export_dir)
+    options = gate_options or GateOptions()
+    config = read_config(export_dir)
+    info, comps, model = load_run(export_dir, _registry(registry), weights=package.WEIGHTS)
+    tolerances = options.resolve(info.recipe.export)
+    recorded = config.get("gate", {}).get("tolerances", {})
+    for name, values in recorded.items():
+        if options.atol is None and options.rtol is None and options.max_metric_drop is None:
+            tolerances[name] = gate.Tolerance(**values)
+    tokenizer = export_dir if info.modality == "text" else None
+    encode = samples.make_encoder(info.input, comps.backbone_spec.input_names, tokenizer)
+    ref = _reference(info, comps, model, tokenizer, options, encode)
+    results = []
+    for name, entry in sorted(config["variants"].items()):
+        path = export_dir / entry["file"]
+        results.append(gate.check_variant(name, path, ref, tolerances.get(name, tolerances["fp32"]),
+                                          threads=options.threads))
+    if config.get("ort_mobile"):
+        entry = config["ort_mobile"]
+        results.append(gate.check_variant(f"ort:{entry['variant']}", export_dir / entry["file"], ref,
+                                          tolerances.get(entry["variant"], tolerances["fp32"]),
+                                          threads=options.threads, structural=False))
+    report = {"export_dir": str(export_dir), "split": options.split, "variants": results,
+              "passed": all(r["passed"] for r in results)}
+    atomic_write_json(export_dir / REPORT, report)
+    gate.raise_for(results, report, str(export_dir))
+    return report

@@ -1,0 +1,207 @@
+"""The embedded default hub: a local ``hub serve`` started on demand and reused.
+
+Why: ``hub push`` must work on a machine with no Hugging Face account and no network, and the
+published repo must outlive the command (``hub pull`` and ``hub.runtime.load`` read it later).
+So the first push starts ``hub serve`` as a detached background process on 127.0.0.1 with a free
+port, over a data folder in the user's cache (``$HUB_HOME/serve``, else ``~/.cache/hub/serve``,
+the same default as ``hub serve`` itself), and later commands reuse it while it is alive.
+
+Files in that folder (the folder is 0700):
+
+* ``embedded-token`` (0600): ``<token> local``, the server's ``--token-file``. Generated once,
+  never printed, never on a command line (``ps`` shows argv).
+* ``embedded.json``: ``{"pid", "url"}`` of the running server.
+* ``embedded.lock``: held while checking/starting, so two commands do not start two servers.
+* ``embedded.log``: the server's output.
+
+The token's user is ``local`` and the server runs with ``--allow-any-namespace``: it is a
+single-user store, so any ``namespace/name`` can be published to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..fsutil import atomic_write_json
+from .files import PublishError
+
+logger = logging.getLogger(__name__)
+
+USER = "local"
+START_TIMEOUT_S = 60.0
+_children: list[subprocess.Popen] = []  # keep handles so the interpreter does not warn about them
+
+
+def home() -> Path:
+    """The embedded server's data folder (also the default of ``hub serve --data``)."""
+    base = os.environ.get("HUB_HOME")
+    return Path(base) / "serve" if base else Path.home() / ".cache" / "hub" / "serve"
+
+
+def _token(data: Path) -> str:
+    path = data / "embedded-token"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        parts = path.read_text(encoding="utf-8").split()
+        if len(parts) >= 2:
+            return parts[0]
+        path.unlink()  # damaged: make a new one (the server is restarted with it)
+        return _token(data)
+    token = "hub_local_" + secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"{token} {USER}\n")
+    return token
+
+
+def _is_our_server(pid: int) -> bool:
+    """Whether ``pid`` is alive and is a ``hub serve`` (a recycled pid must never be signalled)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():
+        argv = cmdline.read_bytes().split(b"\0")
+        return b"serve" in argv and any(a.endswith(b"hub") for a in argv)
+    return True  # no /proc (macOS): trust the pid file
+
+
+def _answers(url: str, token: str) -> bool:
+    import httpx
+
+    try:
+        r = httpx.get(f"{url}/api/whoami-v2", headers={"authorization": f"Bearer {token}"}, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200 and r.json().get("name") == USER
+
+
+def _read_state(data: Path) -> dict | None:
+    try:
+        state = json.loads((data / "embedded.json").read_text())
+        return state if isinstance(state.get("pid"), int) and isinstance(state.get("url"), str) else None
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _locked(data: Path):
+    import fcntl
+
+    with open(data / "embedded.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _start(data: Path, token: str) -> dict:
+    log_path = data / "embedded.log"
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    env = dict(os.environ)
+    env.pop("HUB_SERVE_TOKENS", None)  # only the token file's identity
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "hub", "serve", "--data", str(data), "--host", "127.0.0.1", "--port", "0",
+            "--token-file", str(data / "embedded-token"), "--allow-any-namespace", "--log-level", "warning"]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                start_new_session=True, close_fds=True)
+    _children.append(proc)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    url = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if url is None:
+            with open(log_path, "rb") as fh:
+                fh.seek(offset)
+                found = re.search(rb"listening on (http://\S+)", fh.read())
+            url = found.group(1).decode() if found else None
+        if url is not None and _answers(url, token):
+            state = {"pid": proc.pid, "url": url}
+            atomic_write_json(data / "embedded.json", state)
+            logger.info("started the local hub server at %s (data in %s)", url, data)
+            return state
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.terminate()
+    with open(log_path, "rb") as fh:
+        fh.seek(offset)
+        tail = fh.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+    raise PublishError(f"could not start the local hub server over {data} (log: {log_path}: "
+                       f"{' | '.join(tail) or 'no output'}); set HF_ENDPOINT or pass --endpoint to use another hub")
+
+
+def ensure_server(*, start: bool = True) -> tuple[str, str]:
+    """``(url, token)`` of the embedded server, starting it when it is not running."""
+    data = home()
+    data.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        data.chmod(0o700)
+    with _locked(data):
+        token = _token(data)
+        state = _read_state(data)
+        if state and _is_our_server(state["pid"]) and _answers(state["url"], token):
+            logger.info("using the local hub server at %s", state["url"])
+            return state["url"], token
+        if not start:
+            raise PublishError(f"the local hub server over {data} is not running; push something first "
+                               "or set HF_ENDPOINT")
+        if state and _is_our_server(state["pid"]):  # alive but not answering us (stale token): replace it
+            _terminate(state["pid"])
+        state = _start(data, token)
+        return state["url"], token
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in _children:
+            if proc.pid == pid:
+                proc.poll()  # reap our own child so it stops existing
+        if not _is_alive(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    if status.exists():
+        return "\nState:\tZ" not in status.read_text()
+    return True
+
+
+def stop_server() -> bool:
+    """Stop the embedded server if it runs; returns whether one was stopped."""
+    data = home()
+    if not data.is_dir():
+        return False
+    with _locked(data):
+        state = _read_state(data)
+        stopped = bool(state) and _is_our_server(state["pid"])
+        if stopped:
+            _terminate(state["pid"])
+        with contextlib.suppress(FileNotFoundError):
+            (data / "embedded.json").unlink()
+    return stopped

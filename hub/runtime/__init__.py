@@ -1,0 +1,159 @@
+"""What a deployer imports: run an exported hub model with onnxruntime and numpy alone.
+
+``hub.runtime.load(path_or_repo)`` reads the export's ``config.json``, opens
+the chosen ONNX variant with onnxruntime (CUDA when available, else CPU) and
+returns a :class:`Model` whose ``predict`` applies exactly the preprocessing
+used in training (images: :mod:`hub.runtime.preprocess`; text:
+:mod:`hub.runtime.text` from the exported tokenizer files). Nothing here
+imports torch, transformers or the ``onnx`` package; ``tokenizers`` is needed
+for text models and Pillow for image files.
+
+Importing this package is cheap (training imports :mod:`hub.runtime.text`
+through it), so onnxruntime is imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .session import RuntimeModelError, UnsafeModelError, check_external_data, inside, make_session, run
+
+log = logging.getLogger(__name__)
+
+CONFIG = "config.json"
+CONFIG_FORMAT = 1
+
+__all__ = ["Model", "RuntimeModelError", "UnsafeModelError", "check_external_data", "load", "read_config"]
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``config.json`` of an export folder, checked for the fields :func:`load` needs."""
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        raise RuntimeModelError(f"{folder}: no {CONFIG}; this is not a hub export (make one with `hub export`)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RuntimeModelError(f"{path}: unreadable ({exc}); re-export or re-download the model") from None
+    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
+        raise RuntimeModelError(f"{path}: format {config.get('format') if isinstance(config, dict) else '?'!r} "
+                                f"is not {CONFIG_FORMAT}; upgrade the hub runtime")
+    for key in ("label_names", "preprocessing", "variants", "modality"):
+        if key not in config:
+            raise RuntimeModelError(f"{path}: missing {key!r}; the export is incomplete, re-export it")
+    return config
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class Model:
+    """An exported classifier ready to predict: ``predict(inputs) -> [{label, score, probabilities}]``."""
+
+    def __init__(self, folder: Path, config: dict[str, Any], variant: str, session: Any) -> None:
+        self.folder = Path(folder)
+        self.config = config
+        self.variant = variant
+        self.session = session
+        self.label_names: tuple[str, ...] = tuple(config["label_names"])
+        self.modality: str = config["modality"]
+        self._text = None
+
+    def encode(self, inputs: Any) -> dict[str, np.ndarray]:
+        """Raw inputs (images or strings) -> the model's input arrays."""
+        prep = self.config["preprocessing"]
+        if self.modality == "text":
+            if self._text is None:
+                from .text import TextEncoder
+
+                self._text = TextEncoder(self.folder, prep["max_length"], prep["input_names"],
+                                         prep.get("padding_side", "right"))
+            return self._text.encode([inputs] if isinstance(inputs, str) else list(inputs))
+        from .preprocess import preprocess_images
+
+        return {"pixel_values": preprocess_images(inputs, prep)}
+
+    def logits(self, inputs: Any) -> np.ndarray:
+        return np.asarray(run(self.session, self.encode(inputs))[0], dtype=np.float32)
+
+    def predict(self, inputs: Any, batch_size: int = 32) -> list[dict[str, Any]]:
+        """One ``{"label", "score", "probabilities"}`` per input, in input order.
+
+        Images: a path or PIL image, a list of paths/PIL images/uint8 arrays
+        ``(H, W[, C])``, or one uint8 array batch ``(N, H, W[, C])``; text: a
+        string or a list of strings. Text batches are padded to their longest
+        member only.
+        """
+        single = isinstance(inputs, (str, Path)) or hasattr(inputs, "getpixel") or (
+            isinstance(inputs, np.ndarray) and inputs.ndim == 2)
+        items = [inputs] if single else list(inputs)
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(items), max(1, int(batch_size))):
+            batch = items[start:start + batch_size]
+            if self.modality == "image" and all(isinstance(b, np.ndarray) for b in batch):
+                batch = np.stack(batch) if len({b.shape for b in batch}) == 1 else batch
+            probs = _softmax(self.logits(batch))
+            for row in probs:
+                best = int(row.argmax())
+                results.append({
+                    "label": self.label_names[best],
+                    "score": float(row[best]),
+                    "probabilities": {name: float(p) for name, p in zip(self.label_names, row)},
+                })
+        return results
+
+    def __repr__(self) -> str:
+        return f"Model({self.folder}, variant={self.variant!r}, task={self.config.get('task')!r})"
+
+
+def _locate(path_or_repo: str | Path) -> Path:
+    """A local export folder, or a Hub snapshot for ``"namespace/name[@revision]"``."""
+    candidate = Path(path_or_repo).expanduser()
+    if candidate.exists():
+        if candidate.is_file() and candidate.name == CONFIG:
+            return candidate.parent
+        return candidate
+    text = str(path_or_repo)
+    repo_id, _, revision = text.partition("@")
+    if repo_id.count("/") != 1 or repo_id.startswith((".", "/")):
+        raise RuntimeModelError(f"{text!r}: no such folder, and not a hub repo id ('namespace/name[@revision]')")
+    try:
+        from ..publish.pull import snapshot
+    except ImportError as exc:
+        raise RuntimeModelError(
+            f"{text!r} is not a local folder, and pulling from a hub needs hub.publish.pull "
+            f"({exc}); install the hub with its 'runtime' extra or download the folder first"
+        ) from None
+    return Path(snapshot(repo_id, revision or None))
+
+
+def load(path_or_repo: str | Path, variant: str | None = None, providers: Sequence[str] | None = None,
+         threads: int | None = None) -> Model:
+    """Open an exported model (folder, or ``"namespace/name[@revision]"`` on a hub).
+
+    ``variant`` picks one of the export's variants (``fp32``, ``int8-dynamic``,
+    ...); by default the export's ``preferred_variant`` (fastest that passed the
+    validation gate) or ``fp32``.
+    """
+    folder = _locate(path_or_repo)
+    config = read_config(folder)
+    variants = config["variants"]
+    name = variant or config.get("preferred_variant") or "fp32"
+    if name not in variants:
+        raise RuntimeModelError(f"{folder}: no variant {name!r}; this export has {', '.join(sorted(variants))}")
+    relative = variants[name].get("file", "")
+    if not inside(folder, relative):
+        raise UnsafeModelError(f"{folder}/{CONFIG}: variant {name!r} file {relative!r} lies outside the folder; refused")
+    session = make_session(folder / relative, providers=providers, threads=threads)
+    log.info("loaded %s variant %s (%s)", folder, name, session.get_providers()[0])
+    return Model(folder, config, name, session)
+

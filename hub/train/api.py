@@ -1,0 +1,227 @@
+"""``train(recipe, run_dir)``: from a validated recipe to a finished run directory.
+
+Every check that can fail on the user's input happens before the first
+step: components, the dataset's splits and classes, strategy against layer
+groups, early stopping against a validation split, resume against the
+recipe the run started with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..data import Dataset
+from ..errors import DataError, HubError
+from ..fsutil import atomic_write_json
+from ..model import build_model, build_task, check_layer_groups, components, input_contract
+from ..recipe import Recipe
+from ..registry import Registry
+from ..specs import TextInput, resolve
+from ..weights import pretrained_status, resolve_weights
+from . import checkpoint, distributed, plots
+from .callbacks import Checkpointer, EarlyStopping, MetricsLog, OnEpoch
+from .data import InputEncoder, compute_features
+from .optim import make_optimizer, make_scheduler, param_groups
+from .rundir import BEST, WEIGHTS, RunDirError, RunInfo, read_run_info, write_run_info
+from .strategies import group_lr_scales, make_strategy
+from .trainer import Feed, Trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+def load_dataset(recipe: Recipe, registry: Registry) -> Dataset:
+    spec = registry.get("dataset", recipe.dataset.name).spec
+    try:
+        data = resolve(spec.factory)(**recipe.dataset.options)
+    except HubError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"dataset {recipe.dataset.name!r} failed to load: {exc}") from exc
+    return data
+
+
+def check_data(data: Dataset, recipe: Recipe) -> None:
+    train = data.split("train")
+    if len(train) == 0:
+        raise DataError(f"dataset {data.name!r}: the training split is empty")
+    classes = np.unique(np.asarray(train.labels))
+    if len(classes) < 2:
+        raise DataError(f"dataset {data.name!r}: the training split has a single class ({data.label_names[classes[0]]!r}); "
+                        "classification needs at least two")
+    if recipe.train.early_stopping is not None and len(data.splits.get("validation", [])) == 0:
+        raise DataError(f"dataset {data.name!r} has no validation split, but early_stopping needs one; "
+                        "remove early_stopping or give the dataset a validation split")
+
+
+def check_strategy(recipe: Recipe, groups: list[str]) -> None:
+    cfg = recipe.train
+    if cfg.strategy in ("partial", "gradual-unfreeze") and not groups:
+        raise HubError(f"strategy {cfg.strategy!r} needs the backbone's layer groups, and it declares none")
+    if cfg.strategy == "partial" and cfg.trainable_groups > len(groups):
+        raise HubError(f"trainable_groups = {cfg.trainable_groups} but the backbone has {len(groups)} layer groups "
+                       f"({', '.join(groups)})")
+
+
+def _prepare_run_dir(run_dir: Path, info: RunInfo, resume: bool, dist: distributed.Dist) -> None:
+    existing = (run_dir / "run.json").is_file()
+    dist.barrier()  # every rank looks before rank 0 writes
+    if resume:
+        if not existing:
+            raise RunDirError(f"{run_dir}: nothing to resume (no run.json); start it without --resume")
+        old = read_run_info(run_dir).recipe.to_dict()
+        new = info.recipe.to_dict()
+        old.pop("source", None), new.pop("source", None)
+        if old != new:
+            diff = sorted(k for k in new if old.get(k) != new.get(k))
+            raise RunDirError(f"{run_dir} was made with a different recipe (differs in: {', '.join(diff)}); "
+                              "resume with the same recipe or use a new run dir")
+        return
+    if existing:
+        raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
+    if dist.writer:
+        write_run_info(run_dir, info)
+    dist.barrier()
+
+
+def train(recipe: Recipe, run_dir: Path, registry: Registry, *, resume: bool = False, progress: bool = True,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    run_dir = Path(run_dir)
+    cfg = recipe.train
+    device = distributed.select_device(cfg.device)
+    dist = distributed.init(device)
+    try:
+        return _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_epoch)
+    finally:
+        distributed.shutdown(dist)
+
+
+def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_epoch) -> TrainResult:
+    started = time.perf_counter()
+    comps = components(recipe, registry)
+    spec = comps.backbone_spec
+    data = load_dataset(recipe, registry)
+    check_data(data, recipe)
+    group_names = [g.name for g in spec.layer_groups]
+    check_strategy(recipe, group_names)
+    contract = input_contract(spec, recipe)
+    info = RunInfo(recipe=recipe, label_names=tuple(data.label_names), input=contract, modality=spec.modality,
+                   backbone={"name": spec.name, "license": spec.license, "num_params": spec.num_params,
+                             "family": spec.family, "weights": pretrained_status(spec).detail if recipe.pretrained else "none"})
+    _prepare_run_dir(run_dir, info, resume, dist)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(recipe, comps, data.num_classes).to(device)
+    groups = check_layer_groups(spec, model.backbone)
+    groups = {g: groups[g] for g in group_names} if group_names else groups
+    strategy = make_strategy(cfg, list(groups))
+    task_options = dict(recipe.task.options)
+    train_labels = np.asarray(data.split("train").labels)
+    counts = np.bincount(train_labels, minlength=data.num_classes).astype(float)
+    if cfg.class_balance == "loss" and task_options.get("class_weights") is None:
+        task_options["class_weights"] = (counts.sum() / (data.num_classes * np.maximum(counts, 1))).tolist()
+    if cfg.label_smoothing and not task_options.get("label_smoothing"):
+        task_options["label_smoothing"] = cfg.label_smoothing
+    task = build_task(comps.task, task_options, data.num_classes)
+
+    tokenizer = resolve_weights(spec)[0] if isinstance(contract, TextInput) else None
+    encoder = InputEncoder(contract, tokenizer)
+    sample_weights = 1.0 / np.maximum(counts, 1)[train_labels] if cfg.class_balance == "sampler" else None
+    cache = strategy.frozen_backbone and cfg.cache_features and cfg.mixup == 0 and cfg.augment == "none"
+    feeds = _feeds(data, model, encoder, cfg, device, dist, cache, sample_weights)
+
+    optimizer = make_optimizer(param_groups(model, groups, group_lr_scales(list(groups), cfg.layer_lr_decay), cfg), cfg)
+    scheduler = make_scheduler(optimizer, cfg, feeds["train"].steps(0))
+    callbacks = []
+    if cfg.early_stopping is not None:
+        callbacks.append(EarlyStopping(cfg.early_stopping, run_dir, dist.writer))
+    if dist.writer:
+        callbacks += [MetricsLog(run_dir / "metrics.jsonl"), Checkpointer(run_dir)]
+        if on_epoch is not None:
+            callbacks.append(OnEpoch(on_epoch))
+    trainer = Trainer(model, task, cfg, strategy, groups, optimizer, scheduler, device, callbacks,
+                      distributed=dist.enabled, progress=progress and dist.writer,
+                      augment=_augmentation(cfg, registry, contract))
+    if resume:
+        last = checkpoint.latest(run_dir)
+        if last is not None:
+            state = checkpoint.restore(last, model, optimizer, scheduler)
+            trainer.state.epoch, trainer.state.step = state["epoch"], state["step"]
+            trainer.state.history, trainer.state.extra = state["history"], state["extra"]
+            log.info("resumed %s at epoch %d", run_dir, state["epoch"])
+    trainer.fit(feeds["train"], feeds.get("validation"))
+    if cfg.early_stopping is not None and (run_dir / BEST).is_file():
+        checkpoint.load_weights(model, run_dir / BEST)  # restore the best epoch's weights
+    summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache)
+    return TrainResult(run_dir, summary)
+
+
+def _augmentation(cfg, registry: Registry, contract: Any) -> Any:
+    if cfg.augment == "none":
+        return None
+    options = dict(cfg.augment)
+    component = registry.get("augmentation", options.pop("name"))
+    try:
+        return resolve(component.spec.factory)(input=contract, **options)
+    except (TypeError, ValueError) as exc:
+        raise HubError(f"augmentation {component.qualified_name!r}: {exc}") from exc
+
+
+def _feeds(data: Dataset, model, encoder, cfg, device, dist, cache: bool, sample_weights) -> dict[str, Feed]:
+    feeds = {}
+    for name, split in data.splits.items():
+        if len(split) == 0:
+            continue
+        is_train = name == "train"
+        feed = Feed(split, cfg.batch_size, encoder=encoder, shuffle=is_train, seed=cfg.seed,
+                    rank=dist.rank if is_train else 0, world=dist.world if is_train else 1,
+                    sample_weights=sample_weights if is_train else None)
+        if cache:
+            dtype = torch.bfloat16 if cfg.precision == "bf16" else None
+            feed.features = compute_features(model.backbone, split, encoder, max(cfg.batch_size, 64), device, dtype)
+        feeds[name] = feed
+    return feeds
+
+
+def _finish(trainer: Trainer, feeds, data, run_dir: Path, recipe: Recipe, dist, seconds: float, cache: bool) -> dict:
+    summary: dict[str, Any] = {"hub_version": __version__, "epochs": trainer.state.epoch, "steps": trainer.state.step,
+                               "seconds": round(seconds, 2), "cached_features": cache,
+                               "stopped_early": bool(trainer.state.extra.get("early_stopping", {}).get("stopped"))}
+    matrices = {}
+    for name in ("validation", "test"):
+        if name in feeds:
+            logits, labels = trainer.predict(feeds[name])
+            summary[name] = {"loss": float(trainer.task.loss(logits, labels)), **trainer.task.metrics(logits, labels)}
+            matrices[name] = trainer.task.confusion(logits, labels).tolist()
+    if "early_stopping" in trainer.state.extra:
+        summary["best_epoch"] = trainer.state.extra["early_stopping"]["best_epoch"]
+    summary["confusion"] = matrices
+    if dist.writer:
+        checkpoint.save_weights(trainer.model, run_dir / WEIGHTS)
+        atomic_write_json(run_dir / "summary.json", summary)
+        metric = recipe.train.early_stopping.metric.removeprefix("val_") if recipe.train.early_stopping else "accuracy"
+        plots.curves(trainer.state.history, metric if metric != "loss" else "accuracy", run_dir / "curves.png")
+        split = "test" if "test" in matrices else next(iter(matrices), None)
+        if split:
+            plots.confusion(matrices[split], data.label_names, run_dir / "confusion.png", f"{split} split")
+    dist.barrier()
+    return summary
+
+
+def summary_of(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "summary.json").read_text())

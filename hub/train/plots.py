@@ -1,0 +1,57 @@
+"""Training curves and the confusion matrix as PNGs (matplotlib, Agg: no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..fsutil import atomic_file
+
+
+def curves(history: Sequence[dict[str, Any]], metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
+    if history and "val_loss" in history[0]:
+        ax_loss.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
+    ax_loss.set(title="loss", xlabel="epoch")
+    ax_loss.legend()
+    key = f"val_{metric}"
+    if history and key in history[0]:
+        ax_metric.plot(epochs, [h[key] for h in history], marker="o", color="tab:green")
+    ax_metric.set(title=f"validation {metric}", xlabel="epoch")
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cm = np.asarray(matrix)
+    size = max(3.5, 0.45 * len(labels) + 1.5)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    ticks = range(len(labels))
+    ax.set_xticks(ticks, labels, rotation=45, ha="right")
+    ax.set_yticks(ticks, labels)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

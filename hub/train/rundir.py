@@ -1,0 +1,131 @@
+"""The run directory: everything a training run leaves for export, resume and the model card.
+
+Layout::
+
+    RUN_DIR/
+      run.json              what was trained: resolved recipe, components, labels,
+                            input contract, hub version (written first, atomically)
+      weights.safetensors   final weights of the HubModel (best ones with early stopping)
+      best.safetensors      best validation weights so far
+      checkpoints/          resumable state; last.json points at the newest
+      metrics.jsonl         one JSON object per epoch
+      summary.json          final metrics on validation and test, timings
+      curves.png confusion.png
+
+Later stages read it through :func:`load_run`, which rebuilds the exact
+model (same components, options, input contract) from ``run.json`` alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import HubError
+from ..fsutil import atomic_write_json
+from ..recipe import ComponentRef, ExportConfig, PublishConfig, Recipe, TrainConfig, build_section
+from ..registry import Registry
+from ..specs import ImageInput, TextInput
+
+RUN_FILE = "run.json"
+WEIGHTS = "weights.safetensors"
+BEST = "best.safetensors"
+
+
+class RunDirError(HubError, ValueError):
+    """A run directory is missing, incomplete, or from an incompatible hub."""
+
+
+@dataclass
+class RunInfo:
+    """``run.json``: the recipe plus facts fixed when the run started."""
+
+    recipe: Recipe
+    label_names: tuple[str, ...]
+    input: ImageInput | TextInput
+    modality: str
+    hub_version: str = __version__
+    backbone: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "hub_version": self.hub_version,
+            "recipe": self.recipe.to_dict(),
+            "label_names": list(self.label_names),
+            "modality": self.modality,
+            "input": dataclasses.asdict(self.input),
+            "backbone": self.backbone,
+        }
+
+
+def write_run_info(run_dir: Path, info: RunInfo) -> None:
+    atomic_write_json(Path(run_dir) / RUN_FILE, info.to_dict())
+
+
+def recipe_from_dict(data: dict[str, Any]) -> Recipe:
+    """Rebuild a :class:`Recipe` from ``Recipe.to_dict()`` output (validated again)."""
+    sections = {}
+    for key, cls in (("train", TrainConfig), ("export", ExportConfig), ("publish", PublishConfig)):
+        sections[key] = build_section(cls, data.get(key, {}), (key,))
+    refs = {k: ComponentRef(data[k]["name"], data[k].get("options", {})) for k in ("backbone", "head", "task", "dataset")}
+    return Recipe(
+        name=data["name"], pretrained=data.get("pretrained", True), input_size=data.get("input_size", {}),
+        description=data.get("description", ""), tags=tuple(data.get("tags", ())), source=data.get("source", ""),
+        **refs, **sections,
+    )
+
+
+def read_run_info(run_dir: Path) -> RunInfo:
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: not a run directory (no {RUN_FILE}); train one with `hub train`")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: unreadable ({exc}); the run directory is damaged") from None
+    major = lambda v: str(v).split(".")[0]  # noqa: E731
+    if data.get("format") != 1 or major(data.get("hub_version", "?")) != major(__version__):
+        raise RunDirError(
+            f"{path}: made by hub {data.get('hub_version')!r} (format {data.get('format')!r}); "
+            f"this hub {__version__} reads format 1 of the same major version; retrain or use that hub"
+        )
+    input_cls = ImageInput if data["modality"] == "image" else TextInput
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["input"].items()}
+    return RunInfo(
+        recipe=recipe_from_dict(data["recipe"]),
+        label_names=tuple(data["label_names"]),
+        input=input_cls(**fields),
+        modality=data["modality"],
+        hub_version=data["hub_version"],
+        backbone=data.get("backbone", {}),
+    )
+
+
+def load_run(run_dir: Path, registry: Registry, weights: str = WEIGHTS):
+    """Rebuild the trained model of a run: ``(info, components, model)`` in eval mode."""
+    from safetensors.torch import load_file
+
+    from ..model import build_model, components
+
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    path = run_dir / weights
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: no {weights}; the run did not finish (resume it with `hub train --resume {run_dir}`)")
+    comps = components(info.recipe, registry)
+    model = build_model(info.recipe, comps, len(info.label_names), pretrained=_needs_folder(info))
+    state = load_file(str(path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RunDirError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return info, comps, model.eval()
+
+
+def _needs_folder(info: RunInfo) -> bool:
+    """Text backbones build from their pretrained folder; image ones can start empty."""
+    return info.modality == "text"

@@ -1,0 +1,243 @@
+"""One training loop for every backbone/head/task combination.
+
+The loop knows nothing model-specific: a :class:`Feed` yields ``(inputs,
+labels)`` for an epoch (raw inputs through the backbone, or cached backbone
+features straight into the head), the :class:`~hub.train.strategies.Strategy`
+says which layer groups train, and callbacks at named points (epoch end, fit
+end) log, checkpoint and stop early. The per-step path stays lean (one
+forward, backward, optimiser and scheduler step) so the trainer costs little
+over a bare PyTorch loop (bench/trainer_overhead.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Split
+from ..errors import HubError
+from ..recipe import TrainConfig
+from .data import InputEncoder, batch_plan, iterate
+from .optim import L2SP
+from .strategies import Strategy
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(HubError, FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class Feed:
+    """Batches for one split: raw examples (through ``encoder``) or cached ``features``."""
+
+    split: Split
+    batch_size: int
+    encoder: InputEncoder | None = None
+    features: torch.Tensor | None = None
+    shuffle: bool = False
+    seed: int = 0
+    rank: int = 0
+    world: int = 1
+    sample_weights: np.ndarray | None = None
+
+    @property
+    def cached(self) -> bool:
+        return self.features is not None
+
+    def steps(self, epoch: int = 0) -> int:
+        return len(self.plan(epoch))
+
+    def plan(self, epoch: int) -> list[np.ndarray]:
+        return batch_plan(len(self.split), self.batch_size, shuffle=self.shuffle, seed=self.seed, epoch=epoch,
+                          rank=self.rank, world=self.world, weights=self.sample_weights)
+
+    def batches(self, epoch: int, device: torch.device) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+        plan = self.plan(epoch)
+        if self.features is None:
+            yield from iterate(self.split, self.encoder, plan, device)
+            return
+        labels = torch.as_tensor(np.asarray(self.split.labels), dtype=torch.long)
+        for index in plan:
+            idx = torch.from_numpy(index)
+            yield (self.features[idx].to(device),), labels[idx].to(device)
+
+
+class Callback:
+    """Named points in :meth:`Trainer.fit`; return True from ``on_epoch_end`` to stop."""
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None: ...
+
+    def on_fit_end(self, trainer: Trainer) -> None: ...
+
+
+@dataclass
+class TrainState:
+    """What a resume needs beyond model/optimiser/scheduler/RNG."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # callback state (early stopping...)
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, task: Any, cfg: TrainConfig, strategy: Strategy,
+                 groups: dict[str, list[str]], optimizer: torch.optim.Optimizer, scheduler: Any,
+                 device: torch.device, callbacks: Sequence[Callback] = (), distributed: bool = False,
+                 progress: bool = True, augment: Any = None) -> None:
+        self.model, self.task, self.cfg = model, task, cfg
+        self.strategy, self.groups = strategy, groups
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.device = device
+        self.callbacks = list(callbacks)
+        self.distributed = distributed
+        self.progress = progress
+        self.augment = augment
+        self.state = TrainState()
+        self.l2sp = L2SP(model, cfg.l2sp) if cfg.l2sp > 0 else None
+        self.autocast_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
+        self._ddp: nn.Module | None = None
+        self._ddp_key: tuple | None = None
+
+    # -- which parameters train -------------------------------------------------
+    def apply_strategy(self, epoch: int) -> tuple[str, ...]:
+        active = set(self.strategy.trainable(epoch))
+        for group, names in self.groups.items():
+            for name in names:
+                self.model.backbone.get_parameter(name).requires_grad_(group in active)
+        return tuple(g for g in self.groups if g in active)
+
+    def _set_train_mode(self, cached: bool) -> None:
+        """Train mode for what trains; frozen backbone parts keep their eval-mode norm statistics."""
+        self.model.eval()
+        self.model.head.train()
+        if cached:
+            return
+        for module in self.model.backbone.modules():
+            params = list(module.parameters(recurse=False))
+            if params and any(p.requires_grad for p in params):
+                module.train()
+
+    def _module(self, cached: bool) -> nn.Module:
+        """The module a batch runs through; wrapped in DDP when distributed."""
+        base = self.model.head if cached else self.model
+        if not self.distributed:
+            return base
+        key = (cached, tuple(n for n, p in base.named_parameters() if p.requires_grad))
+        if key != self._ddp_key:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self._ddp = DistributedDataParallel(base, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self._ddp_key = key
+        return self._ddp
+
+    # -- the loop -----------------------------------------------------------------
+    def fit(self, train: Feed, val: Feed | None) -> TrainState:
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        for epoch in range(self.state.epoch, self.cfg.epochs):
+            started = time.perf_counter()
+            trainable = self.apply_strategy(epoch)
+            train_loss = self.train_epoch(train, epoch)
+            logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "trainable_groups": list(trainable),
+                                    "lr": self.optimizer.param_groups[-1]["lr"]}
+            if val is not None:
+                logs.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+            logs["seconds"] = round(time.perf_counter() - started, 3)
+            self.state.epoch = epoch + 1
+            self.state.history.append(logs)
+            stop = False
+            for cb in self.callbacks:
+                stop = bool(cb.on_epoch_end(self, epoch, logs)) or stop
+            if stop:
+                break
+        for cb in self.callbacks:
+            cb.on_fit_end(self)
+        return self.state
+
+    def train_epoch(self, feed: Feed, epoch: int) -> float:
+        self._set_train_mode(feed.cached)
+        module = self._module(feed.cached)
+        total, count = torch.zeros((), device=self.device), 0
+        batches = feed.batches(epoch, self.device)
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, total=feed.steps(epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+                           leave=False, disable=None)
+        for inputs, labels in batches:
+            loss = self.step(module, inputs, labels, feed.cached)
+            total += loss.detach() * len(labels)
+            count += len(labels)
+        mean = float(total) / max(count, 1)
+        if not math.isfinite(mean):
+            raise TrainingDiverged(
+                f"training loss became {mean} in epoch {epoch + 1}; the run dir keeps the last good checkpoint. "
+                "Lower lr, set grad_clip, or check the data"
+            )
+        return mean
+
+    def step(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, cached: bool) -> torch.Tensor:
+        targets: torch.Tensor = labels
+        if self.augment is not None and not cached:
+            inputs = tuple(self.augment(inputs))
+        if self.cfg.mixup > 0 and not cached:
+            inputs, targets = self._mixup(inputs, labels)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            logits = module(*inputs)
+            loss = self.task.loss(logits.float(), targets)
+        if self.l2sp is not None and not cached:
+            loss = loss + self.l2sp(self.model)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"training loss became {loss.item()} at step {self.state.step + 1}; the run dir keeps the last good "
+                "checkpoint. Lower lr, set grad_clip, or check the data"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.state.step += 1
+        return loss
+
+    def _mixup(self, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """Mix pairs of images and their one-hot targets (Zhang et al. 2018); images only."""
+        if not inputs[0].is_floating_point():
+            return inputs, labels
+        lam = float(torch.distributions.Beta(self.cfg.mixup, self.cfg.mixup).sample())
+        perm = torch.randperm(len(labels), device=labels.device)
+        onehot = F.one_hot(labels, self.task.num_classes).float()
+        mixed = lam * inputs[0] + (1 - lam) * inputs[0][perm]
+        return (mixed,) + tuple(inputs[1:]), lam * onehot + (1 - lam) * onehot[perm]
+
+    @torch.no_grad()
+    def predict(self, feed: Feed) -> tuple[torch.Tensor, torch.Tensor]:
+        self.model.eval()
+        module = self.model.head if feed.cached else self.model
+        outs, labels = [], []
+        for inputs, target in feed.batches(0, self.device):
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                outs.append(module(*inputs).float().cpu())
+            labels.append(target.cpu())
+        return torch.cat(outs), torch.cat(labels)
+
+    def evaluate(self, feed: Feed) -> dict[str, float]:
+        logits, labels = self.predict(feed)
+        metrics = {"loss": float(self.task.loss(logits, labels))}
+        metrics.update(self.task.metrics(logits, labels))
+        return metrics

@@ -1,0 +1,117 @@
+"""MiniLM export (dynamic batch and sequence), the torch-free runtime, and the CLI verbs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hub.export import export_run
+
+TORCH_FREE = """
+import json, sys
+for name in ("torch", "onnx", "transformers", "safetensors"):
+    sys.modules[name] = None  # any import of them now raises ImportError
+import hub.runtime as runtime
+model = runtime.load(sys.argv[1])
+inputs = sys.argv[2:] if model.modality == "text" else __import__("numpy").zeros((2, 8, 8), "uint8")
+print(json.dumps({"results": model.predict(inputs), "variant": model.variant,
+                  "heavy": sorted(m for m in ("torch", "onnx", "transformers") if sys.modules.get(m) is not None)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def text_export(text_run: Path, small_gate, tmp_path_factory) -> Path:
+    from hub.export.gate import Tolerance
+
+    out = tmp_path_factory.mktemp("exports") / "rt"
+    options = dataclasses.replace(small_gate, tolerances={"int8-dynamic": Tolerance(None, 0.0, 10.0)})
+    export_run(text_run, out, quantize=["int8-dynamic"], gate_options=options)
+    return out
+
+
+def test_text_export_layout_and_gate(text_export: Path) -> None:
+    import onnx
+
+    config = json.loads((text_export / "config.json").read_text())
+    assert config["preprocessing"]["kind"] == "text" and config["preprocessing"]["max_length"] == 64
+    assert config["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert {"tokenizer.json", "tokenizer_config.json"} <= set(config["preprocessing"]["tokenizer_files"])
+    assert (text_export / "tokenizer.json").is_file() and set(config["variants"]) == {"fp32", "int8-dynamic"}
+    graph = onnx.load(str(text_export / "onnx/model.onnx"), load_external_data=False).graph
+    dims = {i.name: [d.dim_param for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    assert dims["input_ids"] == ["batch", "sequence"]
+    report = json.loads((text_export / "report.json").read_text())
+    fp32 = report["variants"][0]
+    assert fp32["passed"] and fp32["max_abs_diff"] < 1e-3 and fp32["batch_sizes"] == [1, 8]
+    assert len(fp32["sequence_lengths"]) >= 2 and 64 in fp32["sequence_lengths"]  # the padded pass
+
+
+def test_runtime_without_torch(text_export: Path, image_run: Path, small_gate, tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", TORCH_FREE, str(text_export), "a wonderful, moving film",
+                          "dull and far too long"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["heavy"] == [] and len(data["results"]) == 2
+    assert data["results"][0]["label"] in ("rotten", "fresh")
+    image = tmp_path / "img"
+    export_run(image_run, image, gate_options=small_gate)
+    out = subprocess.run([sys.executable, "-c", TORCH_FREE, str(image)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)["results"]) == 2
+
+
+def test_runtime_text_matches_gate_batches(text_export: Path) -> None:
+    from hub import runtime
+
+    model = runtime.load(text_export, variant="fp32")
+    single = [model.logits([t])[0] for t in ("great", "a long and tedious mess of a movie")]
+    both = model.logits(["great", "a long and tedious mess of a movie"])
+    np.testing.assert_allclose(np.stack(single), both, atol=1e-4)  # padding does not change answers
+
+
+def test_repo_id_without_pull_module_is_a_clear_error(monkeypatch) -> None:
+    from hub import runtime
+
+    monkeypatch.setitem(sys.modules, "hub.publish.pull", None)
+    with pytest.raises(runtime.RuntimeModelError, match="hub.publish.pull"):
+        runtime.load("someone/some-model@v1")
+    with pytest.raises(runtime.RuntimeModelError, match="not a hub repo id"):
+        runtime.load("no/such/folder")
+
+
+def test_cli_predict_validate_and_errors(text_export: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from hub.cli import cli, main
+    from hub.cli.export_cmd import bench, export, predict, validate
+
+    for command in (export, validate, bench, predict):
+        monkeypatch.setitem(cli.commands, command.name, command)
+    assert main(["predict", str(text_export), "--text", "--json", "what a great film"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed[0]["input"] == "what a great film" and printed[0]["label"] in ("rotten", "fresh")
+    assert main(["predict", str(text_export), "--text", "--variant", "int8-dynamic", "meh"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "not a run directory" in err and len(err.splitlines()) == 1
+    assert main(["predict", str(tmp_path), "x.png"]) == 1
+    assert "not a hub export" in capsys.readouterr().err
+    assert main(["validate", str(text_export), "--max-samples", "16"]) == 0
+    assert "every variant passed" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_minilm_edge_target_picks_fastest(text_run: Path, tmp_path: Path) -> None:
+    from hub.export import GateOptions
+
+    report = export_run(text_run, tmp_path / "edge", target="edge", gate_options=GateOptions(max_samples=487))
+    config = json.loads((tmp_path / "edge/config.json").read_text())
+    assert config["preferred_variant"] in config["variants"]
+    timings = config["latency_ms_p50"]
+    assert timings[config["preferred_variant"]] == min(timings.values())
+    assert report["kept"][0] == "fp32"

@@ -1,0 +1,184 @@
+"""Fixtures for publishing tests: a real `hub serve`, synthetic export folders, fault injection.
+
+Like tests/server, the client's environment is fixed before huggingface_hub is imported:
+no Xet, a throwaway HF_HOME (never the user's token), no ambient HF_ENDPOINT/HF_TOKEN.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hub-publish-hfhome-"))
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], True)
+for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
+    os.environ.pop(_var, None)
+
+import json  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from huggingface_hub import HfApi, constants  # noqa: E402
+
+from hub.server import ServerHandle, start_background  # noqa: E402
+
+TOKEN = "tok-" + uuid.uuid4().hex  # random, so a grep for it cannot match by accident
+TOKENS = {TOKEN: "alice"}
+BIG = 10_500_000  # > 10 MB: forces the LFS path even for text-like content
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_xet() -> None:
+    constants.HF_HUB_DISABLE_XET = True
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("HF_ENDPOINT", "HF_TOKEN", "HUB_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    handle = start_background(tmp_path_factory.mktemp("publish-serve"), tokens=TOKENS)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def token() -> str:
+    return TOKEN
+
+
+@pytest.fixture
+def make_export_dir():
+    return make_export
+
+
+@pytest.fixture
+def cli_main():
+    """``hub.cli.main`` with push/pull present (registered here until hub/cli/__init__ does it)."""
+    from hub.cli import cli, main
+    from hub.cli.publish_cmd import pull, push
+
+    for command in (push, pull):
+        if command.name not in cli.commands:
+            cli.add_command(command)
+    return main
+
+
+@pytest.fixture
+def api(server: ServerHandle) -> HfApi:
+    return HfApi(endpoint=server.url, token=TOKEN)
+
+
+@pytest.fixture
+def repo_id() -> str:
+    return f"alice/model-{uuid.uuid4().hex[:8]}"
+
+
+def _png(path: Path, color: tuple[int, int, int]) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (32, 24), color).save(path)
+
+
+def _onnx(path: Path, *, hidden: int = 4, external: bool = False) -> None:
+    """A real (tiny) classifier graph: logits = pixel_values_flat @ W."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((hidden, 3)).astype(np.float32), "W")
+    graph = helper.make_graph([helper.make_node("MatMul", ["pixel_values", "W"], ["logits"])], "tiny",
+                              [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", hidden])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if external:
+        onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=path.name + ".data", size_threshold=0)
+    else:
+        onnx.save(model, str(path))
+
+
+def make_export(root: Path, *, big: bool = False, text: bool = False) -> Path:
+    """A synthetic export folder in the layout `hub export` writes."""
+    import numpy as np
+    from onnx import numpy_helper
+    from safetensors.numpy import save_file
+
+    root.mkdir(parents=True, exist_ok=True)
+    labels = ["cat", "dog", "bird"]
+    # big: ~10.5 MB of weights as ONNX external data, a real model onnxruntime can load
+    _onnx(root / "onnx" / "model.onnx", hidden=BIG // 12 if big else 4, external=big)
+    _onnx(root / "onnx" / "model.int8-dynamic.onnx")
+    save_file({"head.weight": np.ones((3, 4), np.float32)}, str(root / "model.safetensors"))
+    # The shapes hub/export/package.py and pipeline.py write (variants keyed by name, gate entries).
+    config = {
+        "format": 1, "name": "cifar3-resnet18", "task": "classification",
+        "pipeline_tag": "text-classification" if text else "image-classification",
+        "modality": "text" if text else "image", "label_names": labels,
+        "id2label": {str(i): x for i, x in enumerate(labels)},
+        "preprocessing": {"kind": "text", "max_length": 64, "input_names": ["input_ids", "attention_mask"]} if text
+        else {"kind": "image", "size": [24, 32], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+        "backbone": {"name": "resnet18", "family": "resnet", "num_params": 11_000_000,
+                     "weights": {"kind": "hf", "location": "timm/resnet18.a1_in1k", "revision": None}},
+        "dataset": {"name": "cifar3", "license": "MIT", "options": {}},
+        "license": "Apache-2.0", "hub_version": "0.1.0", "opset": 18, "preferred_variant": "int8-dynamic",
+        "input_names": ["pixel_values"], "output_names": ["logits"],
+        "variants": {"fp32": {"file": "onnx/model.onnx", "metrics": {"accuracy": 0.91}, "size_bytes": 2_000_000},
+                     "int8-dynamic": {"file": "onnx/model.int8-dynamic.onnx", "metrics": {"accuracy": 0.9},
+                                      "size_bytes": 500_000, "latency_ms_p50": 1.5}},
+    }
+    (root / "config.json").write_text(json.dumps(config, indent=2))
+    (root / "run.json").write_text(json.dumps({"format": 1, "recipe": {
+        "name": "cifar3-resnet18", "backbone": {"name": "resnet18", "options": {}}, "head": {"name": "linear"},
+        "task": {"name": "classification"}, "dataset": {"name": "cifar3"},
+        "train": {"strategy": "feature-extraction", "epochs": 3, "lr": 0.001}}, "modality": "image"}))
+
+    def gate(variant, diff, agreement, onnx_acc):
+        return {"variant": variant, "file": f"onnx/{variant}.onnx", "passed": True, "max_abs_diff": diff,
+                "top1_agreement": agreement, "primary_metric": "accuracy", "metric_drop_points": 0.91 - onnx_acc,
+                "metrics": {"pytorch": {"accuracy": 0.91, "macro_f1": 0.9}, "onnx": {"accuracy": onnx_acc}},
+                "failures": [], "tolerance": {"atol": 1e-4}, "seconds": 0.2}
+
+    (root / "report.json").write_text(json.dumps({"opset": 18, "split": "test", "variants": [
+        gate("fp32", 1e-6, 1.0, 0.91), gate("int8-dynamic", 0.02, 0.99, 0.9)], "preferred_variant": "int8-dynamic"}))
+    (root / "summary.json").write_text(json.dumps({"epochs": 3, "test": {"accuracy": 0.91, "macro_f1": 0.9, "loss": 0.3},
+                                                   "validation": {"accuracy": 0.92}, "confusion": {}}))
+    (root / "metrics.jsonl").write_text("".join(json.dumps({"epoch": i, "val_accuracy": 0.8 + i / 100}) + "\n"
+                                                for i in range(3)))
+    data = root / "test_data_set_0"
+    data.mkdir(exist_ok=True)
+    (data / "input_0.pb").write_bytes(numpy_helper.from_array(np.zeros((1, 4), np.float32), "pixel_values")
+                                      .SerializeToString())
+    (data / "output_0.pb").write_bytes(numpy_helper.from_array(np.zeros((1, 3), np.float32), "logits")
+                                       .SerializeToString())
+    _png(root / "curves.png", (200, 10, 10))
+    _png(root / "confusion.png", (10, 10, 200))
+    if text:
+        (root / "tokenizer.json").write_text(json.dumps({"version": "1.0", "model": {"type": "WordLevel"}}))
+        (root / "tokenizer_config.json").write_text("{}")
+        (root / "special_tokens_map.json").write_text("{}")
+    return root
+
+
+@pytest.fixture
+def export_dir(tmp_path: Path) -> Path:
+    return make_export(tmp_path / "export")
+
+
+@pytest.fixture(scope="session")
+def big_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_export(tmp_path_factory.mktemp("big") / "export", big=True)

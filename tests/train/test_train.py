@@ -1,0 +1,102 @@
+"""The shared trainer end to end on digits with a tiny real plugin backbone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hub.errors import DataError, HubError, SpecError
+from hub.train.api import train
+from hub.train.rundir import RunDirError, load_run
+from hub.train.trainer import TrainingDiverged
+from hub.zoo import recipe_from_table
+
+
+def recipe(hub, **train_cfg):
+    raw = {"backbone": train_cfg.pop("backbone", "tiny-cnn"), "dataset": train_cfg.pop("dataset", "digits")}
+    if "head" in train_cfg:
+        raw["head"] = train_cfg.pop("head")
+    raw["train"] = {"epochs": 4, "batch_size": 64, "lr": 0.01, **train_cfg}
+    return recipe_from_table("t", raw, hub.registry, "test")
+
+
+def history(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("strategy, extra", [
+    ("feature-extraction", {"lr": 0.05, "epochs": 8}),
+    ("fine-tune", {"layer_lr_decay": 0.5}),
+    ("partial", {"trainable_groups": 2}),
+    ("gradual-unfreeze", {"unfreeze_every": 1, "layer_lr_decay": 0.7}),
+])
+def test_each_strategy_beats_chance(tiny_hub, tmp_path, strategy, extra):
+    result = train(recipe(tiny_hub, strategy=strategy, **extra), tmp_path / "run", tiny_hub.registry, progress=False)
+    assert result.summary["test"]["accuracy"] > 0.5, result.summary  # chance is 0.1
+    for name in ("run.json", "weights.safetensors", "metrics.jsonl", "summary.json", "curves.png", "confusion.png"):
+        assert (tmp_path / "run" / name).is_file(), name
+
+
+def test_feature_extraction_caches_features_and_leaves_the_backbone_alone(tiny_hub, tmp_path):
+    result = train(recipe(tiny_hub, epochs=2), tmp_path / "run", tiny_hub.registry, progress=False)
+    assert result.summary["cached_features"] is True
+    _, comps, model = load_run(tmp_path / "run", tiny_hub.registry)
+    pretrained = load_file(comps.backbone_spec.weights[0].location)
+    for name, tensor in pretrained.items():
+        assert torch.equal(model.backbone.state_dict()[name], tensor), name
+
+
+def test_gradual_unfreeze_adds_one_group_per_epoch(tiny_hub, tmp_path):
+    train(recipe(tiny_hub, strategy="gradual-unfreeze", epochs=4), tmp_path / "run", tiny_hub.registry, progress=False)
+    groups = [h["trainable_groups"] for h in history(tmp_path / "run")]
+    assert groups == [[], ["proj"], ["block", "proj"], ["stem", "block", "proj"]]
+
+
+def test_early_stopping_restores_the_best_weights(tiny_hub, tmp_path):
+    cfg = recipe(tiny_hub, strategy="fine-tune", epochs=12, lr=0.3, optimizer="sgd",
+                 early_stopping={"metric": "val_accuracy", "patience": 2})
+    result = train(cfg, tmp_path / "run", tiny_hub.registry, progress=False)
+    best = max(h["val_accuracy"] for h in history(tmp_path / "run"))
+    assert result.summary["validation"]["accuracy"] == pytest.approx(best)
+    assert result.summary["best_epoch"] <= result.summary["epochs"]
+
+
+def test_same_seed_same_weights(tiny_hub, tmp_path):
+    cfg = recipe(tiny_hub, strategy="fine-tune", epochs=2, mixup=0.2)
+    train(cfg, tmp_path / "a", tiny_hub.registry, progress=False)
+    train(cfg, tmp_path / "b", tiny_hub.registry, progress=False)
+    a, b = load_file(tmp_path / "a" / "weights.safetensors"), load_file(tmp_path / "b" / "weights.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tiny_hub, tmp_path):
+    cfg = recipe(tiny_hub, strategy="fine-tune", head={"name": "nan-head", "after": 25}, epochs=4)
+    with pytest.raises(TrainingDiverged, match="training loss became nan at step 26"):
+        train(cfg, tmp_path / "run", tiny_hub.registry, progress=False)
+    pointer = json.loads((tmp_path / "run" / "checkpoints" / "last.json").read_text())
+    assert pointer["epoch"] == 1  # 20 steps per epoch: epoch 1 was good, epoch 2 diverged
+    assert not (tmp_path / "run" / "weights.safetensors").exists()
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"dataset": "one-class"}, DataError, "the training split has a single class"),
+    ({"dataset": "no-validation", "early_stopping": {"patience": 1}}, DataError, "has no validation split, but early_stopping"),
+    ({"backbone": {"name": "liar-cnn", "pretrained": False}}, SpecError,
+     "built with 32 features but its spec says feature_dim=99"),
+    ({"strategy": "partial", "trainable_groups": 5}, HubError, "trainable_groups = 5 but the backbone has 3 layer groups"),
+])
+def test_bad_input_fails_before_training(tiny_hub, tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        train(recipe(tiny_hub, **kwargs), tmp_path / "run", tiny_hub.registry, progress=False)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_run_dir_is_never_overwritten_and_resume_checks_the_recipe(tiny_hub, tmp_path):
+    train(recipe(tiny_hub, epochs=1), tmp_path / "run", tiny_hub.registry, progress=False)
+    with pytest.raises(RunDirError, match="already holds a run; pass --resume"):
+        train(recipe(tiny_hub, epochs=1), tmp_path / "run", tiny_hub.registry, progress=False)
+    with pytest.raises(RunDirError, match=r"different recipe \(differs in: train\)"):
+        train(recipe(tiny_hub, epochs=2), tmp_path / "run", tiny_hub.registry, resume=True, progress=False)
