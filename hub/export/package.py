@@ -28,7 +28,7 @@ RUN_RECORDS = ("summary.json", "metrics.jsonl", "curves.png", "confusion.png")
 def weights_source(info: Any, spec: Any) -> dict[str, Any]:
     """Where the pretrained backbone weights came from (run.json's record, else the spec's first source)."""
     recorded = info.backbone.get("weights") if isinstance(info.backbone, Mapping) else None
-    if recorded:
+    if isinstance(recorded, Mapping):
         return dict(recorded)
     if not info.recipe.pretrained or not spec.weights:
         return {"kind": "none", "description": "trained from scratch"}
@@ -64,7 +64,8 @@ def build_config(info: Any, comps: Any, *, opset: int, input_names: Sequence[str
         "preprocessing": preprocessing(info, tokenizer_files),
         "backbone": {"name": comps.backbone.name, "qualified_name": comps.backbone.qualified_name,
                      "family": spec.family, "num_params": spec.num_params,
-                     "options": dict(info.recipe.backbone.options), "weights": weights_source(info, spec)},
+                     "options": dict(info.recipe.backbone.options), "weights": weights_source(info, spec),
+                     "base_model": info.backbone.get("base_model") if isinstance(info.backbone, Mapping) else None},
         "head": {"name": comps.head.name, "options": dict(info.recipe.head.options)},
         "dataset": {"name": comps.dataset.name, "license": comps.dataset.spec.license,
                     "options": dict(info.recipe.dataset.options)},

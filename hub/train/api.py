@@ -27,7 +27,7 @@ from ..model import build_model, build_task, check_layer_groups, components, inp
 from ..recipe import Recipe
 from ..registry import Registry
 from ..specs import TextInput, resolve
-from ..weights import pretrained_status, resolve_weights
+from ..weights import resolve_weights
 from . import checkpoint, distributed, plots
 from .callbacks import Checkpointer, EarlyStopping, MetricsLog, OnEpoch
 from .data import InputEncoder, compute_features
@@ -121,8 +121,7 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     check_strategy(recipe, group_names)
     contract = input_contract(spec, recipe)
     info = RunInfo(recipe=recipe, label_names=tuple(data.label_names), input=contract, modality=spec.modality,
-                   backbone={"name": spec.name, "license": spec.license, "num_params": spec.num_params,
-                             "family": spec.family, "weights": pretrained_status(spec).detail if recipe.pretrained else "none"})
+                   backbone=_backbone_record(spec, recipe.pretrained or isinstance(contract, TextInput)))
     _prepare_run_dir(run_dir, info, resume, dist)
 
     torch.manual_seed(cfg.seed)
@@ -169,6 +168,20 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
         checkpoint.load_weights(model, run_dir / BEST)  # restore the best epoch's weights
     summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache)
     return TrainResult(run_dir, summary)
+
+
+def _backbone_record(spec, pretrained: bool) -> dict[str, Any]:
+    """What run.json (and so the export and model card) says about the backbone and its weights."""
+    record: dict[str, Any] = {"name": spec.name, "license": spec.license, "num_params": spec.num_params,
+                              "family": spec.family, "weights": {"kind": "none", "description": "trained from scratch"}}
+    hf = [s.location for s in spec.weights if s.kind == "hf"]
+    if hf:
+        record["base_model"] = hf[0]  # the canonical Hub repo, even when an offline copy was used
+    if pretrained:
+        _, source = resolve_weights(spec)
+        record["weights"] = {"kind": source.kind, "location": source.location, "filename": source.filename,
+                             "revision": source.revision, "sha256": source.sha256, "description": source.description}
+    return record
 
 
 def _augmentation(cfg, registry: Registry, contract: Any) -> Any:

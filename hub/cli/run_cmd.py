@@ -1,0 +1,45 @@
+"""``hub run``: train, export with the validation gate, and publish, in one command."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from .train_cmd import choose_recipe, print_epoch, recipe_options
+
+
+@click.command("run")
+@recipe_options
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for run/ and export/ (default: runs/NAME-TIME).")
+@click.option("--resume", type=click.Path(file_okay=False), help="Continue the job whose folder is this (from --out).")
+@click.option("--repo", help="Hub repo id (default: the recipe's publish.repo, else zoo/NAME).")
+@click.option("--endpoint", help="Hub endpoint (default: HF_ENDPOINT, else a local `hub serve`).")
+@click.option("--no-push", is_flag=True, help="Stop after export.")
+def run(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides, no_progress, out, resume,
+        repo, endpoint, no_push) -> None:
+    """Train ENTRY, export it to ONNX (gated on held-out data) and push it to a Hub repo."""
+    from ..pipeline import run as run_pipeline
+    from ..plugins import get_hub
+
+    registry = get_hub().registry
+    run_dir = Path(resume) / "run" if resume else None
+    recipe = choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides,
+                           str(run_dir) if run_dir else None, registry)
+    folder = Path(resume or out or f"runs/{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    click.echo(f"{recipe.name}: {recipe.backbone.name} + {recipe.head.name} on {recipe.dataset.name} "
+               f"({recipe.train.strategy})", err=True)
+    outcome = run_pipeline(recipe, registry, folder, publish=not no_push, repo=repo, endpoint=endpoint,
+                           resume=bool(resume), progress=not no_progress,
+                           on_stage=lambda message: click.echo(f"== {message}", err=True), on_epoch=print_epoch)
+    test = outcome.summary.get("test", {})
+    click.echo(f"trained: test accuracy {test.get('accuracy', float('nan')):.4f} ({outcome.run_dir})")
+    kept = [v["variant"] for v in outcome.report["variants"] if v.get("passed")]
+    click.echo(f"exported: {outcome.export_dir} (variants passing the gate: {', '.join(kept)}; "
+               f"preferred {outcome.report['preferred_variant']})")
+    if outcome.push is not None:
+        p = outcome.push
+        state = "new commit" if p.created_commit else "unchanged, no new commit"
+        where = " (local hub serve)" if p.embedded else ""
+        click.echo(f"published: {p.url}{where} @ {p.commit_sha[:12]} ({state})")
