@@ -4,10 +4,12 @@
     python bench/export_latency.py --export runs/x-export        # an existing export folder
     python bench/export_latency.py --run runs/x                  # export (target edge) first
 
-For ``--backbone`` the script makes a quick run directory (head fitted by
-logistic regression on frozen features, see tests/export/conftest.py; to be
-replaced by ``hub train`` once it exists) and exports it with ``--target
-edge``, so every variant that passes the validation gate is measured. Both
+For ``--backbone`` the script trains a quick run with the real trainer
+(feature-extraction on cached features: digits for images at the backbone's
+default size unless NAME:SIZE is given, Rotten Tomatoes for text; backbones
+without offline weights start from random weights, which does not change
+their latency) and exports it with ``--target edge``, so every variant that
+passes the validation gate is measured. Both
 engines get the same intra-op thread count. Prints one markdown table per
 model with ratios to torch eager, and writes all numbers as JSON with --json.
 """
@@ -21,27 +23,30 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 TEXT = {"minilm-l6": ("rotten-tomatoes", "text-classification", {"max_length": 128}),
         "smollm2-135m": ("rotten-tomatoes", "text-classification", {"max_length": 128})}
 
 
 def quick_run(backbone: str, work: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "tests" / "export"))
-    from conftest import make_run, recipe  # noqa: E402  (the shared test fixture)
+    """Train a real run with `hub train` (feature-extraction, cached features: fast) to export."""
+    from hub.plugins import get_hub
+    from hub.train.api import train
+    from hub.weights import pretrained_status
+    from hub.zoo import recipe_from_table
 
+    registry = get_hub().registry
     name, _, size = backbone.partition(":")
+    spec = registry.get("backbone", name).spec
     if name in TEXT:
-        dataset, task, input_size = TEXT[name]
-        rec = recipe(name, dataset, task, input_size)
+        dataset, _, input_size = TEXT[name]
+        table = {"backbone": {"name": name, **input_size}, "dataset": dataset}
     else:
-        from hub.plugins import get_hub
-        from hub.weights import pretrained_status
-
-        spec = get_hub().registry.get("backbone", name).spec
-        rec = recipe(name, "digits", "image-classification", {"image_size": int(size or 224)},
-                     pretrained=pretrained_status(spec).available)
-    return make_run(work / backbone.replace(":", "-"), rec)
+        table = {"backbone": {"name": name, "image_size": int(size or spec.input.size[0]),
+                              "pretrained": pretrained_status(spec).available}, "dataset": "digits"}
+    table["train"] = {"strategy": "feature-extraction", "epochs": 10, "lr": 0.01}
+    run_dir = work / backbone.replace(":", "-")
+    train(recipe_from_table(f"bench-{name}", table, registry, "bench"), run_dir, registry, progress=False)
+    return run_dir
 
 
 def main(argv: list[str] | None = None) -> int:

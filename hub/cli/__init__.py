@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.Abort:
-        click.echo("aborted", err=True)
-        return 1
+    except click.Abort:  # click turns Ctrl-C into Abort when standalone_mode is off
+        click.echo("interrupted", err=True)
+        return 130
     except HubError as exc:
         _report("error: " + " ".join(str(exc).split()))  # always one line, whatever the message held
         return 1

@@ -165,8 +165,14 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
     heads, hidden = _text_dims(model) if spec.family == "bert" else (0, 0)
     for name in wanted:
         path = onnx_dir / variants.FILES[name]
-        variants.make_variant(name, fp32, path, family=spec.family, calibration=calibration,
-                              num_heads=heads, hidden_size=hidden)
+        try:
+            variants.make_variant(name, fp32, path, family=spec.family, calibration=calibration,
+                                  num_heads=heads, hidden_size=hidden)
+        except ExportError as exc:  # a variant the tools cannot make is rejected, like one that fails the gate
+            log.warning("variant %s could not be made and is not kept: %s", name, exc)
+            variants.remove(path)
+            results.append({"variant": name, "file": str(path), "passed": False, "failures": [str(exc)]})
+            continue
         set_metadata(path, package.metadata_props(config, name))
         result = gate.check_variant(name, path, ref, tolerances[name], threads=options.threads)
         results.append(result)

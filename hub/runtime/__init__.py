@@ -88,13 +88,15 @@ class Model:
     def predict(self, inputs: Any, batch_size: int = 32) -> list[dict[str, Any]]:
         """One ``{"label", "score", "probabilities"}`` per input, in input order.
 
-        Images: a path or PIL image, a list of paths/PIL images/uint8 arrays
-        ``(H, W[, C])``, or one uint8 array batch ``(N, H, W[, C])``; text: a
+        Images: a path or PIL image, one uint8 array ``(H, W)`` or ``(H, W, 3|4)``, a list of
+        paths/PIL images/arrays, or one uint8 array batch ``(N, H, W)`` / ``(N, H, W, C)``; text: a
         string or a list of strings. Text batches are padded to their longest
         member only.
         """
+        # One (H, W) grey or (H, W, 3|4) colour array is one image; (N, H, W) is a batch of grey ones
+        # (a grey batch of width 3 or 4 is the one shape this reads wrongly: pass a list then).
         single = isinstance(inputs, (str, Path)) or hasattr(inputs, "getpixel") or (
-            isinstance(inputs, np.ndarray) and inputs.ndim == 2)
+            isinstance(inputs, np.ndarray) and (inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[-1] in (3, 4))))
         items = [inputs] if single else list(inputs)
         results: list[dict[str, Any]] = []
         for start in range(0, len(items), max(1, int(batch_size))):

@@ -148,6 +148,8 @@ class Trainer:
     def fit(self, train: Feed, val: Feed | None) -> TrainState:
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        if self.state.extra.get("early_stopping", {}).get("stopped"):
+            return self.state  # a resumed run that had already stopped early stays stopped
         for epoch in range(self.state.epoch, self.cfg.epochs):
             started = time.perf_counter()
             trainable = self.apply_strategy(epoch)
@@ -178,10 +180,12 @@ class Trainer:
 
             batches = tqdm(batches, total=feed.steps(epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
                            leave=False, disable=None)
-        for inputs, labels in batches:
+        for i, (inputs, labels) in enumerate(batches):
             loss = self.step(module, inputs, labels, feed.cached)
             total += loss.detach() * len(labels)
             count += len(labels)
+            if self.progress and i % 10 == 0:  # a host sync every 10 steps, for the bar only
+                batches.set_postfix(loss=f"{float(total) / count:.4f}", refresh=False)
         mean = float(total) / max(count, 1)
         if not math.isfinite(mean):
             raise TrainingDiverged(

@@ -100,3 +100,17 @@ def test_run_dir_is_never_overwritten_and_resume_checks_the_recipe(tiny_hub, tmp
         train(recipe(tiny_hub, epochs=1), tmp_path / "run", tiny_hub.registry, progress=False)
     with pytest.raises(RunDirError, match=r"different recipe \(differs in: train\)"):
         train(recipe(tiny_hub, epochs=2), tmp_path / "run", tiny_hub.registry, resume=True, progress=False)
+
+
+def test_bf16_autocast_trains_on_cpu(tiny_hub, tmp_path):
+    result = train(recipe(tiny_hub, strategy="fine-tune", precision="bf16", epochs=3), tmp_path / "run",
+                   tiny_hub.registry, progress=False)
+    assert result.summary["test"]["accuracy"] > 0.5
+
+
+def test_augmentation_component_is_applied_and_disables_the_cache(tiny_hub, tmp_path):
+    result = train(recipe(tiny_hub, epochs=2, augment={"name": "custom", "flip": 0.0, "crop_scale": [0.8, 1.0]}),
+                   tmp_path / "run", tiny_hub.registry, progress=False)
+    assert result.summary["cached_features"] is False
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["recipe"]["train"]["augment"] == {
+        "name": "vision:custom", "flip": 0.0, "crop_scale": [0.8, 1.0]}
