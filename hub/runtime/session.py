@@ -106,14 +106,20 @@ def external_data_locations(data: bytes) -> list[str]:
 
 
 def inside(folder: Path, relative: str) -> bool:
-    """Whether ``relative`` names a path strictly inside ``folder`` (links resolved)."""
+    """Whether the path string ``relative`` stays strictly inside ``folder``.
+
+    The check is lexical (no ``..``, not absolute, no drive) and does not
+    follow links: the Hugging Face cache stores snapshot files as links into
+    its blob store, and those are the client's own doing, while what a model
+    file or config.json names is what an attacker controls.
+    """
     if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")) or ":" in relative:
         return False
     if ".." in relative.replace("\\", "/").split("/"):
         return False
-    root = folder.resolve()
-    target = (root / relative).resolve()
-    return target != root and root in target.parents
+    root = os.path.normpath(os.path.abspath(folder))
+    target = os.path.normpath(os.path.join(root, relative))
+    return target != root and target.startswith(root + os.sep)
 
 
 def check_external_data(model_path: Path) -> list[str]:
