@@ -47,7 +47,7 @@ def main() -> int:
             epochs = [json.loads(line)["seconds"] for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
         results[cache] = {"epoch": statistics.median(epochs), "total": total, "acc": result.summary["test"]["accuracy"]}
     c, u = results[True], results[False]
-    print(f"| mode | median epoch (s) | whole run (s) | test accuracy |")
+    print("| mode | median epoch (s) | whole run (s) | test accuracy |")
     print("|---|---|---|---|")
     print(f"| backbone every epoch | {u['epoch']:.3f} | {u['total']:.1f} | {u['acc']:.4f} |")
     print(f"| cached features | {c['epoch']:.4f} | {c['total']:.1f} | {c['acc']:.4f} |")

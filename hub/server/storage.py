@@ -20,13 +20,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..fsutil import atomic_write_bytes as atomic_write  # noqa: F401 (routes_read uses it too)
 from .errors import ServerError, bad_request
 
 logger = logging.getLogger(__name__)
@@ -68,21 +68,6 @@ def iso_utc(timestamp: float) -> str:
 def now_iso() -> str:
     """Current UTC time in the Hub's ISO form."""
     return iso_utc(datetime.now(timezone.utc).timestamp())
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def lfs_pointer(oid: str, size: int) -> bytes:
