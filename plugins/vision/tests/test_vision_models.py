@@ -189,8 +189,8 @@ def test_load_timm_state_dict_ignores_head_and_adapts_stem() -> None:
 # --- ONNX export parity ---------------------------------------------------------------------------
 
 def _export_and_compare(model: torch.nn.Module, size: int, tmp_path: Path, in_chans: int = 3):
-    ort = pytest.importorskip("onnxruntime")
-    onnx = pytest.importorskip("onnx")
+    import onnxruntime as ort
+    import onnx
     path = tmp_path / "model.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation
@@ -235,7 +235,7 @@ def test_onnx_export_matches_torch(variant: str, size: int, tmp_path: Path) -> N
 
 def _chelsea(size: int, mean, std) -> torch.Tensor:
     """skimage's cat photo, resized (short side size/0.875, bicubic) and centre-cropped."""
-    skimage_data = pytest.importorskip("skimage.data")
+    import skimage.data as skimage_data  # a missing dependency must fail, not skip, the cat test
     img = torch.from_numpy(skimage_data.chelsea()).permute(2, 0, 1).float()[None] / 255.0
     h, w = img.shape[-2:]
     scale = size / 0.875 / min(h, w)
@@ -265,7 +265,7 @@ def test_lite0_imagenet_classifier_sees_a_cat() -> None:
 def test_lite_normalisation_is_half_not_imagenet() -> None:
     """The stem BN statistics were accumulated on (x - 0.5) / 0.5 inputs, not ImageNet mean/std:
     on real photos the stem activations' variance matches the running variance far better."""
-    skimage_data = pytest.importorskip("skimage.data")
+    import skimage.data as skimage_data  # a missing dependency must fail, not skip, the cat test
     from hub_vision.models import efficientnet_lite as lite
     sd = lite.load_imagenet_state_dict("efficientnet_lite0")
     names = ("chelsea", "coffee", "astronaut", "rocket")
@@ -297,7 +297,7 @@ def test_lite0_pretrained_grey_stem_and_onnx(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("variant", ["efficientnet_lite1", "efficientnet_lite2"])
 def test_lite12_weights_load_and_see_a_cat(variant: str) -> None:
-    lite = pytest.importorskip("hub_vision.models.efficientnet_lite")
+    import hub_vision.models.efficientnet_lite as lite
     cfg = lite.DEFAULT_INPUT[variant]
     try:
         classifier = lite.imagenet_classifier(variant)
