@@ -35,12 +35,7 @@ from hub_text.models.decoder import (  # noqa: E402
     smollm2_status,
 )
 from hub_text.models.encoder import Encoder, check_partition, minilm_path  # noqa: E402
-from hub_text.tokenize import (  # noqa: E402
-    encode_with_tokenizers,
-    load_tokenizer,
-    save_tokenizer,
-    tokenize_batch,
-)
+from hub.runtime.text import TextEncoder  # noqa: E402
 
 needs_smollm2 = pytest.mark.skipif(not smollm2_status()[0], reason=smollm2_status()[1])
 SHAPES = [(1, 5), (3, 17)]  # (batch, seq) checked against an export traced at (2, 9)
@@ -56,7 +51,10 @@ def minilm() -> Encoder:
 
 @pytest.fixture(scope="module")
 def minilm_tok():
-    return load_tokenizer(minilm_path())
+    """transformers' own tokenizer: the reference the hub's tokenizers-only encoder must match."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path())
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +84,15 @@ def smol_tok(smol_cache):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def encode(folder, texts, max_length, names=("input_ids", "attention_mask"), side="right"):
+    """Batch tensors through the hub's own encoder (what training and deployment use)."""
+    arrays = TextEncoder(folder, max_length, names, side).encode(texts)
+    return {n: torch.from_numpy(a) for n, a in arrays.items()}
+
+
+BERT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _random_batch(batch: int, seq: int, pad_id: int, seed: int) -> dict[str, torch.Tensor]:
@@ -180,7 +187,7 @@ def test_minilm_paraphrases_are_closer_than_unrelated(minilm, minilm_tok) -> Non
         "I really enjoyed this film, it was wonderful.",
     ]
     with torch.no_grad():
-        f = torch.nn.functional.normalize(minilm(**tokenize_batch(minilm_tok, texts, 64)), dim=-1)
+        f = torch.nn.functional.normalize(minilm(**encode(minilm_path(), texts, 64, BERT_INPUTS)), dim=-1)
     sim = f @ f.T
     assert sim.shape == (5, 5) and minilm.num_features == 384 and minilm.has_token_type_ids
     assert sim[0, 1] > 0.5 and sim[3, 4] > 0.5
@@ -201,7 +208,7 @@ def test_encoder_layer_groups_partition(minilm) -> None:
 def test_encoder_cls_pooling_and_bad_pooling(minilm, minilm_tok) -> None:
     with pytest.raises(ValueError, match="'mean' or 'cls'"):
         Encoder(minilm_path(), pooling="max")  # type: ignore[arg-type]
-    batch = tokenize_batch(minilm_tok, ["short", "a somewhat longer text"], 32)
+    batch = encode(minilm_path(), ["short", "a somewhat longer text"], 32, BERT_INPUTS)
     with torch.no_grad():
         hidden = minilm.model(**batch).last_hidden_state
         minilm.pooling = "cls"
@@ -266,18 +273,16 @@ def test_smollm2_perplexity_sentence_vs_shuffled(smol_cache, smol_tok) -> None:
 
 
 @needs_smollm2
-def test_decoder_pooling_ignores_padding_side(smol, smol_tok) -> None:
+def test_decoder_pooling_ignores_padding_side(smol) -> None:
     texts = ["Hello there, how are you today?", "Hi"]
     alone = {}
     for pooling in ("last", "mean"):
         smol.pooling = pooling
         results = []
         for side in ("right", "left"):
-            smol_tok.padding_side = side
             with torch.no_grad():
-                results.append(smol(**tokenize_batch(smol_tok, texts, 32)))
-                alone[pooling] = smol(**tokenize_batch(smol_tok, texts[1:], 32))
-        smol_tok.padding_side = "right"
+                results.append(smol(**encode(smol.source, texts, 32, side=side)))
+                alone[pooling] = smol(**encode(smol.source, texts[1:], 32, side=side))
         torch.testing.assert_close(results[0], results[1], atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(results[0][1], alone[pooling][0], atol=5e-4, rtol=1e-4)
     smol.pooling = "last"
@@ -320,18 +325,19 @@ def test_full_decoder_onnx_matches_torch(smol, smol_tok, tmp_path) -> None:
 # --------------------------------------------------------------------------- tokenizers
 
 
-def _tokenizers(name: str, request):
+def _reference(name: str, request):
     if name == "minilm":
-        return request.getfixturevalue("minilm_tok")
+        return minilm_path(), BERT_INPUTS, request.getfixturevalue("minilm_tok")
     if not smollm2_status()[0]:
         pytest.skip(smollm2_status()[1])
-    return request.getfixturevalue("smol_tok")
+    return request.getfixturevalue("smol").source, ("input_ids", "attention_mask"), request.getfixturevalue("smol_tok")
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("name", ["minilm", "smollm2"])
-def test_saved_tokenizer_matches_with_tokenizers_alone(name, side, request, tmp_path) -> None:
-    tok = _tokenizers(name, request)
+def test_hub_encoder_matches_the_transformers_tokenizer(name, side, request) -> None:
+    """The tokenizers-only encoder (training and deployment) gives transformers' ids, masks and padding."""
+    folder, names, tok = _reference(name, request)
     texts = [
         "Hello world!",
         "A much longer sentence about films, cinema and the art of making movies. " * 4,
@@ -341,31 +347,20 @@ def test_saved_tokenizer_matches_with_tokenizers_alone(name, side, request, tmp_
     old = tok.padding_side
     tok.padding_side = side
     try:
-        batch = tokenize_batch(tok, texts, 24)
-        files = save_tokenizer(tok, tmp_path, 24)
-        # A batch of short texts is padded to its own longest sequence, not to max_length.
-        short = tokenize_batch(tok, ["Hi", "Hello world!"], 24)
+        want = tok(texts, padding="longest", truncation=True, max_length=24)
     finally:
         tok.padding_side = old
-    assert {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"} <= {f.name for f in files}
-    assert batch["input_ids"].shape == (4, 24)  # the long text is truncated at max_length
-    deployed = encode_with_tokenizers(tmp_path, texts)
-    assert batch["input_ids"].tolist() == deployed["input_ids"]
-    assert batch["attention_mask"].tolist() == deployed["attention_mask"]
-    if "token_type_ids" in batch:
-        assert batch["token_type_ids"].tolist() == deployed["token_type_ids"]
-    assert short["input_ids"].shape[1] == max(sum(m) for m in short["attention_mask"].tolist()) < 24
-    assert (
-        encode_with_tokenizers(tmp_path, ["Hi", "Hello world!"])["input_ids"] == short["input_ids"].tolist()
-    )
+    got = TextEncoder(folder, 24, names, side).encode(texts)
+    assert got["input_ids"].shape == (4, 24)  # the long text is truncated at max_length
+    for key in names:
+        assert got[key].tolist() == want[key], key
+    short = TextEncoder(folder, 24, names, side).encode(["Hi", "Hello world!"])
+    assert short["input_ids"].shape[1] == short["attention_mask"].sum(1).max() < 24  # padded to its longest
 
 
-def test_tokenize_batch_rejects_bad_input(minilm_tok) -> None:
-    with pytest.raises(ValueError, match="non-empty list"):
-        tokenize_batch(minilm_tok, [], 16)
-    with pytest.raises(ValueError, match="non-empty list"):
-        tokenize_batch(minilm_tok, "a single string", 16)
-    with pytest.raises(ValueError, match="text 1"):
-        tokenize_batch(minilm_tok, ["ok", None], 16)  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="max_length"):
-        tokenize_batch(minilm_tok, ["ok"], 0)
+def test_hub_encoder_rejects_non_text() -> None:
+    encoder = TextEncoder(minilm_path(), 16, BERT_INPUTS)
+    with pytest.raises(TypeError, match="text 1 is NoneType, not str"):
+        encoder.encode(["ok", None])  # type: ignore[list-item]
+    with pytest.raises(FileNotFoundError, match="no tokenizer.json"):
+        TextEncoder(Path("/nonexistent"), 16, BERT_INPUTS)

@@ -2,7 +2,7 @@
 
 Everything returns plain Python lists (texts, integer labels) plus the label
 names, so the data layer stays independent of torch and of any dataset
-library; batching and tokenisation happen later (see ``tokenize.py``).
+library; batching and tokenisation happen in the core (``hub.runtime.text``).
 
 Bad input is reported as :class:`hub.errors.DataError` (a ``ValueError``)
 naming the file, the line and what to fix, because a training run that
