@@ -6,7 +6,6 @@ small inputs, and ONNX parity runs on the smallest variant of each family at 64-
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 import warnings
@@ -33,20 +32,16 @@ def _model(variant: str) -> torch.nn.Module:
     return _CACHE[variant]
 
 
-def _family_module(variant: str):
-    return importlib.import_module(catalog.family_of(variant).target.partition(":")[0])
-
-
 # --- construction, shapes, counts, groups ---------------------------------------------------
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_forward_shapes_and_counts(variant: str) -> None:
     model = _model(variant)
-    mod = _family_module(variant)
-    assert model.num_features == mod.FEATURE_DIMS[variant]
-    assert sum(p.numel() for p in model.parameters()) == mod.NUM_PARAMS[variant]
-    default = mod.DEFAULT_INPUT[variant]["size"]
-    small = max(64, mod.MIN_INPUT_SIZE[variant])
+    family = catalog.family_of(variant)
+    assert model.num_features == family.feature_dims[variant]
+    assert sum(p.numel() for p in model.parameters()) == family.num_params[variant]
+    default = family.default_input[variant]["size"]
+    small = max(64, family.min_input_size[variant])
     with torch.no_grad():
         y1 = model(torch.randn(1, 3, *default))
         y2 = model(torch.randn(2, 3, small, small))
@@ -71,8 +66,7 @@ def test_param_counts_match_published_totals() -> None:
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_layer_groups_partition_parameters(variant: str) -> None:
-    groups = _family_module(variant).layer_groups(variant)
-    assert groups == models.layer_groups(variant)
+    groups = models.layer_groups(variant)
     names = [n for n, _ in _model(variant).named_parameters()]
     owner: dict[str, str] = {}
     for group, prefixes in groups:
@@ -248,7 +242,7 @@ def _chelsea(size: int, mean, std) -> torch.Tensor:
 
 def test_lite0_imagenet_classifier_sees_a_cat() -> None:
     from hub_vision.models import efficientnet_lite as lite
-    cfg = lite.DEFAULT_INPUT["efficientnet_lite0"]
+    cfg = catalog.EFFICIENTNET_LITE.default_input["efficientnet_lite0"]
     x = _chelsea(cfg["size"][0], cfg["mean"], cfg["std"])
     classifier = lite.imagenet_classifier("efficientnet_lite0")
     with torch.no_grad():
@@ -280,10 +274,10 @@ def test_lite_normalisation_is_half_not_imagenet() -> None:
         h = F.conv2d(F.pad(xn, (0, 1, 0, 1)), sd["_conv_stem.weight"], stride=2)
         return float((h.var((0, 2, 3))[live] / running_var[live]).log().abs().mean())
 
-    half = mismatch(lite.DEFAULT_INPUT["efficientnet_lite0"]["mean"],
-                    lite.DEFAULT_INPUT["efficientnet_lite0"]["std"])
+    half = mismatch(catalog.EFFICIENTNET_LITE.default_input["efficientnet_lite0"]["mean"],
+                    catalog.EFFICIENTNET_LITE.default_input["efficientnet_lite0"]["std"])
     imagenet = mismatch(catalog.IMAGENET_MEAN, catalog.IMAGENET_STD)
-    assert lite.DEFAULT_INPUT["efficientnet_lite0"]["mean"] == (0.5, 0.5, 0.5)
+    assert catalog.EFFICIENTNET_LITE.default_input["efficientnet_lite0"]["mean"] == (0.5, 0.5, 0.5)
     assert half < 0.6 * imagenet, (half, imagenet)
 
 
@@ -298,7 +292,7 @@ def test_lite0_pretrained_grey_stem_and_onnx(tmp_path: Path) -> None:
 @pytest.mark.parametrize("variant", ["efficientnet_lite1", "efficientnet_lite2"])
 def test_lite12_weights_load_and_see_a_cat(variant: str) -> None:
     import hub_vision.models.efficientnet_lite as lite
-    cfg = lite.DEFAULT_INPUT[variant]
+    cfg = catalog.EFFICIENTNET_LITE.default_input[variant]
     try:
         classifier = lite.imagenet_classifier(variant)
     except ImportError as exc:

@@ -18,7 +18,7 @@ Export notes, checked by the tests:
   at the default size (any multiple of 32 for Lite0).
 
 Normalisation: the weights are ports of the TF Lite checkpoints, trained on ``(x - 127) / 128``,
-i.e. mean = std = 0.5 in [0, 1] units (``DEFAULT_INPUT``). ImageNet mean/std still classifies
+i.e. mean = std = 0.5 in [0, 1] units (the catalogue's ``default_input``). ImageNet mean/std still classifies
 the cat, but mismatches the stem's batch-norm statistics about 3x worse (see the tests).
 """
 
@@ -35,17 +35,8 @@ from ._common import check_in_chans, load_backbone_state_dict
 from .catalog import EFFICIENTNET_LITE as _FAMILY
 
 VARIANTS = _FAMILY.variants
-FEATURE_DIMS = _FAMILY.feature_dims
-DEFAULT_INPUT = _FAMILY.default_input
-NUM_PARAMS = _FAMILY.num_params
-MIN_INPUT_SIZE = _FAMILY.min_input_size
-PRETRAINED_TAG = _FAMILY.pretrained_tag
 HEAD_PREFIXES = ("_fc.",)
 
-
-def layer_groups(variant: str) -> list[tuple[str, tuple[str, ...]]]:
-    """Parameter-name prefixes: stem, stage0..stage6 (``_blocks.N``), head."""
-    return _FAMILY.layer_groups(variant)
 
 
 def weights_path(variant: str) -> str:
@@ -116,7 +107,7 @@ def imagenet_classifier(variant: str) -> EfficientNet:
     """The package's full 1000-class ImageNet model with its weights, in eval mode.
 
     For sanity checks (does the cat photo come out as a cat?) and as a reference when comparing
-    exported backbones. Outputs logits; feed it inputs normalised with ``DEFAULT_INPUT``.
+    exported backbones. Outputs logits; feed it inputs normalised with the catalogue's ``default_input``.
     """
     _FAMILY.check(variant)
     model = EfficientNet.from_name(VARIANTS[variant]["package_name"])
@@ -124,6 +115,5 @@ def imagenet_classifier(variant: str) -> EfficientNet:
     return model.eval()
 
 
-__all__ = ["EfficientNetLite", "VARIANTS", "FEATURE_DIMS", "DEFAULT_INPUT", "NUM_PARAMS",
-           "MIN_INPUT_SIZE", "layer_groups", "weights_path", "load_imagenet_state_dict",
-           "pretrained", "imagenet_classifier"]
+__all__ = ["EfficientNetLite", "VARIANTS", "weights_path", "load_imagenet_state_dict", "pretrained",
+           "imagenet_classifier"]

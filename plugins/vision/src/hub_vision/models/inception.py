@@ -4,7 +4,7 @@ Names follow ``timm/models/inception_v3.py`` (``Conv2d_1a_3x3.conv``/``.bn``, ``
 ``Mixed_7c``), so a timm or torchvision checkpoint loads with its ``fc.*`` and ``AuxLogits.*``
 tensors ignored. The auxiliary head only adds a training loss; a transfer-learning backbone
 needs neither it nor its 3.3M parameters at inference. Unpadded stride-2 convolutions make 75 px
-the smallest input that works (``MIN_INPUT_SIZE``); smaller inputs fail inside torch.
+the smallest input that works (the catalogue's ``min_input_size``); smaller inputs fail inside torch.
 """
 
 from __future__ import annotations
@@ -19,17 +19,8 @@ from ._common import check_in_chans, load_backbone_state_dict
 from .catalog import INCEPTION as _FAMILY
 
 VARIANTS = _FAMILY.variants
-FEATURE_DIMS = _FAMILY.feature_dims
-DEFAULT_INPUT = _FAMILY.default_input
-NUM_PARAMS = _FAMILY.num_params
-MIN_INPUT_SIZE = _FAMILY.min_input_size
-PRETRAINED_TAG = _FAMILY.pretrained_tag
 HEAD_PREFIXES = ("fc.", "AuxLogits.")
 
-
-def layer_groups(variant: str) -> list[tuple[str, tuple[str, ...]]]:
-    """Parameter-name prefixes: stem, mixed_5, mixed_6, mixed_7 (input to output)."""
-    return _FAMILY.layer_groups(variant)
 
 
 class BasicConv2d(nn.Module):

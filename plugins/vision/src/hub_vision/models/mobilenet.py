@@ -21,11 +21,6 @@ from ._common import check_in_chans, load_backbone_state_dict
 from .catalog import MOBILENET as _FAMILY
 
 VARIANTS = _FAMILY.variants
-FEATURE_DIMS = _FAMILY.feature_dims
-DEFAULT_INPUT = _FAMILY.default_input
-NUM_PARAMS = _FAMILY.num_params
-MIN_INPUT_SIZE = _FAMILY.min_input_size
-PRETRAINED_TAG = _FAMILY.pretrained_tag
 HEAD_PREFIXES = ("classifier.",)
 
 RE, R6, HS = nn.ReLU, nn.ReLU6, nn.Hardswish
@@ -53,10 +48,6 @@ _ARCH = {
 }
 _STEM = {"v2": (32, R6, 1280), "v3_small": (16, HS, 1024)}  # stem chs, default act, head chs
 
-
-def layer_groups(variant: str) -> list[tuple[str, tuple[str, ...]]]:
-    """Parameter-name prefixes: stem, one group per ``blocks.<stage>``, head."""
-    return _FAMILY.layer_groups(variant)
 
 
 def make_divisible(v: float, divisor: int = 8, round_limit: float = 0.9) -> int:

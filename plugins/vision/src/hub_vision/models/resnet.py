@@ -18,18 +18,9 @@ from ._common import check_in_chans, load_backbone_state_dict
 from .catalog import RESNET as _FAMILY
 
 VARIANTS = _FAMILY.variants
-FEATURE_DIMS = _FAMILY.feature_dims
-DEFAULT_INPUT = _FAMILY.default_input
-NUM_PARAMS = _FAMILY.num_params
-MIN_INPUT_SIZE = _FAMILY.min_input_size
-PRETRAINED_TAG = _FAMILY.pretrained_tag
 # Keys of a timm ResNet checkpoint that the backbone does not have.
 HEAD_PREFIXES = ("fc.",)
 
-
-def layer_groups(variant: str) -> list[tuple[str, tuple[str, ...]]]:
-    """Parameter-name prefixes per stage, input to output (stem, layer1..layer4)."""
-    return _FAMILY.layer_groups(variant)
 
 
 def _downsample(in_chs: int, out_chs: int, stride: int) -> nn.Sequential:

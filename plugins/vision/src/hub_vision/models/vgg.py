@@ -20,17 +20,8 @@ from ._common import check_in_chans, load_backbone_state_dict
 from .catalog import VGG as _FAMILY
 
 VARIANTS = _FAMILY.variants
-FEATURE_DIMS = _FAMILY.feature_dims
-DEFAULT_INPUT = _FAMILY.default_input
-NUM_PARAMS = _FAMILY.num_params
-MIN_INPUT_SIZE = _FAMILY.min_input_size
-PRETRAINED_TAG = _FAMILY.pretrained_tag
 HEAD_PREFIXES = ("pre_logits.", "head.", "classifier.")
 
-
-def layer_groups(variant: str) -> list[tuple[str, tuple[str, ...]]]:
-    """Parameter-name prefixes per resolution stage (stage1..stage5), input to output."""
-    return _FAMILY.layer_groups(variant)
 
 
 class VGG(nn.Module):
