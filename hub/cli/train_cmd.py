@@ -67,8 +67,8 @@ def choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epoc
     from ..zoo import apply_override, load_catalogue, recipe_from_table
 
     if entry is None and backbone is None and resume:
-        if overrides or strategy or epochs:
-            raise HubError("--resume continues a run exactly; drop --set/--strategy/--epochs")
+        if overrides or strategy or epochs is not None or head or task or dataset:
+            raise HubError("--resume continues a run exactly; drop --set/--strategy/--epochs/--head/--task/--dataset")
         return read_run_info(Path(resume)).recipe
     if entry is not None and backbone is not None:
         raise click.UsageError("give either ENTRY or --backbone/--dataset, not both")
@@ -76,7 +76,7 @@ def choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epoc
         catalogue = load_catalogue(zoo_path)
         catalogue.entry(entry)
         raw, name = copy.deepcopy(catalogue.raw[entry]), entry
-        if not overrides and not any((head, task, strategy, epochs)):
+        if not overrides and not any((head, task, strategy)) and epochs is None:
             return catalogue.recipe(entry, registry)
     elif backbone and dataset:
         raw, name = {"backbone": backbone, "dataset": dataset}, "adhoc"
@@ -86,7 +86,7 @@ def choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epoc
         if value:
             raw[key] = value
     sets = list(overrides) + ([f"train.strategy={strategy!r}"] if strategy else []) + (
-        [f"train.epochs={epochs}"] if epochs else [])
+        [f"train.epochs={epochs}"] if epochs is not None else [])
     for assignment in sets:
         apply_override(raw, assignment)
     return recipe_from_table(name, raw, registry, source="command line")

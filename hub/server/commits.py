@@ -164,6 +164,7 @@ def apply_commit(repo: GitRepo, lfs: LfsStore, repo_id: str, branch: str, pendin
     for op in pending.ops:
         kind, path = op[0], op[1]
         if kind == "add":
+            _refuse_borrowed_pointer(Path(op[2]), path, repo, lfs)
             entries.pop(path, None)
             put(path, shas[id(op)])
         elif kind == "lfs":
@@ -220,6 +221,19 @@ def _write_tree(repo: GitRepo, entries: dict[str, tuple[str, str]], workdir: Pat
     tree = repo.git("write-tree", env=env).decode().strip()
     os.unlink(index)
     return tree
+
+
+def _refuse_borrowed_pointer(content: Path, path: str, repo: GitRepo, lfs: LfsStore) -> None:
+    """A regular file that *is* an LFS pointer must name an object uploaded through this repo.
+
+    Otherwise anyone who learnt the sha256 of a file in a private repo could
+    commit a hand-written pointer to it and download the bytes.
+    """
+    if content.stat().st_size > 1024:
+        return
+    pointer = parse_lfs_pointer(content.read_bytes())
+    if pointer and not lfs.granted(repo.path, pointer[0]):
+        raise bad_request(f"'{path}' is an LFS pointer to an object that was not uploaded to this repo")
 
 
 def lfs_info_for(repo: GitRepo, entries: list) -> dict[str, tuple[str, int, int]]:

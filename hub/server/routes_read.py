@@ -163,6 +163,8 @@ async def resolve(ctx: Ctx) -> Response:
         headers = {"X-Repo-Commit": commit, "Cache-Control": "private, max-age=0, must-revalidate"}
         if entry.oid in lfs:
             sha, size, _ = lfs[entry.oid]
+            if not ctx.hub.lfs.granted(repo.path, sha):  # second guard: never serve another repo's object
+                raise entry_not_found(path, commit)
             file = ctx.hub.lfs.path(sha)
             if not file.exists():
                 raise ServerError(500, f"LFS object {sha} of {path} is missing from the store")

@@ -8,7 +8,6 @@ recipe the run started with.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -64,9 +63,22 @@ def check_data(data: Dataset, recipe: Recipe) -> None:
     if len(classes) < 2:
         raise DataError(f"dataset {data.name!r}: the training split has a single class ({data.label_names[classes[0]]!r}); "
                         "classification needs at least two")
+    for name, split in data.splits.items():
+        labels = np.asarray(split.labels) if split.labels is not None else None
+        if labels is None or len(labels) != len(split) or (len(labels) and (
+                not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= data.num_classes)):
+            raise DataError(f"dataset {data.name!r}: the {name!r} split needs one integer label in 0.."
+                            f"{data.num_classes - 1} per example (label_names has {data.num_classes}); fix the dataset")
     if recipe.train.early_stopping is not None and len(data.splits.get("validation", [])) == 0:
         raise DataError(f"dataset {data.name!r} has no validation split, but early_stopping needs one; "
                         "remove early_stopping or give the dataset a validation split")
+
+
+def check_early_stopping(recipe: Recipe, metrics: tuple[str, ...]) -> None:
+    stop = recipe.train.early_stopping
+    known = ["val_loss"] + [f"val_{m}" for m in metrics]
+    if stop is not None and stop.metric not in known:
+        raise HubError(f"early_stopping.metric {stop.metric!r} is not computed; choose one of {', '.join(known)}")
 
 
 def check_strategy(recipe: Recipe, groups: list[str]) -> None:
@@ -78,7 +90,8 @@ def check_strategy(recipe: Recipe, groups: list[str]) -> None:
                        f"({', '.join(groups)})")
 
 
-def _prepare_run_dir(run_dir: Path, info: RunInfo, resume: bool, dist: distributed.Dist) -> None:
+def _check_run_dir(run_dir: Path, info: RunInfo, resume: bool, dist: distributed.Dist) -> None:
+    """Refuse a run dir that holds another run, or a resume with a different recipe (nothing written yet)."""
     existing = (run_dir / "run.json").is_file()
     dist.barrier()  # every rank looks before rank 0 writes
     if resume:
@@ -91,12 +104,8 @@ def _prepare_run_dir(run_dir: Path, info: RunInfo, resume: bool, dist: distribut
             diff = sorted(k for k in new if old.get(k) != new.get(k))
             raise RunDirError(f"{run_dir} was made with a different recipe (differs in: {', '.join(diff)}); "
                               "resume with the same recipe or use a new run dir")
-        return
-    if existing:
+    elif existing:
         raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
-    if dist.writer:
-        write_run_info(run_dir, info)
-    dist.barrier()
 
 
 def train(recipe: Recipe, run_dir: Path, registry: Registry, *, resume: bool = False, progress: bool = True,
@@ -119,10 +128,11 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     check_data(data, recipe)
     group_names = [g.name for g in spec.layer_groups]
     check_strategy(recipe, group_names)
+    check_early_stopping(recipe, comps.task.spec.metrics)
     contract = input_contract(spec, recipe)
     info = RunInfo(recipe=recipe, label_names=tuple(data.label_names), input=contract, modality=spec.modality,
                    backbone=_backbone_record(spec, recipe.pretrained or isinstance(contract, TextInput)))
-    _prepare_run_dir(run_dir, info, resume, dist)
+    _check_run_dir(run_dir, info, resume, dist)
 
     torch.manual_seed(cfg.seed)
     model = build_model(recipe, comps, data.num_classes).to(device)
@@ -146,6 +156,10 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
 
     optimizer = make_optimizer(param_groups(model, groups, group_lr_scales(list(groups), cfg.layer_lr_decay), cfg), cfg)
     scheduler = make_scheduler(optimizer, cfg, feeds["train"].steps(0))
+    augment = _augmentation(cfg, registry, contract)
+    if dist.writer and not resume:  # everything that can fail on the recipe has been built: claim the dir
+        write_run_info(run_dir, info)
+    dist.barrier()
     callbacks = []
     if cfg.early_stopping is not None:
         callbacks.append(EarlyStopping(cfg.early_stopping, run_dir, dist.writer))
@@ -154,8 +168,9 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
         if on_epoch is not None:
             callbacks.append(OnEpoch(on_epoch))
     trainer = Trainer(model, task, cfg, strategy, groups, optimizer, scheduler, device, callbacks,
+                      num_classes=data.num_classes,
                       distributed=dist.enabled, progress=progress and dist.writer,
-                      augment=_augmentation(cfg, registry, contract))
+                      augment=augment)
     if resume:
         last = checkpoint.latest(run_dir)
         if last is not None:
@@ -166,7 +181,8 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     trainer.fit(feeds["train"], feeds.get("validation"))
     if cfg.early_stopping is not None and (run_dir / BEST).is_file():
         checkpoint.load_weights(model, run_dir / BEST)  # restore the best epoch's weights
-    summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache)
+    summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache,
+                      comps.task.spec.primary_metric)
     return TrainResult(run_dir, summary)
 
 
@@ -211,30 +227,32 @@ def _feeds(data: Dataset, model, encoder, cfg, device, dist, cache: bool, sample
     return feeds
 
 
-def _finish(trainer: Trainer, feeds, data, run_dir: Path, recipe: Recipe, dist, seconds: float, cache: bool) -> dict:
+def _finish(trainer: Trainer, feeds, data, run_dir: Path, recipe: Recipe, dist, seconds: float, cache: bool,
+            primary: str) -> dict:
+    """Final metrics, weights and pictures. The weights are written first: a task without the
+    optional ``confusion`` (or a plotting failure) must never cost the trained model."""
+    if dist.writer:
+        checkpoint.save_weights(trainer.model, run_dir / WEIGHTS)
     summary: dict[str, Any] = {"hub_version": __version__, "epochs": trainer.state.epoch, "steps": trainer.state.step,
                                "seconds": round(seconds, 2), "cached_features": cache,
                                "stopped_early": bool(trainer.state.extra.get("early_stopping", {}).get("stopped"))}
+    if "early_stopping" in trainer.state.extra:
+        summary["best_epoch"] = trainer.state.extra["early_stopping"]["best_epoch"]
     matrices = {}
+    confusion = getattr(trainer.task, "confusion", None)
     for name in ("validation", "test"):
         if name in feeds:
             logits, labels = trainer.predict(feeds[name])
             summary[name] = {"loss": float(trainer.task.loss(logits, labels)), **trainer.task.metrics(logits, labels)}
-            matrices[name] = trainer.task.confusion(logits, labels).tolist()
-    if "early_stopping" in trainer.state.extra:
-        summary["best_epoch"] = trainer.state.extra["early_stopping"]["best_epoch"]
+            if confusion is not None:
+                matrices[name] = confusion(logits, labels).tolist()
     summary["confusion"] = matrices
     if dist.writer:
-        checkpoint.save_weights(trainer.model, run_dir / WEIGHTS)
         atomic_write_json(run_dir / "summary.json", summary)
-        metric = recipe.train.early_stopping.metric.removeprefix("val_") if recipe.train.early_stopping else "accuracy"
-        plots.curves(trainer.state.history, metric if metric != "loss" else "accuracy", run_dir / "curves.png")
+        metric = recipe.train.early_stopping.metric.removeprefix("val_") if recipe.train.early_stopping else primary
+        plots.curves(trainer.state.history, metric if metric != "loss" else primary, run_dir / "curves.png")
         split = "test" if "test" in matrices else next(iter(matrices), None)
         if split:
             plots.confusion(matrices[split], data.label_names, run_dir / "confusion.png", f"{split} split")
     dist.barrier()
     return summary
-
-
-def summary_of(run_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / "summary.json").read_text())

@@ -97,7 +97,7 @@ class Trainer:
     def __init__(self, model: nn.Module, task: Any, cfg: TrainConfig, strategy: Strategy,
                  groups: dict[str, list[str]], optimizer: torch.optim.Optimizer, scheduler: Any,
                  device: torch.device, callbacks: Sequence[Callback] = (), distributed: bool = False,
-                 progress: bool = True, augment: Any = None) -> None:
+                 progress: bool = True, augment: Any = None, num_classes: int | None = None) -> None:
         self.model, self.task, self.cfg = model, task, cfg
         self.strategy, self.groups = strategy, groups
         self.optimizer, self.scheduler = optimizer, scheduler
@@ -106,6 +106,7 @@ class Trainer:
         self.distributed = distributed
         self.progress = progress
         self.augment = augment
+        self.num_classes = num_classes or getattr(task, "num_classes", None)  # mixup's one-hot targets
         self.state = TrainState()
         self.l2sp = L2SP(model, cfg.l2sp) if cfg.l2sp > 0 else None
         self.autocast_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
@@ -121,15 +122,17 @@ class Trainer:
         return tuple(g for g in self.groups if g in active)
 
     def _set_train_mode(self, cached: bool) -> None:
-        """Train mode for what trains; frozen backbone parts keep their eval-mode norm statistics."""
-        self.model.eval()
-        self.model.head.train()
+        """Train mode (dropout, batch statistics) for what trains; frozen subtrees stay in eval mode,
+        so a frozen backbone's norm layers keep their pretrained statistics."""
         if cached:
+            self.model.eval()
+            self.model.head.train()
             return
+        self.model.train()
         for module in self.model.backbone.modules():
-            params = list(module.parameters(recurse=False))
-            if params and any(p.requires_grad for p in params):
-                module.train()
+            params = list(module.parameters())
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
 
     def _module(self, cached: bool) -> nn.Module:
         """The module a batch runs through; wrapped in DDP when distributed."""
@@ -225,7 +228,7 @@ class Trainer:
             return inputs, labels
         lam = float(torch.distributions.Beta(self.cfg.mixup, self.cfg.mixup).sample())
         perm = torch.randperm(len(labels), device=labels.device)
-        onehot = F.one_hot(labels, self.task.num_classes).float()
+        onehot = F.one_hot(labels, self.num_classes).float()
         mixed = lam * inputs[0] + (1 - lam) * inputs[0][perm]
         return (mixed,) + tuple(inputs[1:]), lam * onehot + (1 - lam) * onehot[perm]
 

@@ -150,6 +150,14 @@ def test_lfs_objects_of_other_repos_cannot_be_borrowed(server, alice, bob, repo_
     r = httpx.post(f"{server.url}/api/models/{mine}/commit/main", content=body.encode(), headers=bob_auth)
     assert r.status_code == 400
     assert bob.list_repo_files(mine) == [".gitattributes"]
+    # The same theft as a regular file whose bytes are a hand-written LFS pointer.
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {len(data)}\n".encode()
+    line = {"key": "file", "value": {"path": "stolen.bin", "encoding": "base64",
+                                     "content": base64.b64encode(pointer).decode()}}
+    body = json.dumps({"key": "header", "value": {"summary": "x"}}) + "\n" + json.dumps(line) + "\n"
+    r = httpx.post(f"{server.url}/api/models/{mine}/commit/main", content=body.encode(), headers=bob_auth)
+    assert r.status_code == 400 and "not uploaded to this repo" in r.text
+    assert bob.list_repo_files(mine) == [".gitattributes"]
 
 
 def test_git_revision_syntax_is_not_a_revision(server, alice, repo_id):

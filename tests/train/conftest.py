@@ -86,6 +86,14 @@ def no_validation():
     return Dataset("no-val", "image", ("a", "b"), {{"train": Split(images, np.array([0, 1] * 3))}})
 
 
+def bad_labels():
+    import numpy as np
+    from hub.data import Dataset, Split
+
+    images = np.zeros((4, 8, 8), dtype=np.uint8)
+    return Dataset("bad-labels", "image", ("a", "b"), {{"train": Split(images, np.array([0, 1, 2, 1]))}})
+
+
 @hookimpl
 def register_backbones(register):
     register(BackboneSpec(
@@ -109,6 +117,8 @@ def register_heads(register):
 @hookimpl
 def register_datasets(register):
     register(DatasetSpec(name="one-class", factory="hubtest_tinytrain:one_class", modality="image",
+                         task="image-classification"))
+    register(DatasetSpec(name="bad-labels", factory="hubtest_tinytrain:bad_labels", modality="image",
                          task="image-classification"))
     register(DatasetSpec(name="no-validation", factory="hubtest_tinytrain:no_validation", modality="image",
                          task="image-classification"))

@@ -87,11 +87,14 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tiny_hu
     ({"backbone": {"name": "liar-cnn", "pretrained": False}}, SpecError,
      "built with 32 features but its spec says feature_dim=99"),
     ({"strategy": "partial", "trainable_groups": 5}, HubError, "trainable_groups = 5 but the backbone has 3 layer groups"),
+    ({"early_stopping": {"metric": "val_acc"}}, HubError, "early_stopping.metric 'val_acc' is not computed; choose one of"),
+    ({"augment": {"name": "custom", "flip": 2.0}}, HubError, "augmentation 'vision:custom'"),
+    ({"dataset": "bad-labels"}, DataError, r"the 'train' split needs one integer label in 0..1 per example"),
 ])
 def test_bad_input_fails_before_training(tiny_hub, tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
         train(recipe(tiny_hub, **kwargs), tmp_path / "run", tiny_hub.registry, progress=False)
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists()  # nothing claimed: the same command can simply be rerun
 
 
 def test_run_dir_is_never_overwritten_and_resume_checks_the_recipe(tiny_hub, tmp_path):
@@ -106,6 +109,19 @@ def test_bf16_autocast_trains_on_cpu(tiny_hub, tmp_path):
     result = train(recipe(tiny_hub, strategy="fine-tune", precision="bf16", epochs=3), tmp_path / "run",
                    tiny_hub.registry, progress=False)
     assert result.summary["test"]["accuracy"] > 0.5
+
+
+def test_trainable_backbone_parts_train_with_dropout_and_frozen_ones_do_not(tiny_hub):
+    from hub.train.trainer import Trainer
+
+    model = torch.nn.Module()
+    model.backbone = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(2, 2)))
+    model.head = torch.nn.Linear(2, 2)
+    model.backbone[0].requires_grad_(False)
+    trainer = Trainer.__new__(Trainer)
+    trainer.model = model
+    trainer._set_train_mode(cached=False)
+    assert not model.backbone[0].training and model.backbone[1][0].training and model.head.training
 
 
 def test_augmentation_component_is_applied_and_disables_the_cache(tiny_hub, tmp_path):
