@@ -57,9 +57,11 @@ def resolve_target(endpoint: str | None = None, token: str | None = None, *, sta
     """The endpoint and token to use; the embedded local server when neither is configured."""
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
     if token is None:
+        token = os.environ.get("HF_TOKEN") or None
+    if token is None and (endpoint is None or is_hf(endpoint)):
         from huggingface_hub import get_token
 
-        token = get_token()
+        token = get_token()  # the saved `hf auth login` token is for huggingface.co only, never another host
     if endpoint is None and not token:
         from .embedded import ensure_server
 

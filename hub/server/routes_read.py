@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from .app import Ctx
-from .commits import lfs_info_for
+from .commits import check_path, lfs_info_for
 from .errors import ServerError, entry_not_found, revision_not_found
 from .routes_repo import parse_card_data
 from .storage import GitRepo, TreeEntry, atomic_write
@@ -93,6 +93,15 @@ async def model_info(ctx: Ctx) -> Response:
     return JSONResponse(await ctx.run(work))
 
 
+def _in_repo(path: str) -> bool:
+    """Whether a requested path could name a file in the repo (``..`` and friends cannot: 404, not 500)."""
+    try:
+        check_path(path)
+    except ServerError:
+        return False
+    return True
+
+
 async def tree(ctx: Ctx) -> Response:
     _, repo = ctx.readable()
     rev = ctx.args[0] if ctx.args else "main"
@@ -101,6 +110,8 @@ async def tree(ctx: Ctx) -> Response:
 
     def work() -> list[dict]:
         commit = _commit_for(ctx, repo, rev)
+        if path and not _in_repo(path):
+            raise entry_not_found(path, commit)
         entries = repo.ls_tree(commit, path + "/" if path else "", recursive=recursive)
         if path:
             entries = [e for e in entries if e.path.startswith(path + "/")]
@@ -122,7 +133,7 @@ async def paths_info(ctx: Ctx) -> Response:
     def work() -> list[dict]:
         commit = _commit_for(ctx, repo, rev)
         found = []
-        for path in dict.fromkeys(paths):
+        for path in dict.fromkeys(p for p in paths if _in_repo(p)):
             found += [e for e in repo.ls_tree(commit, path) if e.path == path]
         lfs = lfs_info_for(repo, found)
         return [_entry_json(e, lfs, _last_commit(repo, commit, e.path) if expand else None) for e in found]
@@ -156,7 +167,7 @@ async def resolve(ctx: Ctx) -> Response:
 
     def work() -> tuple[Path, dict[str, str]]:
         commit = _commit_for(ctx, repo, rev)
-        entry = next((e for e in repo.ls_tree(commit, path) if e.path == path), None) if path else None
+        entry = next((e for e in repo.ls_tree(commit, path) if e.path == path), None) if _in_repo(path) else None
         if entry is None or entry.type != "blob":
             raise entry_not_found(path, commit)
         lfs = lfs_info_for(repo, [entry])

@@ -157,3 +157,23 @@ def test_connection_dropped_mid_upload_leaves_repo_unchanged(faulty, repo_id, bi
     assert list((faulty.data_dir / "lfs" / "tmp").iterdir()) == []  # no partial object left
     faulty.faults.rules.clear()
     assert push(big_export, repo_id, endpoint=faulty.url, token=token).created_commit  # recovers afterwards
+
+
+def test_saved_login_token_is_only_sent_to_huggingface_co(monkeypatch):
+    """`hf auth login` stores a huggingface.co write token; another endpoint must never receive it."""
+    from pathlib import Path
+
+    from huggingface_hub import constants
+
+    from hub.publish.client import resolve_target
+
+    saved = Path(constants.HF_TOKEN_PATH)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text("hf_saved_login_token")
+    try:
+        assert resolve_target("http://127.0.0.1:9").token is None
+        assert resolve_target("https://huggingface.co").token == "hf_saved_login_token"
+        monkeypatch.setenv("HF_TOKEN", "explicit")
+        assert resolve_target("http://127.0.0.1:9").token == "explicit"
+    finally:
+        saved.unlink()

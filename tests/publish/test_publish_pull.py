@@ -87,7 +87,8 @@ def test_pickle_on_remote_refused_before_download(server, api, repo_id, publishe
     api.upload_file(path_or_fileobj=b"\x80\x04K\x01.", path_in_repo="pytorch_model.bin", repo_id=repo_id)
     with pytest.raises(RefusedFile, match="pytorch_model.bin: pickle"):
         pull_dir(repo_id, tmp_path / "x", endpoint=server.url)
-    assert not (tmp_path / "hf-cache").exists() or not list((tmp_path / "hf-cache").rglob("pytorch_model.bin"))
+    assert not list(tmp_path.rglob("pytorch_model.bin")), "the pickle was downloaded somewhere"
+    assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))
 
 
 def test_unknown_revision_and_repo(server, repo_id, published, tmp_path):

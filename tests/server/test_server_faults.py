@@ -172,3 +172,10 @@ def test_one_server_per_data_dir(server):
 
     with pytest.raises(RuntimeError, match="already using"):
         start_background(server.data_dir, tokens={})
+
+
+def test_paths_that_leave_the_repo_are_not_found(server, alice, repo_id):
+    alice.upload_file(path_or_fileobj=b"1", path_in_repo="a.txt", repo_id=repo_id)
+    for url in (f"{server.url}/api/models/{repo_id}/tree/main/..%2F..", f"{server.url}/{repo_id}/resolve/main/..%2Fa.txt"):
+        r = httpx.get(url, headers={"authorization": "Bearer alice-token"})
+        assert r.status_code == 404, (url, r.status_code)

@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from hub.errors import DataError  # noqa: E402
 from hub_text import data as data_mod  # noqa: E402
-from hub_text.augment import random_mask, token_dropout  # noqa: E402
+from hub_text.augment import token_dropout_augmentation  # noqa: E402
 from hub_text.data import (  # noqa: E402
     ROTTEN_TOMATOES_COUNTS,
     SPLITS,
@@ -186,58 +186,28 @@ def test_missing_file_and_duplicate_label_set(tmp_path) -> None:
 
 # --------------------------------------------------------------------------- augmentation
 
-CLS, SEP, PAD, MASK = 101, 102, 0, 103
-SPECIAL = [PAD, CLS, SEP, MASK]
-
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:
-    ids = torch.tensor([[CLS] + list(range(1000, 1030)) + [SEP], [CLS, 2000, 2001, SEP] + [PAD] * 28])
-    return ids, (ids != PAD).long()
+    """Two rows, [CLS] text... [SEP] then padding; the second row has one text token."""
+    ids = torch.tensor([[101, 7, 8, 9, 10, 11, 102, 0], [101, 7, 102, 0, 0, 0, 0, 0]])
+    return ids, (ids != 0).long()
 
 
-def test_token_dropout_respects_special_tokens_and_padding() -> None:
+def test_token_dropout_component_keeps_ends_padding_and_shapes() -> None:
     ids, mask = _batch()
-    new_ids, new_mask = token_dropout(ids, mask, 0.5, SPECIAL, torch.Generator().manual_seed(0))
-    assert torch.equal(new_ids, ids) and torch.equal(mask, (ids != PAD).long())  # inputs untouched
-    special = torch.isin(ids, torch.tensor(SPECIAL))
-    assert torch.equal(new_mask[special], mask[special])  # [CLS], [SEP] and padding unchanged
-    dropped = int((mask - new_mask).sum())
-    assert 8 <= dropped <= 24  # about half of the 32 text tokens
-    again = token_dropout(ids, mask, 0.5, SPECIAL, torch.Generator().manual_seed(0))[1]
-    other = token_dropout(ids, mask, 0.5, SPECIAL, torch.Generator().manual_seed(1))[1]
-    assert torch.equal(again, new_mask) and not torch.equal(other, new_mask)
+    torch.manual_seed(0)
+    out_ids, out_mask, extra = token_dropout_augmentation(p=0.5)((ids, mask, torch.zeros_like(ids)))
+    assert torch.equal(out_ids, ids) and extra.shape == ids.shape  # ids untouched, other inputs passed through
+    dropped = (mask == 1) & (out_mask == 0)
+    assert dropped.any()
+    assert not dropped[:, 0].any() and not dropped[0, 6] and not dropped[1, 2]  # first and last attended kept
+    assert torch.equal(out_mask[mask == 0], mask[mask == 0])  # padding stays padding
+    torch.manual_seed(0)
+    assert torch.equal(token_dropout_augmentation(p=0.5)((ids, mask))[1], out_mask)  # repeatable under a seed
+    assert torch.equal(token_dropout_augmentation(p=0.0)((ids, mask))[1], mask)
 
 
-def test_token_dropout_keeps_one_text_token_per_row() -> None:
-    ids = torch.tensor([[5, 6, 7], [8, 9, PAD]])
-    mask = (ids != PAD).long()
-    for seed in range(20):
-        _, new_mask = token_dropout(ids, mask, 0.99, [PAD], torch.Generator().manual_seed(seed))
-        assert (new_mask.sum(dim=1) >= 1).all()
-    assert torch.equal(token_dropout(ids, mask, 0.0, [PAD])[1], mask)
-
-
-def test_random_mask_only_replaces_text_tokens() -> None:
-    ids, mask = _batch()
-    out = random_mask(ids, mask, 0.3, MASK, SPECIAL, torch.Generator().manual_seed(0))
-    changed = out != ids
-    assert changed.any() and (out[changed] == MASK).all()
-    assert not (changed & torch.isin(ids, torch.tensor(SPECIAL))).any()
-    assert torch.equal(out, random_mask(ids, mask, 0.3, MASK, SPECIAL, torch.Generator().manual_seed(0)))
-
-
-@pytest.mark.parametrize("p", [-0.1, 1.0, 2, "0.5", True])
-def test_augmentation_rejects_bad_probability(p) -> None:
-    ids, mask = _batch()
-    with pytest.raises(ValueError, match="probability p"):
-        token_dropout(ids, mask, p, SPECIAL)
-    with pytest.raises(ValueError, match="probability p"):
-        random_mask(ids, mask, p, MASK, SPECIAL)
-
-
-def test_augmentation_rejects_bad_shapes_and_mask_id() -> None:
-    ids, mask = _batch()
-    with pytest.raises(ValueError, match="same shape"):
-        token_dropout(ids, mask[:, :3], 0.1, SPECIAL)
-    with pytest.raises(ValueError, match="mask_token_id"):
-        random_mask(ids, mask, 0.1, -1, SPECIAL)
+@pytest.mark.parametrize("p", [-0.1, 1.0, True])
+def test_token_dropout_component_rejects_bad_probability(p) -> None:
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+        token_dropout_augmentation(p=p)
