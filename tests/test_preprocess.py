@@ -62,6 +62,10 @@ def test_input_kinds_agree(tmp_path):
     np.testing.assert_array_equal(batch, preprocess_images([str(p) for p in paths], c))
     np.testing.assert_array_equal(batch, preprocess_images([Image.fromarray(a) for a in arrays], c))
     np.testing.assert_array_equal(batch[:1], preprocess_images(paths[0], c))  # one path, no list
+    # an array already at the output size is still centre-cropped like the same picture from a file
+    cropped = contract(size=[10, 12], interpolation="bilinear", crop_pct=0.5)
+    np.testing.assert_array_equal(preprocess_images(arrays, cropped),
+                                  preprocess_images([Image.fromarray(a) for a in arrays], cropped))
     # mixed sizes in one list
     mixed = preprocess_images([arrays[0], np.zeros((30, 5), np.uint8), Image.new("RGB", (3, 40))], c)
     assert mixed.shape == (3, 3, 8, 6)

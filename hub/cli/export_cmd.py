@@ -27,7 +27,9 @@ def _tolerances(values: tuple[str, ...]) -> dict[str, Any]:
             if not sep or len(parts) not in (2, 3):
                 raise ValueError
             atol = None if parts[0].lower() == "none" else float(parts[0])
-            drop = float(parts[2]) if len(parts) == 3 else 1.0
+            if name not in ("fp32", "optimized", *QUANTIZE):
+                raise ValueError
+            drop = float(parts[2]) if len(parts) == 3 else None
             out[name] = Tolerance(atol, float(parts[1]), drop)
         except ValueError:
             raise click.BadParameter(f"{value!r}: use VARIANT=ATOL,RTOL[,MAX_DROP], e.g. fp16=0.05,0.05 "
@@ -43,7 +45,7 @@ def gate_options(func):
         click.option("--max-metric-drop", type=float, help="Accuracy budget in points for every variant (default 1)."),
         click.option("--tolerance", "tolerance", multiple=True, metavar="VARIANT=ATOL,RTOL[,DROP]",
                      help="Per-variant tolerance; ATOL may be 'none' (judge by the metric only). Repeatable."),
-        click.option("--max-samples", type=int, default=512, show_default=True,
+        click.option("--max-samples", type=click.IntRange(min=1), default=512, show_default=True,
                      help="Held-out samples the gate runs on."),
         click.option("--threads", type=int, default=2, show_default=True, help="onnxruntime intra-op threads."),
     ]):

@@ -10,6 +10,8 @@ so the failure can still be studied.
 
 from __future__ import annotations
 
+import dataclasses
+
 import errno
 import json
 import logging
@@ -49,7 +51,13 @@ class GateOptions:
             export_cfg.atol if self.atol is None else self.atol,
             export_cfg.rtol if self.rtol is None else self.rtol,
             export_cfg.max_metric_drop if self.max_metric_drop is None else self.max_metric_drop)
-        table.update(self.tolerances or {})
+        return self.override(table)
+
+    def override(self, table: dict[str, gate.Tolerance]) -> dict[str, gate.Tolerance]:
+        """Apply per-variant ``--tolerance`` values; one without a budget keeps the variant's budget."""
+        for name, tol in (self.tolerances or {}).items():
+            budget = table.get(name, table["fp32"]).max_metric_drop
+            table[name] = dataclasses.replace(tol, max_metric_drop=budget) if tol.max_metric_drop is None else tol
         return table
 
 
@@ -113,7 +121,8 @@ def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: 
     wanted = list(cfg.quantize if quantize is None else quantize)
     if target == "edge":
         wanted = ["optimized"] + (wanted or list(variants.QUANTIZE))
-    unknown = [v for v in wanted if v not in variants.FILES]
+    wanted = list(dict.fromkeys(wanted))  # each variant once, in the order asked
+    unknown = [v for v in wanted if v not in variants.QUANTIZE and v != "optimized"]
     if unknown:
         raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(variants.QUANTIZE)}")
     tolerances = options.resolve(cfg)
@@ -255,10 +264,11 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
     config = read_config(export_dir)
     info, comps, model = load_run(export_dir, _registry(registry), weights=package.WEIGHTS)
     tolerances = options.resolve(info.recipe.export)
-    recorded = config.get("gate", {}).get("tolerances", {})
-    for name, values in recorded.items():
-        if options.atol is None and options.rtol is None and options.max_metric_drop is None:
-            tolerances[name] = gate.Tolerance(**values)
+    if options.atol is None and options.rtol is None and options.max_metric_drop is None:
+        # no new global tolerance: judge by what the export recorded, then apply per-variant --tolerance
+        recorded = config.get("gate", {}).get("tolerances", {})
+        tolerances.update({name: gate.Tolerance(**values) for name, values in recorded.items()})
+        options.override(tolerances)
     tokenizer = export_dir if info.modality == "text" else None
     encode = samples.make_encoder(info.input, comps.backbone_spec.input_names, tokenizer)
     ref = _reference(info, comps, model, tokenizer, options, encode)

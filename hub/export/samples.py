@@ -45,6 +45,11 @@ def take(inputs: Any, index: np.ndarray) -> Any:
 def split_samples(dataset: Dataset, split: str, max_samples: int | None, seed: int = 0) -> tuple[Any, np.ndarray]:
     """Up to ``max_samples`` examples of ``split`` (a fixed seeded subset, so reruns agree)."""
     part = dataset.split(split)
+    if part.labels is None or len(part) == 0:
+        raise DataError(f"dataset {dataset.name!r}: the {split!r} split has no labelled examples to validate the "
+                        "export on; give the dataset a labelled test split")
+    if max_samples is not None and max_samples < 1:
+        raise DataError(f"max_samples must be at least 1, got {max_samples}")
     labels = np.asarray(part.labels, dtype=np.int64)
     index = np.arange(len(labels))
     if max_samples is not None and len(index) > max_samples:

@@ -99,8 +99,9 @@ class Model:
             isinstance(inputs, np.ndarray) and (inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[-1] in (3, 4))))
         items = [inputs] if single else list(inputs)
         results: list[dict[str, Any]] = []
-        for start in range(0, len(items), max(1, int(batch_size))):
-            batch = items[start:start + batch_size]
+        step = max(1, int(batch_size))
+        for start in range(0, len(items), step):
+            batch = items[start:start + step]
             if self.modality == "image" and all(isinstance(b, np.ndarray) for b in batch):
                 batch = np.stack(batch) if len({b.shape for b in batch}) == 1 else batch
             probs = _softmax(self.logits(batch))

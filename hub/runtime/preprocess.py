@@ -225,8 +225,8 @@ def _resize(image: Any, spec: Contract) -> np.ndarray:
     """Resize (and centre-crop) one image to ``spec.size``; uint8 ``(h, w)`` or ``(h, w, 3)``."""
     height, width = spec.size
     if isinstance(image, np.ndarray):
-        if image.shape[:2] == (height, width):
-            return image  # already the right size: nothing to resample
+        if image.shape[:2] == (height, width) and spec.crop_pct >= 1.0:
+            return image  # already the right size and no crop: nothing to resample
         from PIL import Image
 
         image = Image.fromarray(image)

@@ -115,6 +115,27 @@ def test_validate_passes_on_a_good_export(image_export: Path, small_gate) -> Non
     assert report["passed"] and {r["variant"] for r in report["variants"]} >= {"fp32", "int8-dynamic", "ort:fp32"}
 
 
+def test_validate_applies_a_per_variant_tolerance(image_export: Path, small_gate, tmp_path: Path) -> None:
+    import shutil
+
+    from hub.export import GateError
+    from hub.export.gate import Tolerance
+
+    copy = tmp_path / "copy"
+    shutil.copytree(image_export, copy)  # validate rewrites report.json: keep the shared fixture intact
+    strict = dataclasses.replace(small_gate, tolerances={"fp32": Tolerance(1e-12, 0.0, None)})
+    with pytest.raises(GateError, match="fp32"):
+        validate_export(copy, gate_options=strict)
+
+
+@pytest.mark.parametrize("quantize, message", [(["fp32"], r"unknown variant\(s\) \['fp32'\]"), (["int4"], "int4")])
+def test_unknown_or_fp32_variant_is_refused_before_anything_is_written(image_run: Path, tmp_path: Path,
+                                                                         small_gate, quantize, message) -> None:
+    with pytest.raises(ExportError, match=message):
+        export_run(image_run, tmp_path / "out", quantize=quantize, gate_options=small_gate)
+    assert not (tmp_path / "out").exists()
+
+
 def test_external_data_and_unsafe_locations(image_run: Path, tmp_path: Path, small_gate) -> None:
     import onnx
 
