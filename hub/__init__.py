@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 #: Version of the plugin contract (hook names, their arguments and the spec
 #: dataclasses). A plugin declares the range it supports in ``HUB_CONTRACT``;
 #: the minor part grows with backwards-compatible additions, the major part
-#: with breaking changes. 1.1 added the optional ``register_augmentations`` hook.
-CONTRACT_VERSION = "1.1"
+#: with breaking changes. 1.1 added the optional ``register_augmentations`` hook,
+#: 1.2 the optional ``register_adaptations`` hook (domain adaptation).
+CONTRACT_VERSION = "1.2"
 
 __all__ = ["CONTRACT_VERSION", "__version__"]

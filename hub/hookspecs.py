@@ -42,7 +42,7 @@ from collections.abc import Callable
 
 import pluggy
 
-from .specs import AugmentationSpec, BackboneSpec, DatasetSpec, HeadSpec, TaskSpec
+from .specs import AdaptationSpec, AugmentationSpec, BackboneSpec, DatasetSpec, HeadSpec, TaskSpec
 
 hookspec = pluggy.HookspecMarker("hub")
 hookimpl = pluggy.HookimplMarker("hub")
@@ -132,4 +132,23 @@ def register_augmentations(register: Callable[[AugmentationSpec], None]) -> None
     tensors to augmented ones, run on the training
     device in training only. Use torch's global RNG (the trainer seeds it and
     restores it on resume), so augmented runs stay repeatable.
+    """
+
+
+@hookspec
+def register_adaptations(register: Callable[[AdaptationSpec], None]) -> None:
+    """Register domain-adaptation methods (contract 1.2).
+
+    Called once per process, like :func:`register_backbones`. A recipe names
+    one in its ``adapt`` section (``method = "NAME"`` or a table with ``name``
+    and options) together with an unlabelled ``target`` dataset.
+
+    :param register: call it with one :class:`hub.specs.AdaptationSpec` per
+        method.
+
+    The factory is called as ``factory(feature_dim=int, num_classes=int,
+    **options)`` and returns a :class:`hub.adapt.AdaptationMethod` (an
+    ``nn.Module``): its parameters train with the head's learning rate and are
+    checkpointed for resume, but never exported. See docs/plugins.md for the
+    points the trainer calls.
     """

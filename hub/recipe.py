@@ -77,6 +77,8 @@ class TrainConfig:
     device: str = opt("auto", choices=("auto", "cpu", "cuda"))
     precision: str = opt("fp32", choices=("fp32", "bf16"))
     cache_features: bool = opt(True, help="feature-extraction: compute frozen features once")
+    precise_bn: int = opt(2048, min=0, max=10_000_000, help="after each epoch in which batch-norm layers trained, "
+                          "re-estimate their statistics on up to N training examples; 0 = off")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,17 @@ class PublishConfig:
     private: bool = opt(False)
     revision: str = opt("main")
     tag: str = opt("")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Domain adaptation toward an unlabelled target dataset (``[entries.X.adapt]``)."""
+
+    method: Any = opt("", kind=(str, dict), help="adaptation component: a name (dann, coral, mmd, adabn, "
+                      "instance-weighting), or a table with name and options")
+    target: Any = opt("", kind=(str, dict), help="target dataset: a name, or a table with name and options; "
+                      "its labels are never used for training")
+    weight: float = opt(1.0, kind=(int, float), min=0, max=1000, help="weight of the adaptation loss")
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,7 @@ class Recipe:
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    adapt: AdaptConfig | None = None
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:

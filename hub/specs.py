@@ -214,7 +214,31 @@ class AugmentationSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-Spec = Union[BackboneSpec, HeadSpec, TaskSpec, DatasetSpec, AugmentationSpec]
+@dataclass(frozen=True)
+class AdaptationSpec:
+    """A domain-adaptation method (contract 1.2): how training uses an unlabelled target domain.
+
+    ``factory(feature_dim=int, num_classes=int, **options)`` returns a
+    :class:`hub.adapt.AdaptationMethod`. The trainer stays one loop: a method
+    may add modules (a domain discriminator), a loss over a source and a target
+    feature batch, importance weights for source examples, or a pass over
+    target data after training. ``needs_trainable_backbone`` is True for methods
+    that act through backbone gradients (they cannot act on a frozen,
+    feature-extraction backbone); ``needs_norm_layers`` for methods that act on
+    normalisation statistics.
+    """
+
+    name: str
+    factory: Factory
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    modalities: tuple[str, ...] = MODALITIES
+    needs_trainable_backbone: bool = True
+    needs_norm_layers: bool = False
+    reference: str = ""
+
+
+Spec = Union[BackboneSpec, HeadSpec, TaskSpec, DatasetSpec, AugmentationSpec, AdaptationSpec]
 
 #: kind name -> spec class; the hook for kind K is ``register_{K}s``.
 SPEC_TYPES: dict[str, type] = {
@@ -223,6 +247,7 @@ SPEC_TYPES: dict[str, type] = {
     "task": TaskSpec,
     "dataset": DatasetSpec,
     "augmentation": AugmentationSpec,
+    "adaptation": AdaptationSpec,
 }
 
 

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HubError, ZooError
-from .recipe import SECTIONS, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
+from .recipe import SECTIONS, AdaptConfig, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
 from .registry import Registry
 
-ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish")
+ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish", "adapt")
 TOP_KEYS = ("schema", "entries")
 SCHEMA_VERSION = 1
 #: Backbone-table keys the hub itself reads (the input contract), not the factory.
@@ -166,6 +166,7 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
     reserved = ("pretrained",) + INPUT_KEYS
     backbone = ComponentRef(backbone.name, {k: v for k, v in backbone.options.items() if k not in reserved})
     sections = {key: build_section(cls, raw.get(key, {}), (key,)) for key, cls in SECTIONS.items()}
+    sections["adapt"] = _parse_adapt(raw["adapt"]) if "adapt" in raw else None
     return Entry(
         name=name,
         description=description,
@@ -219,6 +220,8 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
             raise FieldError(("dataset",), f"dataset {dataset.name!r} needs option {key!r}")
     sections = dict(entry.sections)
     sections["train"] = _resolve_augment(sections["train"], registry, modality)
+    if sections.get("adapt") is not None:
+        sections["adapt"] = _resolve_adapt(sections["adapt"], registry, dataset, modality)
     return Recipe(
         name=entry.name,
         description=entry.description,
@@ -244,6 +247,32 @@ def _resolve_augment(train: Any, registry: Registry, modality: str) -> Any:
         raise FieldError(("train", "augment"), f"augmentation {ref.name!r} is for {component.spec.modality} data, "
                                                f"the backbone reads {modality}")
     return dataclasses.replace(train, augment={"name": component.qualified_name, **ref.options})
+
+
+def _parse_adapt(raw: Any) -> AdaptConfig:
+    adapt = build_section(AdaptConfig, raw, ("adapt",))
+    for key in ("method", "target"):
+        if not getattr(adapt, key):
+            raise FieldError(("adapt",), f"an adapt section needs {key} = \"...\" "
+                                         "(e.g. method = \"dann\", target = \"digits\")")
+        _component_ref(getattr(adapt, key), ("adapt", key))
+    return adapt
+
+
+def _resolve_adapt(adapt: AdaptConfig, registry: Registry, source: Any, modality: str) -> AdaptConfig:
+    """Qualify the method and target names; the target must hold the source's kind of data."""
+    ref = _component_ref(adapt.method, ("adapt", "method"))
+    method = _lookup(registry, "adaptation", ref, ("adapt", "method"))
+    if modality not in method.spec.modalities:
+        raise FieldError(("adapt", "method"), f"adaptation {ref.name!r} does not support {modality} backbones")
+    target_ref = _component_ref(adapt.target, ("adapt", "target"))
+    target = _lookup(registry, "dataset", target_ref, ("adapt", "target"))
+    if target.spec.modality != modality or target.spec.task != source.spec.task:
+        raise FieldError(("adapt", "target"), f"target dataset {target_ref.name!r} holds {target.spec.modality} data "
+                                              f"for {target.spec.task!r}; the source {source.name!r} holds "
+                                              f"{source.spec.modality} data for {source.spec.task!r}")
+    return dataclasses.replace(adapt, method={"name": method.qualified_name, **ref.options},
+                               target={"name": target.qualified_name, **target_ref.options})
 
 
 def _lookup(registry: Registry, kind: str, ref: ComponentRef, path: tuple[str, ...]) -> Any:

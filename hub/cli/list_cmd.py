@@ -8,7 +8,7 @@ import click
 
 from ._output import echo_json, echo_table, human_count, warn_broken
 
-KINDS = ("backbones", "heads", "tasks", "datasets", "augmentations")
+KINDS = ("backbones", "heads", "tasks", "datasets", "augmentations", "adaptations")
 
 
 @click.command("list")
@@ -16,7 +16,8 @@ KINDS = ("backbones", "heads", "tasks", "datasets", "augmentations")
 @click.argument("pattern", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_components(kind: str | None, pattern: str | None, as_json: bool) -> None:
-    """List components. KIND is one of backbones, heads, tasks, datasets, augmentations; PATTERN a
+    """List components. KIND is one of backbones, heads, tasks, datasets, augmentations,
+    adaptations; PATTERN a
     glob such as 'resnet*'. A single argument that is not a kind is a pattern."""
     from ..plugins import get_hub
     from ..specs import spec_to_dict
@@ -93,4 +94,7 @@ _COLUMNS = {
     "augmentations": (("name", "plugin", "modality", "options", "summary"),
                       lambda c: (c.name, c.plugin, c.spec.modality,
                                  ", ".join(f"{k}={v}" for k, v in c.spec.options.items()), _summary(c))),
+    "adaptations": (("name", "plugin", "frozen-backbone", "options", "summary"),
+                    lambda c: (c.name, c.plugin, "no" if c.spec.needs_trainable_backbone else "yes",
+                               ", ".join(f"{k}={v}" for k, v in c.spec.options.items()), _summary(c))),
 }

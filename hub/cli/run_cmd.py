@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .train_cmd import choose_recipe, print_epoch, recipe_options
+from .train_cmd import adapt_overrides, choose_recipe, print_epoch, recipe_options
 
 
 @click.command("run")
@@ -17,14 +17,15 @@ from .train_cmd import choose_recipe, print_epoch, recipe_options
 @click.option("--repo", help="Hub repo id (default: the recipe's publish.repo, else zoo/NAME).")
 @click.option("--endpoint", help="Hub endpoint (default: HF_ENDPOINT, else a local `hub serve`).")
 @click.option("--no-push", is_flag=True, help="Stop after export.")
-def run(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides, no_progress, out, resume,
-        repo, endpoint, no_push) -> None:
+def run(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, target_dataset, adapt_method, overrides,
+        no_progress, out, resume, repo, endpoint, no_push) -> None:
     """Train ENTRY, export it to ONNX (gated on held-out data) and push it to a Hub repo."""
     from ..pipeline import run as run_pipeline
     from ..plugins import get_hub
 
     registry = get_hub().registry
     run_dir = Path(resume) / "run" if resume else None
+    overrides = adapt_overrides(target_dataset, adapt_method) + tuple(overrides)
     recipe = choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides,
                            str(run_dir) if run_dir else None, registry)
     folder = Path(resume or out or f"runs/{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -23,6 +23,10 @@ def recipe_options(func):
         click.option("--task", help="Task name (default: the dataset's)."),
         click.option("--strategy", help="Shortcut for --set train.strategy=..."),
         click.option("--epochs", type=int, help="Shortcut for --set train.epochs=N"),
+        click.option("--target-dataset", "target_dataset", metavar="NAME",
+                     help="Domain adaptation toward this unlabelled dataset (--set adapt.target=NAME)."),
+        click.option("--adapt", "adapt_method", metavar="METHOD",
+                     help="Adaptation method: dann, coral, mmd, adabn, instance-weighting (--set adapt.method=...)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override a recipe key, e.g. train.lr=0.01, backbone.image_size=96 (repeatable)."),
         click.option("--no-progress", is_flag=True, help="No progress bars."),
@@ -36,12 +40,14 @@ def recipe_options(func):
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory (default: runs/NAME-TIME).")
 @click.option("--resume", "resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
 def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset: str | None, head: str | None,
-          task: str | None, strategy: str | None, epochs: int | None, overrides: tuple[str, ...], out: str | None,
-          resume: str | None, no_progress: bool) -> None:
+          task: str | None, strategy: str | None, epochs: int | None, target_dataset: str | None,
+          adapt_method: str | None, overrides: tuple[str, ...], out: str | None, resume: str | None,
+          no_progress: bool) -> None:
     """Train ENTRY from zoo.toml, or --backbone X --dataset Y, or continue --resume RUN_DIR."""
     from ..plugins import get_hub
 
     registry = get_hub().registry
+    overrides = adapt_overrides(target_dataset, adapt_method) + tuple(overrides)
     recipe = choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides, resume, registry)
     run_dir = Path(resume or out or f"runs/{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     click.echo(f"training {recipe.name}: {recipe.backbone.name} + {recipe.head.name} on {recipe.dataset.name} "
@@ -54,6 +60,12 @@ def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset
     test = result.summary.get("test") or result.summary.get("validation") or {}
     scores = ", ".join(f"{k}={v:.4f}" for k, v in test.items())
     click.echo(f"done in {result.summary['seconds']:.1f}s; test: {scores}; run dir: {run_dir}")
+
+
+def adapt_overrides(target_dataset: str | None, method: str | None) -> tuple[str, ...]:
+    """``--target-dataset``/``--adapt`` as the ``--set`` assignments they stand for."""
+    sets = (f"adapt.target={target_dataset!r}",) if target_dataset else ()
+    return sets + ((f"adapt.method={method!r}",) if method else ())
 
 
 def print_epoch(logs: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from ..recipe import Recipe
 from ..registry import Registry
 from ..specs import TextInput, resolve
 from ..weights import resolve_weights
-from . import checkpoint, distributed, plots
+from . import adapting, checkpoint, distributed, plots
 from .callbacks import Checkpointer, EarlyStopping, MetricsLog, OnEpoch
 from .data import InputEncoder, compute_features
 from .optim import make_optimizer, make_scheduler, param_groups
@@ -151,6 +151,15 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     tokenizer = resolve_weights(spec)[0] if isinstance(contract, TextInput) else None
     encoder = InputEncoder(contract, tokenizer)
     sample_weights = 1.0 / np.maximum(counts, 1)[train_labels] if cfg.class_balance == "sampler" else None
+    adaptation = adapting.prepare(recipe, registry, data, model.backbone, spec.feature_dim, strategy.frozen_backbone)
+    adapt_info: dict[str, Any] = {}
+    if adaptation is not None:
+        if dist.enabled:
+            raise HubError("domain adaptation does not run distributed yet; train it on one device")
+        model.adapt = adaptation.method.to(device)  # trained and checkpointed, never exported
+        ctx = adapting.context(adaptation, model.backbone, data.split("train"), encoder, device)
+        adapt_info = adaptation.method.setup(ctx)  # deterministic: runs again on resume, before the restore
+        sample_weights = adapting.combine_weights(sample_weights, adaptation.method.source_weights())
     cache = strategy.frozen_backbone and cfg.cache_features and cfg.mixup == 0 and cfg.augment == "none"
     feeds = _feeds(data, model, encoder, cfg, device, dist, cache, sample_weights)
 
@@ -170,7 +179,8 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     trainer = Trainer(model, task, cfg, strategy, groups, optimizer, scheduler, device, callbacks,
                       num_classes=data.num_classes,
                       distributed=dist.enabled, progress=progress and dist.writer,
-                      augment=augment)
+                      augment=augment, adaptation=adaptation)
+    trainer.total_steps = cfg.epochs * feeds["train"].steps(0)
     if resume:
         last = checkpoint.latest(run_dir)
         if last is not None:
@@ -181,8 +191,20 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     trainer.fit(feeds["train"], feeds.get("validation"))
     if cfg.early_stopping is not None and (run_dir / BEST).is_file():
         checkpoint.load_weights(model, run_dir / BEST)  # restore the best epoch's weights
+    extra: dict[str, Any] = {}
+    if "precise_bn" in trainer.state.extra:
+        extra["precise_bn"] = trainer.state.extra["precise_bn"]
+    if adaptation is not None:
+        done = adaptation.method.finish(ctx)
+        if done.get("changed_backbone"):
+            for feed in feeds.values():
+                feed.features = None  # cached features predate the change: report what is exported
+        del model.adapt  # the export is backbone + head only
+        extra["adaptation"] = adapting.describe(adaptation, adapt_info, done)
+        target_test = Feed(adaptation.target.split("test"), cfg.batch_size, encoder=encoder)
+        extra["target"] = {"dataset": adaptation.target.name, "test": trainer.evaluate(target_test)}
     summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache,
-                      comps.task.spec.primary_metric)
+                      comps.task.spec.primary_metric, extra)
     return TrainResult(run_dir, summary)
 
 
@@ -228,7 +250,7 @@ def _feeds(data: Dataset, model, encoder, cfg, device, dist, cache: bool, sample
 
 
 def _finish(trainer: Trainer, feeds, data, run_dir: Path, recipe: Recipe, dist, seconds: float, cache: bool,
-            primary: str) -> dict:
+            primary: str, extra: dict[str, Any] | None = None) -> dict:
     """Final metrics, weights and pictures. The weights are written first: a task without the
     optional ``confusion`` (or a plotting failure) must never cost the trained model."""
     if dist.writer:
@@ -247,6 +269,7 @@ def _finish(trainer: Trainer, feeds, data, run_dir: Path, recipe: Recipe, dist, 
             if confusion is not None:
                 matrices[name] = confusion(logits, labels).tolist()
     summary["confusion"] = matrices
+    summary.update(extra or {})
     if dist.writer:
         atomic_write_json(run_dir / "summary.json", summary)
         metric = recipe.train.early_stopping.metric.removeprefix("val_") if recipe.train.early_stopping else primary

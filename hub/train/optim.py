@@ -34,6 +34,8 @@ def param_groups(model: nn.Module, groups: Mapping[str, list[str]], lr_scales: M
     for group, names in groups.items():
         add(f"backbone.{group}", [f"backbone.{n}" for n in names], cfg.lr * lr_scales.get(group, 1.0), backbone_decay)
     add("head", [n for n in params if n.startswith("head.")], cfg.lr, cfg.weight_decay)
+    # An adaptation method's own modules (a domain discriminator) train at the head's rate.
+    add("adapt", [n for n in params if n.startswith("adapt.")], cfg.lr, cfg.weight_decay)
     return out
 
 

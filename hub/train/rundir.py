@@ -27,7 +27,7 @@ from typing import Any
 from .. import __version__
 from ..errors import HubError
 from ..fsutil import atomic_write_json
-from ..recipe import ComponentRef, ExportConfig, PublishConfig, Recipe, TrainConfig, build_section
+from ..recipe import AdaptConfig, ComponentRef, ExportConfig, PublishConfig, Recipe, TrainConfig, build_section
 from ..registry import Registry
 from ..specs import ImageInput, TextInput
 
@@ -72,6 +72,7 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
     sections = {}
     for key, cls in (("train", TrainConfig), ("export", ExportConfig), ("publish", PublishConfig)):
         sections[key] = build_section(cls, data.get(key, {}), (key,))
+    sections["adapt"] = build_section(AdaptConfig, data["adapt"], ("adapt",)) if data.get("adapt") else None
     refs = {k: ComponentRef(data[k]["name"], data[k].get("options", {})) for k in ("backbone", "head", "task", "dataset")}
     return Recipe(
         name=data["name"], pretrained=data.get("pretrained", True), input_size=data.get("input_size", {}),

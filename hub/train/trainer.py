@@ -11,6 +11,7 @@ over a bare PyTorch loop (bench/trainer_overhead.py).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -26,6 +27,7 @@ from torch import nn
 from ..data import Split
 from ..errors import HubError
 from ..recipe import TrainConfig
+from ..adapt import norm_layers, recompute_norm_stats
 from .data import InputEncoder, batch_plan, iterate
 from .optim import L2SP
 from .strategies import Strategy
@@ -97,7 +99,8 @@ class Trainer:
     def __init__(self, model: nn.Module, task: Any, cfg: TrainConfig, strategy: Strategy,
                  groups: dict[str, list[str]], optimizer: torch.optim.Optimizer, scheduler: Any,
                  device: torch.device, callbacks: Sequence[Callback] = (), distributed: bool = False,
-                 progress: bool = True, augment: Any = None, num_classes: int | None = None) -> None:
+                 progress: bool = True, augment: Any = None, num_classes: int | None = None,
+                 adaptation: Any = None) -> None:
         self.model, self.task, self.cfg = model, task, cfg
         self.strategy, self.groups = strategy, groups
         self.optimizer, self.scheduler = optimizer, scheduler
@@ -112,6 +115,9 @@ class Trainer:
         self.autocast_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
         self._ddp: nn.Module | None = None
         self._ddp_key: tuple | None = None
+        #: hub.train.adapting.Adaptation; its method's loss joins each step with a target batch
+        self.adaptation = adaptation
+        self.total_steps = 1
 
     # -- which parameters train -------------------------------------------------
     def apply_strategy(self, epoch: int) -> tuple[str, ...]:
@@ -157,6 +163,7 @@ class Trainer:
             started = time.perf_counter()
             trainable = self.apply_strategy(epoch)
             train_loss = self.train_epoch(train, epoch)
+            self.refresh_norm_stats(train)
             logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "trainable_groups": list(trainable),
                                     "lr": self.optimizer.param_groups[-1]["lr"]}
             if val is not None:
@@ -173,18 +180,53 @@ class Trainer:
             cb.on_fit_end(self)
         return self.state
 
+    def refresh_norm_stats(self, feed: Feed) -> None:
+        """Precise BN: re-estimate the statistics of the batch-norm layers that trained this epoch
+        on up to ``train.precise_bn`` training examples (un-augmented, fixed order), so validation,
+        the best checkpoint and the export see statistics that match the weights."""
+        if feed.cached or self.cfg.precise_bn <= 0 or feed.encoder is None:
+            return
+        layers = [m for m in norm_layers(self.model.backbone) if m.training]
+        if not layers:
+            return
+        limit = min(self.cfg.precise_bn, len(feed.split))
+        plan = batch_plan(limit, max(self.cfg.batch_size, 32), shuffle=False, seed=0, epoch=0)
+        target = self.adaptation.target_train if self.adaptation is not None and self.adaptation.method.uses_loss else None
+
+        def batches():
+            # Train-time batches mixed both domains: estimate the statistics on the same mix.
+            others = None
+            if target is not None:
+                size = max(self.cfg.batch_size, 32)
+                others = itertools.cycle(batch_plan(min(limit, len(target)), size, shuffle=False, seed=0, epoch=0))
+            for inputs, _ in iterate(feed.split, feed.encoder, plan, self.device):
+                if others is not None:
+                    (extra, _), = iterate(target, feed.encoder, [next(others)], self.device)
+                    if all(a.shape[1:] == b.shape[1:] for a, b in zip(inputs, extra)):
+                        inputs = tuple(torch.cat([a, b]) for a, b in zip(inputs, extra))
+                yield inputs
+
+        seen = recompute_norm_stats(self.model.backbone, batches, layers)
+        self.state.extra["precise_bn"] = {"examples": seen, "layers": len(layers)}
+
     def train_epoch(self, feed: Feed, epoch: int) -> float:
         self._set_train_mode(feed.cached)
         module = self._module(feed.cached)
         total, count = torch.zeros((), device=self.device), 0
         batches = feed.batches(epoch, self.device)
+        targets = None
+        if self.adaptation is not None and self.adaptation.method.uses_loss:
+            from .adapting import target_batches
+
+            targets = target_batches(self.adaptation.target_train, feed.encoder, feed.batch_size, self.cfg.seed,
+                                     epoch, self.device)
         if self.progress:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, total=feed.steps(epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
                            leave=False, disable=None)
         for i, (inputs, labels) in enumerate(batches):
-            loss = self.step(module, inputs, labels, feed.cached)
+            loss = self.step(module, inputs, labels, feed.cached, next(targets) if targets is not None else None)
             total += loss.detach() * len(labels)
             count += len(labels)
             if self.progress and i % 10 == 0:  # a host sync every 10 steps, for the bar only
@@ -197,15 +239,20 @@ class Trainer:
             )
         return mean
 
-    def step(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, cached: bool) -> torch.Tensor:
+    def step(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, cached: bool,
+             target: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
         targets: torch.Tensor = labels
         if self.augment is not None and not cached:
             inputs = tuple(self.augment(inputs))
+            target = tuple(self.augment(target)) if target is not None else None
         if self.cfg.mixup > 0 and not cached:
             inputs, targets = self._mixup(inputs, labels)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            logits = module(*inputs)
-            loss = self.task.loss(logits.float(), targets)
+            if target is None:
+                logits = module(*inputs)
+                loss = self.task.loss(logits.float(), targets)
+            else:
+                loss = self._adapted_loss(inputs, target, targets)
         if self.l2sp is not None and not cached:
             loss = loss + self.l2sp(self.model)
         if not torch.isfinite(loss):
@@ -221,6 +268,24 @@ class Trainer:
         self.scheduler.step()
         self.state.step += 1
         return loss
+
+    def _adapted_loss(self, inputs: tuple[torch.Tensor, ...], target: tuple[torch.Tensor, ...],
+                      labels: torch.Tensor) -> torch.Tensor:
+        """Task loss on the source batch plus the method's loss over source and target features.
+
+        Both domains go through the backbone in one batch when their shapes allow (as in
+        DANN's reference code), so batch-norm layers normalise with statistics of the mix.
+        """
+        n = len(labels)
+        if all(a.shape[1:] == b.shape[1:] for a, b in zip(inputs, target)):
+            features = self.model.backbone(*(torch.cat([a, b]) for a, b in zip(inputs, target)))
+            source, target_features = features[:n], features[n:]
+        else:
+            source, target_features = self.model.backbone(*inputs), self.model.backbone(*target)
+        loss = self.task.loss(self.model.head(source).float(), labels)
+        extra = self.adaptation.method.loss(source.float(), target_features.float(),
+                                            min(1.0, self.state.step / max(self.total_steps, 1)))
+        return loss if extra is None else loss + self.adaptation.weight * extra
 
     def _mixup(self, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """Mix pairs of images and their one-hot targets (Zhang et al. 2018); images only."""

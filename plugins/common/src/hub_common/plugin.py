@@ -1,4 +1,4 @@
-"""Registers the common heads and classification tasks.
+"""Registers the common heads, classification tasks and domain-adaptation methods.
 
 Only specs live here: the torch code sits in :mod:`hub_common.heads` and
 :mod:`hub_common.tasks`, named by lazy references, so listing stays fast.
@@ -7,9 +7,9 @@ Only specs live here: the torch code sits in :mod:`hub_common.heads` and
 from __future__ import annotations
 
 from hub.hookspecs import hookimpl
-from hub.specs import HeadSpec, TaskSpec
+from hub.specs import AdaptationSpec, HeadSpec, TaskSpec
 
-HUB_CONTRACT = ">=1.0,<2"
+HUB_CONTRACT = ">=1.2,<2"  # registers adaptation methods
 
 
 @hookimpl
@@ -52,3 +52,29 @@ def register_tasks(register):
         description="Single-label text classification: softmax over classes, accuracy and macro-F1.",
         **common,
     ))
+
+
+@hookimpl
+def register_adaptations(register):
+    ref = "hub_common.adaptation:"
+    register(AdaptationSpec(
+        name="dann", factory=ref + "DANN", reference="Ganin et al. 2016 (JMLR), arXiv:1505.07818",
+        description="Domain-adversarial training: a discriminator behind a gradient-reversal layer "
+                    "(progressive reversal weight).",
+        options={"hidden": 256, "dropout": 0.25, "gamma": 10.0, "max_coeff": 1.0}))
+    register(AdaptationSpec(
+        name="coral", factory=ref + "CORAL", reference="Sun & Saenko 2016, arXiv:1607.01719",
+        description="Deep CORAL: match the covariance of source and target features."))
+    register(AdaptationSpec(
+        name="mmd", factory=ref + "MMD", reference="Long et al. 2015 (DAN), arXiv:1502.02791",
+        description="Multi-kernel Gaussian MMD between source and target features.",
+        options={"multipliers": [0.25, 0.5, 1.0, 2.0, 4.0]}))
+    register(AdaptationSpec(
+        name="adabn", factory=ref + "AdaBN", reference="Li et al. 2016, arXiv:1603.04779",
+        description="Re-estimate batch-norm statistics on the target after training; no gradient step.",
+        needs_trainable_backbone=False, needs_norm_layers=True))
+    register(AdaptationSpec(
+        name="instance-weighting", factory=ref + "InstanceWeighting",
+        reference="Bickel et al. 2007; Sugiyama et al. 2007 (covariate shift)",
+        description="Sample source examples by a domain classifier's density ratio p(target|x)/p(source|x).",
+        needs_trainable_backbone=False, options={"c": 0.1, "clip": 10.0}))

@@ -68,6 +68,16 @@ def _spec(name: str, variant: str) -> BackboneSpec:
 def register_backbones(register):
     for name, variant in NAMES.items():
         register(_spec(name, variant))
+    register(BackboneSpec(
+        name="small-cnn", factory="hub_vision.models.small_cnn:build", modality="image",
+        input=ImageInput(size=(28, 28), channels=1, mean=(0.5,), std=(0.5,), interpolation="bilinear"),
+        feature_dim=128,
+        layer_groups=tuple(LayerGroup(f"block{i}", (f"blocks.{i}.",)) for i in range(3)),
+        license="apache-2.0", num_params=286_880, family="small_cnn",
+        description="small-cnn: 3 conv-BN blocks + average pool, 128-d features, for 28 px grey images; "
+                    "trains from scratch in seconds (digit domain-shift studies, tests). No pretrained weights: "
+                    "pre-train one with `hub pretrain` or set pretrained = false.",
+        options={"in_chans": 1}))
 
 
 def _dataset(name: str, func: str, description: str, labels: tuple[str, ...] = (), module: str = "embedded",
