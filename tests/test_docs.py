@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.recipe import EarlyStopping, ExportConfig, PublishConfig, TrainConfig
+from hub.recipe import AdaptConfig, EarlyStopping, ExportConfig, PublishConfig, TrainConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-@pytest.mark.parametrize("section", [TrainConfig, EarlyStopping, ExportConfig, PublishConfig])
+@pytest.mark.parametrize("section", [TrainConfig, EarlyStopping, ExportConfig, PublishConfig, AdaptConfig])
 def test_every_recipe_key_is_documented(section):
     text = (DOCS / "zoo.md").read_text()
     missing = [f.name for f in dataclasses.fields(section) if f"| `{f.name}` |" not in text]
@@ -24,5 +24,5 @@ def test_every_hook_is_documented():
 
     text = (DOCS / "plugins.md").read_text()
     hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
-    assert len(hooks) == 5
+    assert len(hooks) == 6
     assert all(f"`{h}(register)`" in text for h in hooks)

@@ -249,3 +249,48 @@ def test_cli_target_dataset_flag_trains_an_adapted_run(tiny_hub, tmp_path, capsy
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert code == 1 and len(err) == 1 and "same label set" in err[0]
     assert not (tmp_path / "bad").exists()
+
+
+# -- precise BN: eval-mode statistics that match the trained weights ----------------------------
+
+@pytest.mark.parametrize("precise", [2048, 0])
+def test_precise_bn_makes_running_statistics_those_of_the_training_data(tiny_hub, tmp_path, precise):
+    import dataclasses
+
+    from hub.train.data import InputEncoder
+
+    cfg = recipe_from_table("t", {"backbone": "tiny-cnn", "dataset": "digits", "train": {
+        "epochs": 1, "batch_size": 64, "lr": 0.05, "strategy": "fine-tune", "precise_bn": precise}},
+        tiny_hub.registry, "test")
+    result = train(cfg, tmp_path / "run", tiny_hub.registry, progress=False)
+    info, _, model = load_run(tmp_path / "run", tiny_hub.registry)
+    from hub_vision.data.embedded import digits
+
+    images = InputEncoder(info.input)(digits().split("train").inputs)[0]
+    with torch.no_grad():
+        exact = model.backbone.stem[0](images).mean((0, 2, 3))
+    close = torch.allclose(model.backbone.stem[1].running_mean, exact, atol=1e-4)
+    if precise:
+        assert close and result.summary["precise_bn"] == {"examples": 1258, "layers": 2}
+    else:  # momentum 0.1 over 20 steps: a moving average of stale batches, not the data's statistics
+        assert not close and "precise_bn" not in result.summary
+    assert dataclasses.asdict(cfg.train)["precise_bn"] == precise
+
+
+def test_an_adapted_run_exports_backbone_and_head_only_through_the_gate(tiny_hub, tmp_path):
+    import onnx
+
+    from hub.export import export_run
+
+    def onnx_params(folder):
+        model = onnx.load(str(folder / "onnx" / "model.onnx"))
+        return sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+
+    plain = recipe_from_table("t", {"backbone": "tiny-cnn", "dataset": "digits", "train": {
+        "epochs": 1, "batch_size": 64, "lr": 0.01, "strategy": "fine-tune"}}, tiny_hub.registry, "test")
+    train(plain, tmp_path / "plain", tiny_hub.registry, progress=False)
+    train(adapted(tiny_hub, "dann", epochs=1), tmp_path / "dann", tiny_hub.registry, progress=False)
+    reports = {name: export_run(tmp_path / name, tmp_path / f"{name}-onnx", registry=tiny_hub.registry)
+               for name in ("plain", "dann")}
+    assert all(r["variants"][0]["passed"] for r in reports.values())
+    assert onnx_params(tmp_path / "dann-onnx") == onnx_params(tmp_path / "plain-onnx")

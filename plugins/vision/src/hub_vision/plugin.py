@@ -105,7 +105,8 @@ def register_datasets(register):
         "fashion-mnist", "fashion_mnist",
         "Fashion-MNIST 28x28 (Debian dataset-fashion-mnist): 54000/6000/10000, official test set.",
         FASHION, license="MIT", source="/usr/share/datasets/fashion-mnist",
-        options={"seed": 0, "root": "/usr/share/datasets/fashion-mnist"}))
+        options={"seed": 0, "root": "/usr/share/datasets/fashion-mnist", "train_per_class": 0,
+                 "validation_per_class": 0}))
     register(_dataset(
         "image-folder", "image_folder", "Your images: one sub-folder per class (optionally train/validation/test).",
         module="files", check=False, options={"path": None, "split": "auto", "seed": 0, "labels": None, "verify": True},

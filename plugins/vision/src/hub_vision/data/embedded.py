@@ -106,12 +106,27 @@ _FASHION_FILES = {
 _FASHION_INSTALL = "apt-get install dataset-fashion-mnist (Debian/Ubuntu), or pass root=<folder with the IDX .gz files>"
 
 
-def fashion_mnist(seed: int = 0, root: str = FASHION_MNIST_ROOT) -> Dataset:
+def per_class(labels, count: int, seed: int):
+    """Indices of the first ``count`` examples of each class in a seeded order (few-label studies)."""
+    import numpy as np
+
+    if count <= 0:
+        return np.arange(len(labels))
+    order = np.random.default_rng([seed, count]).permutation(len(labels))
+    chosen = [order[labels[order] == c][:count] for c in np.unique(labels)]
+    return np.sort(np.concatenate(chosen))
+
+
+def fashion_mnist(seed: int = 0, root: str = FASHION_MNIST_ROOT, train_per_class: int = 0,
+                  validation_per_class: int = 0) -> Dataset:
     """Zalando's Fashion-MNIST, 28x28 uint8, from the Debian package's IDX files.
 
     Keeps the official test split (10000) so results compare with published
     numbers; validation is the last 10% of a seeded permutation of the official
     60000 training images: train 54000 / validation 6000 / test 10000.
+    ``train_per_class`` / ``validation_per_class`` > 0 keep that many examples
+    of each class (seeded), for few-label transfer studies; the test split
+    always stays whole.
     """
     import numpy as np
 
@@ -134,6 +149,10 @@ def fashion_mnist(seed: int = 0, root: str = FASHION_MNIST_ROOT) -> Dataset:
     order = np.random.default_rng(seed).permutation(len(labels))
     n_val = len(labels) // 10
     train_idx, val_idx = order[:-n_val], order[-n_val:]
+    if train_per_class < 0 or validation_per_class < 0:
+        raise DataError("dataset 'fashion_mnist': train_per_class and validation_per_class must be >= 0")
+    train_idx = train_idx[per_class(labels[train_idx], train_per_class, seed)]
+    val_idx = val_idx[per_class(labels[val_idx], validation_per_class, seed + 1)]
     return Dataset(
         name="fashion_mnist",
         modality="image",
