@@ -77,6 +77,10 @@ class TrainConfig:
     device: str = opt("auto", choices=("auto", "cpu", "cuda"))
     precision: str = opt("fp32", choices=("fp32", "bf16"))
     cache_features: bool = opt(True, help="feature-extraction: compute frozen features once")
+    select: str = opt("best", choices=("best", "last"), help="which weights ship: the best validation epoch "
+                      "(early_stopping.metric, else the task's primary metric) or the last")
+    loggers: list = opt([], items=("tensorboard", "mlflow"), help="also log metrics to these (optional extras: "
+                        "pip install 'zoohub[loggers]'); files go to RUN_DIR/tensorboard, RUN_DIR/mlruns")
     precise_bn: int = opt(2048, min=0, max=10_000_000, help="after each epoch in which batch-norm layers trained, "
                           "re-estimate their statistics on up to N training examples; 0 = off")
 

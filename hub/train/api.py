@@ -28,7 +28,8 @@ from ..registry import Registry
 from ..specs import TextInput, resolve
 from ..weights import resolve_weights
 from . import adapting, checkpoint, distributed, plots
-from .callbacks import Checkpointer, EarlyStopping, MetricsLog, OnEpoch
+from . import loggers
+from .callbacks import BestWeights, Checkpointer, EarlyStopping, MetricsLog, OnEpoch
 from .data import InputEncoder, compute_features
 from .optim import make_optimizer, make_scheduler, param_groups
 from .rundir import BEST, WEIGHTS, RunDirError, RunInfo, read_run_info, write_run_info
@@ -166,13 +167,17 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     optimizer = make_optimizer(param_groups(model, groups, group_lr_scales(list(groups), cfg.layer_lr_decay), cfg), cfg)
     scheduler = make_scheduler(optimizer, cfg, feeds["train"].steps(0))
     augment = _augmentation(cfg, registry, contract)
+    loggers.check(cfg.loggers)
     if dist.writer and not resume:  # everything that can fail on the recipe has been built: claim the dir
         write_run_info(run_dir, info)
     dist.barrier()
     callbacks = []
     if cfg.early_stopping is not None:
         callbacks.append(EarlyStopping(cfg.early_stopping, run_dir, dist.writer))
+    elif cfg.select == "best" and "validation" in feeds:
+        callbacks.append(BestWeights(f"val_{comps.task.spec.primary_metric}", run_dir, dist.writer))
     if dist.writer:
+        callbacks += loggers.make(cfg.loggers, run_dir, recipe.name, _flat(recipe.train))
         callbacks += [MetricsLog(run_dir / "metrics.jsonl"), Checkpointer(run_dir)]
         if on_epoch is not None:
             callbacks.append(OnEpoch(on_epoch))
@@ -189,8 +194,8 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
             trainer.state.history, trainer.state.extra = state["history"], state["extra"]
             log.info("resumed %s at epoch %d", run_dir, state["epoch"])
     trainer.fit(feeds["train"], feeds.get("validation"))
-    if cfg.early_stopping is not None and (run_dir / BEST).is_file():
-        checkpoint.load_weights(model, run_dir / BEST)  # restore the best epoch's weights
+    if cfg.select == "best" and (run_dir / BEST).is_file():
+        checkpoint.load_weights(model, run_dir / BEST)  # ship the best validation epoch's weights
     extra: dict[str, Any] = {}
     if "precise_bn" in trainer.state.extra:
         extra["precise_bn"] = trainer.state.extra["precise_bn"]
@@ -206,6 +211,12 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache,
                       comps.task.spec.primary_metric, extra)
     return TrainResult(run_dir, summary)
+
+
+def _flat(section: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return {f"train.{k}": v for k, v in dataclasses.asdict(section).items()}
 
 
 def _backbone_record(spec, pretrained: bool) -> dict[str, Any]:
@@ -258,8 +269,11 @@ def _finish(trainer: Trainer, feeds, data, run_dir: Path, recipe: Recipe, dist, 
     summary: dict[str, Any] = {"hub_version": __version__, "epochs": trainer.state.epoch, "steps": trainer.state.step,
                                "seconds": round(seconds, 2), "cached_features": cache,
                                "stopped_early": bool(trainer.state.extra.get("early_stopping", {}).get("stopped"))}
-    if "early_stopping" in trainer.state.extra:
-        summary["best_epoch"] = trainer.state.extra["early_stopping"]["best_epoch"]
+    best = trainer.state.extra.get("early_stopping") or trainer.state.extra.get("best")
+    if best:
+        summary["best_epoch"] = best["best_epoch"]
+    shipped = best["best_epoch"] if best and recipe.train.select == "best" else trainer.state.epoch
+    summary["selected"] = {"select": recipe.train.select, "epoch": shipped}
     matrices = {}
     confusion = getattr(trainer.task, "confusion", None)
     for name in ("validation", "test"):
@@ -273,7 +287,8 @@ def _finish(trainer: Trainer, feeds, data, run_dir: Path, recipe: Recipe, dist, 
     if dist.writer:
         atomic_write_json(run_dir / "summary.json", summary)
         metric = recipe.train.early_stopping.metric.removeprefix("val_") if recipe.train.early_stopping else primary
-        plots.curves(trainer.state.history, metric if metric != "loss" else primary, run_dir / "curves.png")
+        plots.curves(trainer.state.history, metric if metric != "loss" else primary, run_dir / "curves.png",
+                     best_epoch=summary.get("best_epoch"))
         split = "test" if "test" in matrices else next(iter(matrices), None)
         if split:
             plots.confusion(matrices[split], data.label_names, run_dir / "confusion.png", f"{split} split")

@@ -48,6 +48,27 @@ class EarlyStopping(Callback):
         return stop
 
 
+class BestWeights(Callback):
+    """Keep the best validation epoch's weights in best.safetensors (``train.select = "best"``).
+
+    Without it the last epoch ships even when an earlier one was better. With
+    early stopping, :class:`EarlyStopping` already keeps them on its metric.
+    """
+
+    def __init__(self, metric: str, run_dir: Path, writer: bool) -> None:
+        self.metric, self.run_dir, self.writer = metric, Path(run_dir), writer
+        self.mode = "min" if metric.endswith("loss") else "max"
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        value = float(logs[self.metric])
+        state = trainer.state.extra.setdefault("best", {"metric": self.metric, "best": None, "best_epoch": 0})
+        best = state["best"]
+        if best is None or (value < best if self.mode == "min" else value > best):
+            state.update(best=value, best_epoch=epoch + 1)
+            if self.writer:
+                checkpoint.save_weights(trainer.model, self.run_dir / BEST)
+
+
 class MetricsLog(Callback):
     """Append one JSON line per epoch to metrics.jsonl (rewritten whole on resume, so no duplicates)."""
 

@@ -9,23 +9,33 @@ from typing import Any
 from ..fsutil import atomic_file
 
 
-def curves(history: Sequence[dict[str, Any]], metric: str, path: Path) -> None:
+def curves(history: Sequence[dict[str, Any]], metric: str, path: Path, best_epoch: int | None = None) -> None:
+    """Loss, the task metric (train and validation) and the head's learning rate per epoch;
+    the best validation epoch — the one that ships with ``select = "best"`` — is marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (ax_loss, ax_metric, ax_lr) = plt.subplots(1, 3, figsize=(12, 3.4))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
     if history and "val_loss" in history[0]:
         ax_loss.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
-    ax_loss.set(title="loss", xlabel="epoch")
-    ax_loss.legend()
-    key = f"val_{metric}"
-    if history and key in history[0]:
-        ax_metric.plot(epochs, [h[key] for h in history], marker="o", color="tab:green")
-    ax_metric.set(title=f"validation {metric}", xlabel="epoch")
+    ax_loss.set(title="loss", xlabel="epoch", ylabel="loss")
+    train_key, val_key = f"train_{metric}", f"val_{metric}"
+    if history and train_key in history[0]:
+        ax_metric.plot(epochs, [h.get(train_key) for h in history], marker="o", label="train")
+    if history and val_key in history[0]:
+        ax_metric.plot(epochs, [h[val_key] for h in history], marker="o", color="tab:green", label="validation")
+    ax_metric.set(title=metric, xlabel="epoch", ylabel=metric)
+    ax_lr.plot(epochs, [h.get("lr") for h in history], marker="o", color="tab:purple")
+    ax_lr.set(title="learning rate (head, end of epoch)", xlabel="epoch", ylabel="lr")
+    for ax in (ax_loss, ax_metric):
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

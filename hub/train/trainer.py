@@ -118,6 +118,9 @@ class Trainer:
         #: hub.train.adapting.Adaptation; its method's loss joins each step with a target batch
         self.adaptation = adaptation
         self.total_steps = 1
+        self._correct = torch.zeros((), device=device, dtype=torch.long)
+        self._hard = 0
+        self._train_accuracy: float | None = None
 
     # -- which parameters train -------------------------------------------------
     def apply_strategy(self, epoch: int) -> tuple[str, ...]:
@@ -165,7 +168,9 @@ class Trainer:
             train_loss = self.train_epoch(train, epoch)
             self.refresh_norm_stats(train)
             logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "trainable_groups": list(trainable),
-                                    "lr": self.optimizer.param_groups[-1]["lr"]}
+                                    "lr": self._head_lr()}
+            if self._train_accuracy is not None:
+                logs["train_accuracy"] = self._train_accuracy
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
             logs["seconds"] = round(time.perf_counter() - started, 3)
@@ -213,6 +218,8 @@ class Trainer:
         self._set_train_mode(feed.cached)
         module = self._module(feed.cached)
         total, count = torch.zeros((), device=self.device), 0
+        self._correct.zero_()
+        self._hard = 0  # examples whose targets were hard labels (not mixup's soft ones)
         batches = feed.batches(epoch, self.device)
         targets = None
         if self.adaptation is not None and self.adaptation.method.uses_loss:
@@ -232,6 +239,7 @@ class Trainer:
             if self.progress and i % 10 == 0:  # a host sync every 10 steps, for the bar only
                 batches.set_postfix(loss=f"{float(total) / count:.4f}", refresh=False)
         mean = float(total) / max(count, 1)
+        self._train_accuracy = float(self._correct) / self._hard if self._hard else None
         if not math.isfinite(mean):
             raise TrainingDiverged(
                 f"training loss became {mean} in epoch {epoch + 1}; the run dir keeps the last good checkpoint. "
@@ -252,7 +260,10 @@ class Trainer:
                 logits = module(*inputs)
                 loss = self.task.loss(logits.float(), targets)
             else:
-                loss = self._adapted_loss(inputs, target, targets)
+                logits, loss = self._adapted_loss(inputs, target, targets)
+        if targets is labels and logits.ndim == 2:  # running train accuracy, summed on the device (no sync)
+            self._correct += (logits.detach().argmax(1) == labels).sum()
+            self._hard += len(labels)
         if self.l2sp is not None and not cached:
             loss = loss + self.l2sp(self.model)
         if not torch.isfinite(loss):
@@ -269,8 +280,15 @@ class Trainer:
         self.state.step += 1
         return loss
 
+    def _head_lr(self) -> float:
+        """The head's learning rate (the recipe's ``lr``): what the curves and logs show."""
+        for group in self.optimizer.param_groups:
+            if str(group.get("name", "")).startswith("head"):
+                return group["lr"]
+        return self.optimizer.param_groups[-1]["lr"]
+
     def _adapted_loss(self, inputs: tuple[torch.Tensor, ...], target: tuple[torch.Tensor, ...],
-                      labels: torch.Tensor) -> torch.Tensor:
+                      labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Task loss on the source batch plus the method's loss over source and target features.
 
         Both domains go through the backbone in one batch when their shapes allow (as in
@@ -282,10 +300,11 @@ class Trainer:
             source, target_features = features[:n], features[n:]
         else:
             source, target_features = self.model.backbone(*inputs), self.model.backbone(*target)
-        loss = self.task.loss(self.model.head(source).float(), labels)
+        logits = self.model.head(source)
+        loss = self.task.loss(logits.float(), labels)
         extra = self.adaptation.method.loss(source.float(), target_features.float(),
                                             min(1.0, self.state.step / max(self.total_steps, 1)))
-        return loss if extra is None else loss + self.adaptation.weight * extra
+        return logits, (loss if extra is None else loss + self.adaptation.weight * extra)
 
     def _mixup(self, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """Mix pairs of images and their one-hot targets (Zhang et al. 2018); images only."""

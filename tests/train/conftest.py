@@ -70,6 +70,28 @@ def nan_head(in_features, out_features, after=20):
     return NanHead(in_features, out_features)
 
 
+def flip_head(in_features, out_features, at=60):
+    """A linear head sabotaged on training step ``at``: its weights are negated (argmax -> argmin),
+    so the epochs after it validate far worse than the ones before."""
+    import torch
+    from torch import nn
+
+    class FlipHead(nn.Linear):
+        calls = 0
+
+        def forward(self, x):
+            if self.training:
+                FlipHead.calls += 1
+                if FlipHead.calls == at:
+                    with torch.no_grad():
+                        self.weight.neg_()
+                        self.bias.neg_()
+            return super().forward(x)
+
+    FlipHead.calls = 0
+    return FlipHead(in_features, out_features)
+
+
 def one_class():
     import numpy as np
     from hub.data import Dataset, Split
@@ -112,6 +134,7 @@ def register_backbones(register):
 @hookimpl
 def register_heads(register):
     register(HeadSpec(name="nan-head", factory="hubtest_tinytrain:nan_head", options={{"after": 20}}))
+    register(HeadSpec(name="flip-head", factory="hubtest_tinytrain:flip_head", options={{"at": 60}}))
 
 
 @hookimpl

@@ -130,3 +130,43 @@ def test_augmentation_component_is_applied_and_disables_the_cache(tiny_hub, tmp_
     assert result.summary["cached_features"] is False
     assert json.loads((tmp_path / "run" / "run.json").read_text())["recipe"]["train"]["augment"] == {
         "name": "vision:custom", "flip": 0.0, "crop_scale": [0.8, 1.0]}
+
+
+@pytest.mark.parametrize("select", ["best", "last"])
+def test_the_best_validation_epoch_ships_unless_last_is_asked_for(tiny_hub, tmp_path, select):
+    # digits: 20 steps per epoch; the head is sabotaged on the last step of epoch 3 of 3 (no early stopping).
+    cfg = recipe(tiny_hub, strategy="feature-extraction", epochs=3, lr=0.05, head={"name": "flip-head", "at": 60},
+                 select=select)
+    result = train(cfg, tmp_path / "run", tiny_hub.registry, progress=False)
+    hist = history(tmp_path / "run")
+    assert hist[-1]["val_accuracy"] < 0.2 < max(h["val_accuracy"] for h in hist[:-1])  # the sabotage worked
+    shipped = result.summary["validation"]["accuracy"]
+    if select == "best":
+        assert shipped == pytest.approx(max(h["val_accuracy"] for h in hist))
+        assert result.summary["selected"] == {"select": "best", "epoch": result.summary["best_epoch"]}
+        assert result.summary["best_epoch"] < 3
+    else:
+        assert shipped == pytest.approx(hist[-1]["val_accuracy"])
+        assert result.summary["selected"] == {"select": "last", "epoch": 3}
+    assert all(0 <= h["train_accuracy"] <= 1 for h in hist)
+
+
+def test_metrics_also_go_to_tensorboard_and_mlflow(tiny_hub, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train(recipe(tiny_hub, epochs=2, loggers=["tensorboard", "mlflow"]), tmp_path / "run",
+                   tiny_hub.registry, progress=False)
+    hist = history(tmp_path / "run")
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    scalars = events.Scalars("val_accuracy")
+    assert [s.step for s in scalars] == [1, 2]
+    assert [s.value for s in scalars] == pytest.approx([h["val_accuracy"] for h in hist])
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=(tmp_path / "run" / "mlruns").as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("hub").experiment_id])
+    metric = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [m.value for m in sorted(metric, key=lambda m: m.step)] == pytest.approx([h["val_accuracy"] for h in hist])
+    assert run.data.params["train.epochs"] == "2" and run.info.status == "FINISHED"
+    assert result.summary["epochs"] == 2
