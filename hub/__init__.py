@@ -1,7 +1,8 @@
 """The hub: a plugin-based model zoo for transfer learning with edge export.
 
 Importing ``hub`` must stay cheap: listing plugins and components never imports
-torch, so this module only exposes version constants.
+torch, so this module only exposes version constants and the top-level API
+(:mod:`hub.api`), whose functions import what they need when called.
 """
 
 from __future__ import annotations
@@ -15,4 +16,6 @@ __version__ = "0.1.0"
 #: 1.2 the optional ``register_adaptations`` hook (domain adaptation).
 CONTRACT_VERSION = "1.2"
 
-__all__ = ["CONTRACT_VERSION", "__version__"]
+from .api import export, load, push, recipe, run, train  # noqa: E402  (torch-free: imports happen inside)
+
+__all__ = ["CONTRACT_VERSION", "__version__", "export", "load", "push", "recipe", "run", "train"]

@@ -215,3 +215,8 @@ def _type_name(value: Any) -> str:
 
 
 SECTIONS: dict[str, type] = {"train": TrainConfig, "export": ExportConfig, "publish": PublishConfig}
+
+
+from ._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "recipe")  # hub.recipe("entry", overrides=[...]) is hub.api.recipe(...)

@@ -22,4 +22,8 @@ from __future__ import annotations
 from .errors import ExportError, GateError
 from .pipeline import GateOptions, export_run, validate_export
 
+from .._callable import make_callable
+
+make_callable(__name__, "export")  # hub.export(...) is hub.api.export(...)
+
 __all__ = ["ExportError", "GateError", "GateOptions", "export_run", "validate_export"]

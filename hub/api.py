@@ -1,0 +1,114 @@
+"""The top-level Python API: ``hub.train``, ``hub.export``, ``hub.push``, ``hub.run``, ``hub.load``.
+
+Each is the function its CLI verb calls, with the everyday defaults filled
+in (the installed plugins, the default zoo.toml, a timestamped output
+folder), so a notebook needs one import::
+
+    import hub
+    result = hub.train("digits-lite0", out="runs/digits", overrides=["train.epochs=3"])
+    report = hub.export("runs/digits", "runs/digits-onnx", quantize=["int8-static"])
+    pushed = hub.push("runs/digits-onnx", "me/digits")
+    model = hub.load("me/digits@" + pushed.commit_sha)
+    print(model.predict(["docs/samples/digit-0.png"])[0]["label"])
+
+Nothing here imports torch at import time: ``import hub`` stays cheap, and a
+deployer's ``hub.load`` needs only onnxruntime.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def recipe(entry: Any = None, *, backbone: str | None = None, dataset: str | None = None,
+           overrides: Sequence[str] = (), zoo: str | Path | None = None) -> Any:
+    """A validated :class:`hub.recipe.Recipe`: a zoo entry name, or ``backbone`` + ``dataset``, plus
+    ``--set``-style ``overrides`` (``"train.lr=0.01"``). A Recipe passed in is returned as it is."""
+    from .recipe import Recipe
+
+    if isinstance(entry, Recipe):
+        if overrides:
+            raise ValueError("overrides apply to an entry name, not to a built Recipe")
+        return entry
+    import copy
+
+    from .errors import HubError
+    from .plugins import get_hub
+    from .zoo import apply_override, load_catalogue, recipe_from_table
+
+    registry = get_hub().registry
+    if entry is not None:
+        catalogue = load_catalogue(zoo)
+        catalogue.entry(entry)
+        if not overrides:
+            return catalogue.recipe(entry, registry)
+        raw, name = copy.deepcopy(catalogue.raw[entry]), entry
+    elif backbone and dataset:
+        raw, name = {"backbone": backbone, "dataset": dataset}, "adhoc"
+    else:
+        raise HubError("give a zoo entry name, or both backbone= and dataset=")
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return recipe_from_table(name, raw, registry, source="python")
+
+
+def _out(out: str | Path | None, name: str) -> Path:
+    return Path(out) if out is not None else Path(f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def train(entry: Any = None, *, out: str | Path | None = None, backbone: str | None = None,
+          dataset: str | None = None, overrides: Sequence[str] = (), resume: bool = False,
+          progress: bool = True, zoo: str | Path | None = None) -> Any:
+    """Train a recipe into a run directory; returns :class:`hub.train.api.TrainResult` (run_dir, summary).
+    With ``resume=True``, ``out`` is the run directory to continue (its own recipe is used)."""
+    from .plugins import get_hub
+    from .train.api import train as run_training
+
+    if resume:
+        from .train.rundir import read_run_info
+
+        if out is None:
+            raise ValueError("resume=True needs out= (the run directory to continue)")
+        chosen = read_run_info(Path(out)).recipe
+    else:
+        chosen = recipe(entry, backbone=backbone, dataset=dataset, overrides=overrides, zoo=zoo)
+    return run_training(chosen, _out(out, chosen.name), get_hub().registry, resume=resume, progress=progress)
+
+
+def export(run_dir: str | Path, out: str | Path | None = None, **options: Any) -> dict[str, Any]:
+    """Export a run to ONNX through the validation gate; returns the report (see ``hub.export.export_run``
+    for ``quantize``, ``target``, ``opset``, ``gate_options``)."""
+    from .export import export_run
+
+    run_dir = Path(run_dir)
+    return export_run(run_dir, Path(out) if out is not None else run_dir.with_name(run_dir.name + "-onnx"), **options)
+
+
+def push(export_dir: str | Path, repo_id: str, **options: Any) -> Any:
+    """Publish an export folder in one commit; returns :class:`hub.publish.PushResult`."""
+    from .publish import push as push_dir
+
+    return push_dir(export_dir, repo_id, **options)
+
+
+def run(entry: Any = None, *, out: str | Path | None = None, overrides: Sequence[str] = (), publish: bool = True,
+        repo: str | None = None, endpoint: str | None = None, progress: bool = True,
+        zoo: str | Path | None = None, **kw: Any) -> Any:
+    """The whole job of ``hub run``: train, export + gate, push; returns :class:`hub.pipeline.Outcome`."""
+    from .pipeline import run as run_pipeline
+    from .plugins import get_hub
+
+    chosen = recipe(entry, overrides=overrides, zoo=zoo, backbone=kw.pop("backbone", None),
+                    dataset=kw.pop("dataset", None))
+    return run_pipeline(chosen, get_hub().registry, _out(out, chosen.name), publish=publish, repo=repo,
+                        endpoint=endpoint, progress=progress, **kw)
+
+
+def load(path_or_repo: str | Path, **options: Any) -> Any:
+    """Open an exported model with onnxruntime alone (a folder, or ``namespace/name[@revision]``)."""
+    from .runtime import load as load_model
+
+    return load_model(path_or_repo, **options)
