@@ -26,3 +26,18 @@ def test_every_hook_is_documented():
     hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
     assert len(hooks) == 6
     assert all(f"`{h}(register)`" in text for h in hooks)
+
+
+def test_cli_reference_is_generated_from_the_commands():
+    from hub.cli.reference import render
+
+    assert (DOCS / "cli-reference.md").read_text() == render(), (
+        "docs/cli-reference.md is stale: python -m hub.cli.reference > docs/cli-reference.md")
+
+
+def test_every_verb_has_a_reference_section():
+    from hub.cli import cli
+
+    text = (DOCS / "cli-reference.md").read_text()
+    missing = [name for name in cli.commands if f"## `hub {name}`" not in text]
+    assert not missing, missing
