@@ -39,10 +39,11 @@ def recipe_options(func):
 @recipe_options
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory (default: runs/NAME-TIME).")
 @click.option("--resume", "resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary (summary.json + run_dir) as JSON.")
 def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset: str | None, head: str | None,
           task: str | None, strategy: str | None, epochs: int | None, target_dataset: str | None,
           adapt_method: str | None, overrides: tuple[str, ...], out: str | None, resume: str | None,
-          no_progress: bool) -> None:
+          no_progress: bool, as_json: bool) -> None:
     """Train ENTRY from zoo.toml, or --backbone X --dataset Y, or continue --resume RUN_DIR."""
     from ..plugins import get_hub
 
@@ -57,9 +58,18 @@ def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset
 
     result = run_training(recipe, run_dir, registry, resume=bool(resume), progress=not no_progress,
                           on_epoch=print_epoch)
+    if as_json:
+        from ._output import echo_json
+
+        echo_json({"run_dir": str(run_dir), **result.summary})
+        return
     test = result.summary.get("test") or result.summary.get("validation") or {}
     scores = ", ".join(f"{k}={v:.4f}" for k, v in test.items())
     click.echo(f"done in {result.summary['seconds']:.1f}s; test: {scores}; run dir: {run_dir}")
+    if "target" in result.summary:  # domain adaptation: the target's labelled test split, for evaluation only
+        target = result.summary["target"]
+        click.echo(f"target {target['dataset']} test: "
+                   + ", ".join(f"{k}={v:.4f}" for k, v in target["test"].items()))
 
 
 def adapt_overrides(target_dataset: str | None, method: str | None) -> tuple[str, ...]:
