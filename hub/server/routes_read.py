@@ -126,7 +126,7 @@ async def tree(ctx: Ctx) -> Response:
 async def paths_info(ctx: Ctx) -> Response:
     _, repo = ctx.readable()
     rev = ctx.args[0] if ctx.args else "main"
-    form = parse_qs((await ctx.request.body()).decode("utf-8", "replace"))
+    form = parse_qs((await ctx.body()).decode("utf-8", "replace"))
     paths = [p.strip("/") for p in form.get("paths", []) if p.strip("/")]
     expand = form.get("expand", ["false"])[-1].lower() in ("1", "true")
 

@@ -222,7 +222,9 @@ class GitRepo:
 
     def ref_value(self, ref: str) -> str | None:
         """The object a full ref name (``refs/...``) points to, or ``None``."""
-        return self._try("rev-parse", "--verify", "--quiet", ref) if ref.startswith("refs/") else None
+        if not ref.startswith("refs/") or BAD_REV_RE.search(ref[len("refs/"):]):
+            return None
+        return self._try("rev-parse", "--verify", "--quiet", ref)
 
     def update_ref(self, ref: str, new: str, old: str) -> bool:
         """Compare-and-swap a ref (``old`` all zeros: must not exist; ``new`` empty: delete)."""
@@ -231,7 +233,7 @@ class GitRepo:
 
     def check_ref_name(self, name: str) -> bool:
         """Whether ``name`` is a valid branch/tag name for git."""
-        return bool(name) and not name.startswith("-") and self._try("check-ref-format", "--branch", name) == name
+        return bool(name) and not name.startswith("-") and not BAD_REV_RE.search(name) and self._try("check-ref-format", "--branch", name) == name
 
 
 class RepoStore:
