@@ -91,6 +91,11 @@ async def _lines(chunks: AsyncIterator[bytes], max_total: int) -> AsyncIterator[
         yield bytes(buf)
 
 
+def write_file(path: Path, data: bytes) -> None:
+    """The one place a commit's regular files hit the disk (tests inject ``ENOSPC`` here)."""
+    path.write_bytes(data)
+
+
 def commit_too_large(limit: int) -> ServerError:
     """413 for a commit body over the server's limit, saying what to do."""
     return ServerError(413, f"Commit payload is larger than this server's limit of {limit} bytes "
@@ -138,7 +143,7 @@ async def parse_payload(chunks: AsyncIterator[bytes], tmp_root: Path, limits: Li
                     except CardLimitError as exc:
                         raise bad_request(f"{exc}; README.md refused") from None
                 blob = pending.workdir / f"f{len(pending.ops)}"
-                blob.write_bytes(content)
+                write_file(blob, content)
                 pending.ops.append(("add", path, blob))
             elif key == "lfsFile":
                 if expect(value.get("algo", "sha256"), str, "lfsFile.algo", optional=False) != "sha256":

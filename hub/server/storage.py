@@ -14,6 +14,7 @@ Layout under ``DATA``::
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -121,7 +122,10 @@ class GitRepo:
         proc = subprocess.run(["git", f"--git-dir={self.path}", *args], input=input, env=full_env,
                               capture_output=True)
         if check and proc.returncode != 0:
-            raise RuntimeError(f"git {args[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
+            stderr = proc.stderr.decode(errors="replace")
+            if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
+                raise OSError(errno.ENOSPC, f"git {args[0]}: {stderr.strip()}")  # answered as 507
+            raise RuntimeError(f"git {args[0]} failed ({proc.returncode}): {stderr}")
         return proc.stdout
 
     def _try(self, *args: str) -> str | None:
