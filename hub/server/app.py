@@ -20,11 +20,10 @@ from urllib.parse import parse_qsl, unquote
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from .auth import Auth
-from .errors import ServerError, repo_not_found
+from .errors import JSONResponse, ServerError, repo_not_found
 from .lfs import LfsStore
 from .limits import Limits, check_declared_length, loads, read_capped
 from .storage import GitRepo, RepoStore
@@ -256,6 +255,13 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
         logger.info("%s %s -> %d", method, _log_path(request.url.path), status)  # no query: it may hold signatures
         return response
 
-    app = Starlette(routes=[Route("/{path:path}", dispatch, methods=["GET", "HEAD", "POST", "PUT", "DELETE"])])
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        response = await dispatch(Request(scope, receive))
+        await response(scope, receive, send)
+
+    # No Starlette routes at all: every request, whatever its method or path (a decoded newline
+    # does not match a route pattern), reaches ``dispatch`` and gets the JSON error shape.
+    app = Starlette(routes=[])
+    app.router.default = asgi
     app.state.hub = hub
     return app

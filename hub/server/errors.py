@@ -8,7 +8,22 @@ error the server returns carries all three.
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
+import json
+from typing import Any
+
+from starlette.responses import JSONResponse as _StarletteJSON
+
+
+class JSONResponse(_StarletteJSON):
+    """Starlette's JSON response, rendered ASCII-only so that no string can break the encoding.
+
+    A lone surrogate (from a ``\\ud800`` escape in a card's YAML, or a git path that is not
+    UTF-8) made Starlette's UTF-8 rendering raise, which was a 500. Escaped, it is valid JSON.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("ascii")
 
 
 class ServerError(Exception):

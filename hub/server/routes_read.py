@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 
 from .app import Ctx
 from .commits import check_path, lfs_info_for
-from .errors import ServerError, entry_not_found, revision_not_found
+from .errors import JSONResponse, ServerError, entry_not_found, revision_not_found
 from .routes_repo import parse_card_data
 from .storage import GitRepo, TreeEntry, atomic_write
 

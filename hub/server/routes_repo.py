@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .app import Ctx
 from .cardmeta import parse_card_data, split_front_matter  # noqa: F401 (routes_read imports them here)
-from .errors import ServerError, bad_request, revision_not_found
+from .errors import JSONResponse, ServerError, bad_request, revision_not_found
 from .limits import expect
 from .storage import SHA_RE, identity
 

@@ -11,11 +11,11 @@ import base64
 import binascii
 import logging
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .app import Ctx
 from .commits import apply_commit, attr_matches, check_path, commit_too_large, lfs_info_for, lfs_patterns, parse_payload
-from .errors import ServerError, bad_request
+from .errors import JSONResponse, ServerError, bad_request
 from .lfs import LfsStore
 from .limits import expect
 from .storage import DEFAULT_GITATTRIBUTES

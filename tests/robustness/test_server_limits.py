@@ -233,3 +233,18 @@ def test_huge_json_body_is_413(server, repo):
     r = httpx.post(f"{server.url}/api/models/{repo}/preupload/main", content=body,
                    headers={**AUTH, "content-type": "application/json"}, timeout=60)
     assert r.status_code == 413, r.text[:200]
+
+
+def test_card_with_a_lone_surrogate_is_served(server, repo):
+    """Found by the fuzzer: a ``\\ud800`` escape in card YAML made model info a 500."""
+    card = b'---\nname: "a\\ud800b"\n---\n'
+    assert commit(server, repo, commit_body([add("README.md", card)])).status_code == 200
+    r = httpx.get(f"{server.url}/api/models/{repo}")
+    assert r.status_code == 200 and r.json()["cardData"]["name"] == "a\ud800b"
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/%0A/0"), ("PATCH", "/api/models/a/b"), ("OPTIONS", "/")])
+def test_every_miss_is_a_json_error(server, method, path):
+    """Found by the fuzzer: a decoded newline, or an unrouted method, got Starlette's plain text."""
+    r = httpx.request(method, server.url + path)
+    assert 400 <= r.status_code < 500 and r.headers.get("x-error-message") and "error" in r.json()
