@@ -7,7 +7,8 @@ with git-lfs pointers, so ordinary git tools can read what was published.
 
 Access rules:
   * Tokens are fixed at start: ``token -> username`` (``--token-file`` lines ``token user [org ...]``
-    or ``HUB_SERVE_TOKENS="tok1:user1,tok2:user2"``). Clients send ``Authorization: Bearer <token>``.
+    or ``HUB_SERVE_TOKENS="tok1:user1,tok2:user2"``; an entry may be ``sha256:<hex>`` of the token).
+    Clients send ``Authorization: Bearer <token>``.
   * Reading public repos needs no token; an unknown token is refused (401) even on reads.
   * Writing needs a token (401 without) and ownership of the namespace (403 otherwise): a user
     owns ``<username>/...`` and the namespaces of the organisations listed after their name in
