@@ -250,7 +250,7 @@ def test_fuzz_model_cards(server, client, repo):
 
 @pytest.mark.slow
 def test_fuzz_model_cards_long(server, client, repo):
-    run_budget(SLOW)(_cards(server, client, repo))()
+    run_budget(SLOW // 3)(_cards(server, client, repo))()
 
 
 def _raw(server):

@@ -144,7 +144,7 @@ def kill_commit_rounds(proc: ServerProcess, rounds: int, files: int, seed: int) 
         half = rng.random() < 0.25
         sock = send_raw(proc.url, "POST", f"/api/models/{REPO}/commit/main", body,
                         upto=len(body) // 2 if half else None)
-        time.sleep(rng.uniform(0, duration * 1.2))
+        time.sleep(rng.uniform(0, duration * 2))  # about half the kills land before the commit ends
         proc.kill()
         sock.close()
         proc.start()
@@ -158,7 +158,10 @@ def kill_commit_rounds(proc: ServerProcess, rounds: int, files: int, seed: int) 
             sample = rng.sample(sorted(content), 3)
             assert served(proc, new, sample) == {p: content[p] for p in sample}
         # The client's retry of the same commit (parent = what it saw before): full commit or none.
+        started = time.monotonic()
         r = httpx.post(f"{proc.url}/api/models/{REPO}/commit/main", headers=AUTH, content=body, timeout=120)
+        if r.status_code == 200:
+            duration = time.monotonic() - started  # the repo grows: keep the estimate current
         if new == old:
             assert r.status_code == 200, r.text
             outcomes["half_body" if half else "not_landed"] += 1
@@ -172,12 +175,14 @@ def kill_commit_rounds(proc: ServerProcess, rounds: int, files: int, seed: int) 
 
 def test_kill_during_commit_is_all_or_nothing(proc: ServerProcess):
     outcomes = kill_commit_rounds(proc, rounds=4, files=40, seed=1)
+    print("kill -9 during commit, outcomes:", outcomes)  # shown with -s; the figures in BENCHMARKS.md
     assert sum(outcomes.values()) == 4
 
 
 @pytest.mark.slow
 def test_kill_during_commit_many_rounds(proc: ServerProcess):
     outcomes = kill_commit_rounds(proc, rounds=25, files=150, seed=2)
+    print("kill -9 during commit, outcomes:", outcomes)
     assert sum(outcomes.values()) == 25
 
 
