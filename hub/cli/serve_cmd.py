@@ -18,7 +18,7 @@ def default_data_dir() -> Path:
     return Path(home) / "serve" if home else Path.home() / ".cache" / "hub" / "serve"
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where repos and LFS objects are stored [default: $HUB_HOME/serve or ~/.cache/hub/serve].")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -28,21 +28,30 @@ def default_data_dir() -> Path:
               help="File of 'token username [org ...]' lines; also HUB_SERVE_TOKENS='tok:user,...'.")
 @click.option("--allow-any-namespace", is_flag=True,
               help="Let every valid token write to any namespace (single-user setups).")
+@click.option("--max-commit-bytes", default=None, metavar="SIZE",
+              help="Largest commit body accepted (e.g. 64M, 1G; 413 past it) [default: 64M, "
+                   "or HUB_SERVE_MAX_COMMIT_BYTES].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="Server log level.")
-def serve(data_dir: Path | None, host: str, port: int, token_file: Path | None, allow_any_namespace: bool,
-          log_level: str) -> None:
+@click.pass_context
+def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token_file: Path | None,
+          allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str) -> None:
     """Serve model repos to the huggingface_hub client (uploads included).
 
     Point clients at it with HF_ENDPOINT=<printed URL> and HF_HUB_DISABLE_XET=1. Reads of public
-    repos need no token; writes need a token from --token-file or HUB_SERVE_TOKENS.
+    repos need no token; writes need a token from --token-file or HUB_SERVE_TOKENS (either may
+    hold sha256:<hex> hashes of tokens: see `hub serve hash-token`).
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from ..server import serve as run_server
     from ..server.auth import parse_token_env, parse_token_file
+    from ..server.limits import max_commit_from_env, parse_size
 
     try:
         tokens, orgs = parse_token_file(token_file) if token_file else ({}, {})
         tokens.update(parse_token_env())
+        limit = parse_size(max_commit_bytes, "--max-commit-bytes") if max_commit_bytes else max_commit_from_env()
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if not tokens:
@@ -57,6 +66,33 @@ def serve(data_dir: Path | None, host: str, port: int, token_file: Path | None, 
 
     try:
         run_server(data_dir, host=host, port=port, tokens=tokens, orgs=orgs,
-                   allow_any_namespace=allow_any_namespace, on_ready=ready)
+                   allow_any_namespace=allow_any_namespace, max_commit_bytes=limit, on_ready=ready)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+
+
+@serve.command("hash-token")
+@click.option("--new", "generate", is_flag=True, help="Make a new random token and print it with its hash.")
+def hash_token_cmd(generate: bool) -> None:
+    """Print the sha256:<hex> entry for a token, for a hashed --token-file.
+
+    The token is read from standard input (or asked for, hidden, on a terminal), so it appears
+    neither in the shell history nor in `ps`. With --new, a fresh token is made: give the token
+    to its user, put the hash in the token file.
+    """
+    import sys
+
+    from ..server.auth import hash_token, new_token
+
+    if generate:
+        token = new_token()
+        click.echo(f"token: {token}")
+        click.echo(f"token-file entry: {hash_token(token)} USERNAME [ORG ...]")
+        return
+    if sys.stdin.isatty():
+        token = click.prompt("token", hide_input=True)
+    else:
+        token = sys.stdin.readline().strip()
+    if not token:
+        raise click.ClickException("no token given on standard input")
+    click.echo(hash_token(token))

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .session import RuntimeModelError, UnsafeModelError, check_external_data, inside, make_session, run
+from .session import RuntimeModelError, UnsafeModelError, check_external_data, contained, make_session, run
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def load(path_or_repo: str | Path, variant: str | None = None, providers: Sequen
     if name not in variants:
         raise RuntimeModelError(f"{folder}: no variant {name!r}; this export has {', '.join(sorted(variants))}")
     relative = variants[name].get("file", "")
-    if not inside(folder, relative):
+    if not contained(folder, relative):
         raise UnsafeModelError(f"{folder}/{CONFIG}: variant {name!r} file {relative!r} lies outside the folder; refused")
     session = make_session(folder / relative, providers=providers, threads=threads)
     log.info("loaded %s variant %s (%s)", folder, name, session.get_providers()[0])

@@ -10,6 +10,11 @@ it, so :func:`check_external_data` walks the protobuf wire format itself (a
 few dozen lines, no ``onnx`` dependency) and refuses any location that is
 absolute, climbs with ``..`` or resolves (through links) outside the model's
 folder. Export validation uses the same function.
+
+"Resolves" means :func:`os.path.realpath`: a ``weights.data`` that is a symlink
+to ``/home/me/.ssh/id_rsa`` names a harmless string but reads that file. The
+one place links may lead is the Hugging Face cache's own ``blobs`` folder, into
+which the client links every snapshot file (see :func:`contained`).
 """
 
 from __future__ import annotations
@@ -108,10 +113,8 @@ def external_data_locations(data: bytes) -> list[str]:
 def inside(folder: Path, relative: str) -> bool:
     """Whether the path string ``relative`` stays strictly inside ``folder``.
 
-    The check is lexical (no ``..``, not absolute, no drive) and does not
-    follow links: the Hugging Face cache stores snapshot files as links into
-    its blob store, and those are the client's own doing, while what a model
-    file or config.json names is what an attacker controls.
+    The check is lexical (no ``..``, not absolute, no drive); :func:`contained`
+    adds the check of where links lead.
     """
     if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")) or ":" in relative:
         return False
@@ -120,6 +123,32 @@ def inside(folder: Path, relative: str) -> bool:
     root = os.path.normpath(os.path.abspath(folder))
     target = os.path.normpath(os.path.join(root, relative))
     return target != root and target.startswith(root + os.sep)
+
+
+def _roots(folder: Path) -> list[str]:
+    """Real folders a file of ``folder`` may resolve into: the folder, and a HF cache's blobs.
+
+    The Hugging Face cache keeps ``models--ns--name/snapshots/<rev>/...`` as links into
+    ``models--ns--name/blobs``. That ``blobs`` counts only when it is a real folder (not itself a
+    link somewhere else), so a hand-made look-alike layout grants nothing more than its folder.
+    """
+    here = Path(os.path.abspath(folder))
+    roots = [os.path.realpath(here)]
+    for ancestor in (here, *here.parents):
+        if ancestor.parent.name == "snapshots":
+            blobs = ancestor.parent.parent / "blobs"
+            if blobs.is_dir() and not blobs.is_symlink() and not ancestor.parent.parent.is_symlink():
+                roots.append(os.path.realpath(blobs))
+            break
+    return roots
+
+
+def contained(folder: Path, relative: str) -> bool:
+    """Whether ``relative`` stays inside ``folder`` both as written and once links are resolved."""
+    if not inside(folder, relative):
+        return False
+    target = os.path.realpath(os.path.join(os.path.abspath(folder), relative))
+    return any(target.startswith(root + os.sep) for root in _roots(folder))
 
 
 def check_external_data(model_path: Path) -> list[str]:
@@ -133,7 +162,7 @@ def check_external_data(model_path: Path) -> list[str]:
     except ValueError as exc:
         raise RuntimeModelError(f"{model_path}: not a valid ONNX protobuf ({exc}); re-export or re-download it") from None
     for location in sorted(set(locations)):
-        if not inside(model_path.parent, location):
+        if not contained(model_path.parent, location):
             raise UnsafeModelError(
                 f"{model_path}: external data location {location!r} points outside the model's folder "
                 f"{model_path.parent}; refusing to load it (only relative paths inside that folder are allowed). "

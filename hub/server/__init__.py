@@ -7,13 +7,17 @@ with git-lfs pointers, so ordinary git tools can read what was published.
 
 Access rules:
   * Tokens are fixed at start: ``token -> username`` (``--token-file`` lines ``token user [org ...]``
-    or ``HUB_SERVE_TOKENS="tok1:user1,tok2:user2"``). Clients send ``Authorization: Bearer <token>``.
+    or ``HUB_SERVE_TOKENS="tok1:user1,tok2:user2"``; an entry may be ``sha256:<hex>`` of the token).
+    Clients send ``Authorization: Bearer <token>``.
   * Reading public repos needs no token; an unknown token is refused (401) even on reads.
   * Writing needs a token (401 without) and ownership of the namespace (403 otherwise): a user
     owns ``<username>/...`` and the namespaces of the organisations listed after their name in
     the token file. ``allow_any_namespace=True`` (``--allow-any-namespace``) lets every valid token
     write anywhere, for single-user setups.
   * Private repos answer 404 to everyone who may not write to their namespace.
+
+Budgets: a commit body is capped (``--max-commit-bytes``, default 64 MiB: 413 past it), JSON bodies
+at 16 MiB and 32 levels of nesting, card YAML as ``cardmeta.py`` says; a full disk answers 507.
 
 Limits: model repos only; no pull requests (``create_pr`` is refused), no Xet, no LFS download
 API for git-lfs clients (use ``/resolve``), no pagination (listings come in one page), one server
@@ -46,11 +50,18 @@ __all__ = ["ServerHandle", "create_app", "serve", "start_background"]
 
 
 def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[str]] | None = None,
-               allow_any_namespace: bool = False) -> Starlette:
-    """The Starlette app serving repos under ``data_dir`` to holders of ``tokens`` (token -> user)."""
-    from .app import create_app as _create_app
+               allow_any_namespace: bool = False, max_commit_bytes: int | None = None) -> Starlette:
+    """The Starlette app serving repos under ``data_dir`` to holders of ``tokens`` (token -> user).
 
-    return _create_app(Path(data_dir), tokens, orgs=orgs, allow_any_namespace=allow_any_namespace)
+    ``max_commit_bytes`` caps one commit's whole body (default 64 MiB, or
+    ``HUB_SERVE_MAX_COMMIT_BYTES``); tokens may be ``sha256:<hex>`` hashes (see ``auth.py``).
+    """
+    from .app import create_app as _create_app
+    from .limits import Limits, max_commit_from_env
+
+    limit = max_commit_bytes or max_commit_from_env()
+    limits = Limits(max_commit_bytes=limit) if limit else Limits()
+    return _create_app(Path(data_dir), tokens, orgs=orgs, allow_any_namespace=allow_any_namespace, limits=limits)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -80,12 +91,13 @@ def _server(app: Any, **kwargs: Any) -> Any:
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 0, tokens: dict[str, str] | None = None,
           *, orgs: dict[str, set[str]] | None = None, allow_any_namespace: bool = False,
-          on_ready: Any = None) -> None:
+          max_commit_bytes: int | None = None, on_ready: Any = None) -> None:
     """Run the server in the foreground until interrupted.
 
     ``on_ready(url)`` is called once the socket is bound (the CLI prints the URL with it).
     """
-    app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace)
+    app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace,
+                     max_commit_bytes=max_commit_bytes)
     sock = _bind(host, port)
     if on_ready is not None:
         on_ready(_url(sock))
@@ -118,12 +130,14 @@ class ServerHandle:
 
 def start_background(data_dir: Path, host: str = "127.0.0.1", port: int = 0,
                      tokens: dict[str, str] | None = None, *, orgs: dict[str, set[str]] | None = None,
-                     allow_any_namespace: bool = False, timeout: float = 15.0) -> ServerHandle:
+                     allow_any_namespace: bool = False, max_commit_bytes: int | None = None,
+                     timeout: float = 15.0) -> ServerHandle:
     """Start the server in a daemon thread and return once it accepts connections.
 
     ``port=0`` picks a free port; the handle's ``url`` says which.
     """
-    app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace)
+    app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace,
+                     max_commit_bytes=max_commit_bytes)
     try:
         sock = _bind(host, port)
     except OSError:

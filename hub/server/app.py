@@ -9,6 +9,7 @@ patterns, because the huggingface_hub client encodes branch names with ``quote(r
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,12 +20,12 @@ from urllib.parse import parse_qsl, unquote
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from .auth import Auth
-from .errors import ServerError, repo_not_found
+from .errors import JSONResponse, ServerError, repo_not_found
 from .lfs import LfsStore
+from .limits import Limits, check_declared_length, loads, read_capped
 from .storage import GitRepo, RepoStore
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Hub:
     store: RepoStore
     lfs: LfsStore
     auth: Auth
+    limits: Limits = field(default_factory=Limits)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     lock_file: Any = None  # open file holding the data folder's exclusive flock
 
@@ -75,11 +77,21 @@ class Ctx:
         """Run blocking work (git, filesystem) in a worker thread."""
         return await anyio.to_thread.run_sync(fn, *args)
 
-    async def json(self) -> dict:
-        try:
-            body = await self.request.json()
-        except ValueError:
-            raise ServerError(400, "Request body is not valid JSON") from None
+    async def body(self) -> bytes:
+        """The request body, at most ``max_json_bytes`` of it (413 past that)."""
+        limit = self.hub.limits.max_json_bytes
+        check_declared_length(self.request.headers, limit, "Request body")
+        return await read_capped(self.request.stream(), limit, "Request body")
+
+    async def json(self, *, allow_empty: bool = False) -> dict:
+        """The body as a JSON object, parsed with the size and depth limits (400/413, never 500).
+
+        ``allow_empty``: an empty body reads as ``{}`` (optional bodies, e.g. branch creation).
+        """
+        raw = await self.body()
+        if allow_empty and not raw.strip():
+            return {}
+        body = loads(raw, self.hub.limits)
         if not isinstance(body, dict):
             raise ServerError(400, "Request body must be a JSON object")
         return body
@@ -156,7 +168,18 @@ def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | Non
 
 
 def _log_path(path: str) -> str:
-    return path if len(path) < 300 else path[:300] + "..."
+    """A request path fit for a log line: control characters escaped, long paths cut."""
+    path = path if len(path) < 300 else path[:300] + "..."
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in path)
+
+
+def _disk_full(exc: OSError) -> ServerError | None:
+    """507 for a full disk or quota: the client may retry later, and nothing half-written stays."""
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return ServerError(507, "The server is out of storage space; nothing was stored. Retry later "
+                                "or ask the operator to free space")
+    return None
 
 
 def _lock_data_dir(data_dir: Path) -> Any:
@@ -180,19 +203,19 @@ def _lock_data_dir(data_dir: Path) -> Any:
 
 
 def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[str]] | None = None,
-               allow_any_namespace: bool = False) -> Starlette:
+               allow_any_namespace: bool = False, limits: Limits | None = None) -> Starlette:
     """Build the hub server application over ``data_dir``.
 
     ``tokens`` maps bearer tokens to usernames; ``orgs`` maps organisation names to the users
     allowed to write there; ``allow_any_namespace`` lets any valid token write to any namespace
-    (handy for a single-user loopback server).
+    (handy for a single-user loopback server); ``limits`` bounds request bodies.
     """
     data_dir = Path(data_dir)
     lock_file = _lock_data_dir(data_dir)
     try:
         hub = Hub(data_dir, RepoStore(data_dir), LfsStore(data_dir),
                   Auth(dict(tokens), {k: set(v) for k, v in (orgs or {}).items()}, allow_any_namespace),
-                  lock_file=lock_file)
+                  limits=limits or Limits(), lock_file=lock_file)
     except BaseException:
         lock_file.close()
         raise
@@ -213,6 +236,14 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
             response = await handler(ctx)
         except ServerError as exc:
             response = exc.response()
+        except OSError as exc:
+            full = _disk_full(exc)
+            if full is None:
+                logger.exception("%s %s failed", method, _log_path(request.url.path))
+                full = ServerError(500, "Internal server error")
+            else:
+                logger.error("%s %s: %s", method, _log_path(request.url.path), exc)
+            response = full.response()
         except ClientDisconnect:
             logger.info("%s %s: client disconnected", method, _log_path(request.url.path))
             return Response(status_code=499)
@@ -224,6 +255,13 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
         logger.info("%s %s -> %d", method, _log_path(request.url.path), status)  # no query: it may hold signatures
         return response
 
-    app = Starlette(routes=[Route("/{path:path}", dispatch, methods=["GET", "HEAD", "POST", "PUT", "DELETE"])])
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        response = await dispatch(Request(scope, receive))
+        await response(scope, receive, send)
+
+    # No Starlette routes at all: every request, whatever its method or path (a decoded newline
+    # does not match a route pattern), reaches ``dispatch`` and gets the JSON error shape.
+    app = Starlette(routes=[])
+    app.router.default = asgi
     app.state.hub = hub
     return app

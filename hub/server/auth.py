@@ -5,13 +5,20 @@ at start: ``token -> username``. A user owns the namespace equal to their name a
 of the organisations listed for them; ``allow_any_namespace`` lifts that rule for single-user
 setups where one token should publish anywhere. Tokens are compared in constant time and are
 never logged.
+
+An entry may be the token itself or ``sha256:<64 hex digits>``, the sha256 of the token (see
+:func:`hash_token`, ``hub serve hash-token``): a server whose token file leaks then leaks no
+credential, since a token is a long random secret and its hash cannot be turned back into it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +28,26 @@ from .errors import ServerError
 logger = logging.getLogger(__name__)
 
 TOKENS_ENV = "HUB_SERVE_TOKENS"
+HASH_PREFIX = "sha256:"
+_HASHED_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def hash_token(token: str) -> str:
+    """The ``sha256:<hex>`` entry that stands for ``token`` in a token file."""
+    return HASH_PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits), in the ``hub_...`` form the docs use."""
+    return "hub_" + secrets.token_urlsafe(32)
+
+
+def _check_entry(token: str, where: str) -> str:
+    """An entry starting with ``sha256:`` must be a well-formed hash (a typo would lock its user out)."""
+    if token.lower().startswith(HASH_PREFIX) and not _HASHED_RE.match(token):
+        raise ValueError(f"{where}: '{token[:12]}...' looks like a hashed token but is not "
+                         "'sha256:' + 64 lowercase hex digits; make one with `hub serve hash-token`")
+    return token
 
 
 def parse_token_file(path: Path) -> tuple[dict[str, str], dict[str, set[str]]]:
@@ -39,7 +66,7 @@ def parse_token_file(path: Path) -> tuple[dict[str, str], dict[str, set[str]]]:
         if len(parts) < 2:
             raise ValueError(f"{path}:{lineno}: expected 'token username [org ...]'")
         token, user, *user_orgs = parts
-        tokens[token] = user
+        tokens[_check_entry(token, f"{path}:{lineno}")] = user
         for org in user_orgs:
             orgs.setdefault(org, set()).add(user)
     return tokens, orgs
@@ -56,7 +83,7 @@ def parse_token_env(value: str | None = None) -> dict[str, str]:
         token, sep, user = item.rpartition(":")
         if not sep or not token or not user:
             raise ValueError(f"{TOKENS_ENV}: expected 'token:username' items separated by commas")
-        tokens[token] = user
+        tokens[_check_entry(token, TOKENS_ENV)] = user
     return tokens
 
 
@@ -64,9 +91,14 @@ def parse_token_env(value: str | None = None) -> dict[str, str]:
 class Auth:
     """Who a request is, and what they may read and write."""
 
-    tokens: Mapping[str, str]
+    tokens: Mapping[str, str]  # token or "sha256:<hex>" -> username
     orgs: Mapping[str, set[str]] = field(default_factory=dict)
     allow_any_namespace: bool = False
+
+    def __post_init__(self) -> None:
+        # (bytes to compare against, compare against the hash?, user); every entry is compared on
+        # every request, so the time taken says nothing about which entry (if any) matched.
+        self._entries = [(known.encode(), bool(_HASHED_RE.match(known)), name) for known, name in self.tokens.items()]
 
     def user_for(self, authorization: str | None) -> str | None:
         """The username for an ``Authorization`` header; ``None`` when there is no header.
@@ -81,8 +113,10 @@ class Auth:
         if scheme.lower() != "bearer" or not token:
             raise ServerError(401, "Invalid credentials in Authorization header")
         user = None
-        for known, name in self.tokens.items():
-            if hmac.compare_digest(known.encode(), token.encode()):
+        plain = token.encode("utf-8", "surrogateescape")
+        hashed = hash_token(token).encode() if any(h for _, h, _ in self._entries) else b""
+        for known, is_hash, name in self._entries:
+            if hmac.compare_digest(known, hashed if is_hash else plain):
                 user = name
         if user is None:
             raise ServerError(401, "Invalid credentials in Authorization header")

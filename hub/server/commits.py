@@ -18,17 +18,21 @@ import binascii
 import fnmatch
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .cardmeta import CardLimitError, check_card_for_commit
 from .errors import ServerError, bad_request, entry_not_found, revision_not_found
 from .lfs import LfsStore
+from .limits import Limits, expect, loads
 from .storage import GitRepo, identity, lfs_pointer, parse_lfs_pointer
 
 MAX_LINE_BYTES = 64 << 20
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass
@@ -50,16 +54,27 @@ def check_path(path: object) -> str:
     """Refuse paths git or the filesystem would choke on, or that try to escape the repo."""
     if not isinstance(path, str) or not path or path.startswith("/") or path.endswith("/"):
         raise bad_request(f"Invalid path in repo: {path!r}")
+    if CONTROL_RE.search(path):  # NUL, ESC, DEL, lone surrogates: git and terminals choke on them
+        raise bad_request(f"Invalid path in repo: {path!r} (control characters)")
     parts = path.split("/")
     if any(p in ("", ".", "..", ".git") for p in parts) or any(c in path for c in "\0\n\r\\"):
         raise bad_request(f"Invalid path in repo: {path!r}")
     return path
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Split a byte stream into non-empty lines without quadratic copying of long lines."""
+async def _lines(chunks: AsyncIterator[bytes], max_total: int) -> AsyncIterator[bytes]:
+    """Split a byte stream into non-empty lines without quadratic copying of long lines.
+
+    The whole body is counted against ``max_total`` as it streams (413 past it), and so is each
+    line against :data:`MAX_LINE_BYTES`.
+    """
     buf = bytearray()
+    total = 0
+    max_line = min(MAX_LINE_BYTES, max_total)
     async for chunk in chunks:
+        total += len(chunk)
+        if total > max_total:
+            raise commit_too_large(max_total)
         searched = len(buf)
         buf += chunk
         start = 0
@@ -70,53 +85,79 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
                 yield line
         if start:
             del buf[:start]
-        if len(buf) > MAX_LINE_BYTES:
-            raise ServerError(413, f"Commit payload line larger than {MAX_LINE_BYTES} bytes; upload big files via LFS")
+        if len(buf) > max_line:
+            raise ServerError(413, f"Commit payload line larger than {max_line} bytes; upload big files via LFS")
     if bytes(buf).strip():
         yield bytes(buf)
 
 
-async def parse_payload(chunks: AsyncIterator[bytes], tmp_root: Path) -> PendingCommit:
+def write_file(path: Path, data: bytes) -> None:
+    """The one place a commit's regular files hit the disk (tests inject ``ENOSPC`` here)."""
+    path.write_bytes(data)
+
+
+def commit_too_large(limit: int) -> ServerError:
+    """413 for a commit body over the server's limit, saying what to do."""
+    return ServerError(413, f"Commit payload is larger than this server's limit of {limit} bytes "
+                            "(hub serve --max-commit-bytes); split it into several commits, "
+                            "or upload big files via LFS")
+
+
+MALFORMED = 'Malformed commit payload: expected NDJSON lines {"key": ..., "value": {...}}'
+
+
+def _line_item(line: bytes, limits: Limits) -> tuple[str, dict]:
+    """``(key, value)`` of one NDJSON line, its types checked (400 for anything else)."""
+    item = loads(line, limits, "Commit payload line")
+    if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not isinstance(item.get("value"), dict):
+        raise bad_request(MALFORMED)
+    return item["key"], item["value"]
+
+
+async def parse_payload(chunks: AsyncIterator[bytes], tmp_root: Path, limits: Limits | None = None) -> PendingCommit:
     """Read the NDJSON body into a :class:`PendingCommit` (caller must ``cleanup()`` it)."""
+    limits = limits or Limits()
     tmp_root.mkdir(parents=True, exist_ok=True)
     pending = PendingCommit(Path(tempfile.mkdtemp(dir=tmp_root, prefix="commit-")))
     try:
         seen_header = False
-        async for line in _lines(chunks):
-            try:
-                item = json.loads(line)
-                key, value = item["key"], item["value"]
-            except (ValueError, KeyError, TypeError):
-                raise bad_request('Malformed commit payload: expected NDJSON lines {"key": ..., "value": ...}') from None
+        async for line in _lines(chunks, limits.max_commit_bytes):
+            key, value = _line_item(line, limits)
             if key == "header":
                 seen_header = True
-                pending.summary = str(value.get("summary") or "")
-                pending.description = str(value.get("description") or "")
-                pending.parent = value.get("parentCommit")
+                pending.summary = expect(value.get("summary"), str, "header.summary") or ""
+                pending.description = expect(value.get("description"), str, "header.description") or ""
+                pending.parent = expect(value.get("parentCommit"), str, "header.parentCommit")
             elif key == "file":
                 path = check_path(value.get("path"))
-                if value.get("encoding", "base64") != "base64":
+                if expect(value.get("encoding", "base64"), str, f"encoding of {path}", optional=False) != "base64":
                     raise bad_request(f"Unsupported encoding for {path}: {value.get('encoding')}")
                 try:
-                    content = base64.b64decode(value.get("content", ""), validate=True)
+                    content = base64.b64decode(expect(value.get("content"), str, f"content of {path}") or "",
+                                               validate=True)
                 except (binascii.Error, ValueError):
                     raise bad_request(f"Invalid base64 content for {path}") from None
+                if path == "README.md":
+                    try:
+                        check_card_for_commit(content)
+                    except CardLimitError as exc:
+                        raise bad_request(f"{exc}; README.md refused") from None
                 blob = pending.workdir / f"f{len(pending.ops)}"
-                blob.write_bytes(content)
+                write_file(blob, content)
                 pending.ops.append(("add", path, blob))
             elif key == "lfsFile":
-                if value.get("algo", "sha256") != "sha256":
+                if expect(value.get("algo", "sha256"), str, "lfsFile.algo", optional=False) != "sha256":
                     raise bad_request("Only sha256 LFS objects are supported")
-                size = value.get("size")
-                if size is not None and (not isinstance(size, int) or size < 0):
-                    raise bad_request(f"Invalid size for {value.get('path')}")
+                size = expect(value.get("size"), int, f"size of {value.get('path')!r}")
+                if size is not None and size < 0:
+                    raise bad_request(f"Invalid size for {value.get('path')!r}")
                 pending.ops.append(("lfs", check_path(value.get("path")), LfsStore.check_oid(value.get("oid")), size))
             elif key in ("deletedFile", "deletedFolder"):
                 path = value.get("path")
                 path = check_path(path.rstrip("/") if isinstance(path, str) else path)
                 pending.ops.append(("del" if key == "deletedFile" else "deldir", path))
             else:
-                raise bad_request(f"Unsupported commit operation '{key}'")
+                raise bad_request(f"Unsupported commit operation {key!r}")
         if not seen_header:
             raise bad_request("Commit payload has no header line")
         return pending

@@ -8,7 +8,22 @@ error the server returns carries all three.
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
+import json
+from typing import Any
+
+from starlette.responses import JSONResponse as _StarletteJSON
+
+
+class JSONResponse(_StarletteJSON):
+    """Starlette's JSON response, rendered ASCII-only so that no string can break the encoding.
+
+    A lone surrogate (from a ``\\ud800`` escape in a card's YAML, or a git path that is not
+    UTF-8) made Starlette's UTF-8 rendering raise, which was a 500. Escaped, it is valid JSON.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("ascii")
 
 
 class ServerError(Exception):
@@ -31,10 +46,22 @@ class ServerError(Exception):
         """The JSON response the client expects for this error."""
         headers = dict(self.headers)
         # Header values must be latin-1 and single-line; the body keeps the full text.
-        headers["X-Error-Message"] = " ".join(self.message.split()).encode("latin-1", "replace").decode("latin-1")
+        headers["X-Error-Message"] = header_safe(self.message)
         if self.code:
             headers["X-Error-Code"] = self.code
         return JSONResponse({**self.extra, "error": self.message}, status_code=self.status, headers=headers)
+
+
+def header_safe(text: str) -> str:
+    """``text`` as one header-legal line: whitespace runs become one space, other control
+    characters (NUL, ESC, DEL...) become ``\\xNN``, non-latin-1 ``?``.
+
+    A NUL in a repo name once went into ``X-Error-Message`` verbatim; the HTTP layer refused to
+    send that header and dropped the connection without any answer.
+    """
+    line = " ".join(text.split())
+    line = "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" if ord(c) < 256 else c for c in line)
+    return line.encode("latin-1", "replace").decode("latin-1")
 
 
 def repo_not_found(repo_id: str) -> ServerError:

@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 
@@ -110,6 +111,11 @@ class LfsStore:
             raise ServerError(403, "Upload URL signature is invalid")
         return size
 
+    @staticmethod
+    def _write(fh: Any, data: bytes) -> None:
+        """The one place upload bytes hit the disk (tests inject ``ENOSPC`` here)."""
+        fh.write(data)
+
     async def receive(self, oid: str, size: int, chunks: AsyncIterator[bytes]) -> bool:
         """Stream an upload into the store; returns ``False`` if the object was already there.
 
@@ -129,7 +135,7 @@ class LfsStore:
             def flush(parts: list[bytes]) -> None:
                 for part in parts:
                     digest.update(part)
-                    fh.write(part)
+                    self._write(fh, part)
 
             async for chunk in chunks:
                 received += len(chunk)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 
 from .app import Ctx
 from .commits import check_path, lfs_info_for
-from .errors import ServerError, entry_not_found, revision_not_found
+from .errors import JSONResponse, ServerError, entry_not_found, revision_not_found
 from .routes_repo import parse_card_data
 from .storage import GitRepo, TreeEntry, atomic_write
 
@@ -126,7 +126,7 @@ async def tree(ctx: Ctx) -> Response:
 async def paths_info(ctx: Ctx) -> Response:
     _, repo = ctx.readable()
     rev = ctx.args[0] if ctx.args else "main"
-    form = parse_qs((await ctx.request.body()).decode("utf-8", "replace"))
+    form = parse_qs((await ctx.body()).decode("utf-8", "replace"))
     paths = [p.strip("/") for p in form.get("paths", []) if p.strip("/")]
     expand = form.get("expand", ["false"])[-1].lower() in ("1", "true")
 

@@ -8,41 +8,15 @@ from __future__ import annotations
 
 import time
 
-import yaml
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .app import Ctx
-from .errors import ServerError, bad_request, revision_not_found
+from .cardmeta import parse_card_data, split_front_matter  # noqa: F401 (routes_read imports them here)
+from .errors import JSONResponse, ServerError, bad_request, revision_not_found
+from .limits import expect
 from .storage import SHA_RE, identity
 
 ZERO = "0" * 40
-
-
-def split_front_matter(content: str) -> str | None:
-    """The YAML block at the top of a model card, or ``None`` when there is none."""
-    if not content.startswith("---"):
-        return None
-    lines = content.splitlines()
-    for i in range(1, len(lines)):
-        if lines[i].strip() == "---":
-            return "\n".join(lines[1:i])
-    return None
-
-
-def parse_card_data(content: str) -> dict | None:
-    """Card metadata as a dict (``None`` if absent); raises ``ValueError`` if the YAML is bad."""
-    block = split_front_matter(content)
-    if block is None:
-        return None
-    try:
-        data = yaml.safe_load(block)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"Invalid YAML in README.md metadata: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError("README.md metadata must be a YAML mapping")
-    return data
 
 
 async def whoami(ctx: Ctx) -> Response:
@@ -59,7 +33,7 @@ async def whoami(ctx: Ctx) -> Response:
 async def validate_yaml(ctx: Ctx) -> Response:
     body = await ctx.json()
     try:
-        parse_card_data(str(body.get("content", "")))
+        parse_card_data(expect(body.get("content"), str, "content") or "")
     except ValueError as exc:
         # The client reads `errors` before raising, so answer its shape (and ours).
         return JSONResponse({"errors": [{"message": str(exc)}], "warnings": [], "error": str(exc)},
@@ -68,7 +42,7 @@ async def validate_yaml(ctx: Ctx) -> Response:
 
 
 def _repo_from_body(ctx: Ctx, body: dict) -> str:
-    name, org = body.get("name"), body.get("organization")
+    name, org = body.get("name"), expect(body.get("organization"), str, "organization")
     if not isinstance(name, str) or not name:
         raise bad_request("Missing repo 'name'")
     if "/" in name:
@@ -128,7 +102,7 @@ def _name_arg(ctx: Ctx, what: str) -> str:
 async def create_tag(ctx: Ctx) -> Response:
     user, _, repo = ctx.writable()
     rev, body = _name_arg(ctx, "revision"), await ctx.json()
-    tag, message = body.get("tag"), body.get("message")
+    tag, message = body.get("tag"), expect(body.get("message"), str, "message")
     if not isinstance(tag, str) or not await ctx.run(repo.check_ref_name, tag) or SHA_RE.match(tag):
         raise bad_request(f"Invalid tag name {tag!r}")
 
@@ -175,8 +149,8 @@ async def delete_tag(ctx: Ctx) -> Response:
 async def create_branch(ctx: Ctx) -> Response:
     _, _, repo = ctx.writable()
     branch = _name_arg(ctx, "branch")
-    body = await ctx.json() if await ctx.request.body() else {}
-    start = body.get("startingPoint") or "main"
+    body = await ctx.json(allow_empty=True)
+    start = expect(body.get("startingPoint"), str, "startingPoint") or "main"
     if not await ctx.run(repo.check_ref_name, branch) or SHA_RE.match(branch) or branch.startswith("refs/"):
         raise bad_request(f"Invalid branch name {branch!r}")
 

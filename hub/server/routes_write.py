@@ -11,12 +11,13 @@ import base64
 import binascii
 import logging
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .app import Ctx
-from .commits import attr_matches, lfs_patterns, apply_commit, lfs_info_for, parse_payload
-from .errors import ServerError, bad_request
+from .commits import apply_commit, attr_matches, check_path, commit_too_large, lfs_info_for, lfs_patterns, parse_payload
+from .errors import JSONResponse, ServerError, bad_request
 from .lfs import LfsStore
+from .limits import expect
 from .storage import DEFAULT_GITATTRIBUTES
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,10 @@ async def preupload(ctx: Ctx) -> Response:
         for item in files:
             if not isinstance(item, dict) or not isinstance(item.get("path"), str):
                 raise bad_request("Each file needs a 'path'")
-            path, size = item["path"], item.get("size") or 0
+            path = check_path(item["path"])
+            size = expect(item.get("size"), int, f"size of {path!r}") or 0
             try:
-                sample = base64.b64decode(item.get("sample") or "", validate=True)
+                sample = base64.b64decode(expect(item.get("sample"), str, f"sample of {path!r}") or "", validate=True)
             except (binascii.Error, ValueError):
                 raise bad_request(f"Invalid base64 sample for {path}") from None
             is_lfs = size > 0 and (size >= LFS_THRESHOLD or _is_binary(sample)
@@ -82,7 +84,10 @@ async def commit(ctx: Ctx) -> Response:
     if ctx.flag("create_pr"):
         raise bad_request("Pull requests are not supported by this server: commit to a branch instead")
     branch = ctx.args[0] if ctx.args else "main"
-    pending = await parse_payload(ctx.request.stream(), ctx.hub.data_dir / "tmp")
+    declared = ctx.request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > ctx.hub.limits.max_commit_bytes:
+        raise commit_too_large(ctx.hub.limits.max_commit_bytes)
+    pending = await parse_payload(ctx.request.stream(), ctx.hub.data_dir / "tmp", ctx.hub.limits)
     try:
         async with ctx.hub.lock(ctx.repo_id):
             ctx.readable()  # the repo may have been deleted while the body was arriving
@@ -99,9 +104,9 @@ async def lfs_batch(ctx: Ctx) -> Response:
     if body.get("operation") != "upload":
         raise bad_request("Only the 'upload' operation of the LFS batch API is supported")
     _, _, repo = ctx.writable()
-    if "basic" not in (body.get("transfers") or ["basic"]):
+    if "basic" not in (expect(body.get("transfers"), list, "transfers") or ["basic"]):
         raise bad_request("Only the 'basic' LFS transfer is supported")
-    if body.get("hash_algo", "sha256") != "sha256":
+    if expect(body.get("hash_algo"), str, "hash_algo") not in (None, "sha256"):
         raise bad_request("Only sha256 is supported")
     objects = body.get("objects")
     if not isinstance(objects, list):
@@ -109,8 +114,9 @@ async def lfs_batch(ctx: Ctx) -> Response:
     base = f"{ctx.base_url}/{ctx.repo_id}.git/info/lfs/objects"
     answer = []
     for obj in objects:
-        oid, size = LfsStore.check_oid(obj.get("oid") if isinstance(obj, dict) else None), obj.get("size")
-        if not isinstance(size, int) or size < 0:
+        oid = LfsStore.check_oid(obj.get("oid") if isinstance(obj, dict) else None)
+        size = obj.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise bad_request(f"Invalid size for {oid}")
         stored = ctx.hub.lfs.size(oid) if ctx.hub.lfs.granted(repo.path, oid) else None
         if stored == size:
@@ -144,7 +150,7 @@ async def lfs_upload(ctx: Ctx) -> Response:
 async def lfs_verify(ctx: Ctx) -> Response:
     _, repo = ctx.readable()
     body = await ctx.json()
-    oid, size = LfsStore.check_oid(body.get("oid")), body.get("size")
+    oid, size = LfsStore.check_oid(body.get("oid")), expect(body.get("size"), int, "size", optional=False)
     stored = ctx.hub.lfs.size(oid) if ctx.hub.lfs.granted(repo.path, oid) else None
     if stored is None:
         raise ServerError(404, f"LFS object {oid} not found")

@@ -14,6 +14,7 @@ Layout under ``DATA``::
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -121,7 +122,10 @@ class GitRepo:
         proc = subprocess.run(["git", f"--git-dir={self.path}", *args], input=input, env=full_env,
                               capture_output=True)
         if check and proc.returncode != 0:
-            raise RuntimeError(f"git {args[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
+            stderr = proc.stderr.decode(errors="replace")
+            if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
+                raise OSError(errno.ENOSPC, f"git {args[0]}: {stderr.strip()}")  # answered as 507
+            raise RuntimeError(f"git {args[0]} failed ({proc.returncode}): {stderr}")
         return proc.stdout
 
     def _try(self, *args: str) -> str | None:
@@ -222,7 +226,9 @@ class GitRepo:
 
     def ref_value(self, ref: str) -> str | None:
         """The object a full ref name (``refs/...``) points to, or ``None``."""
-        return self._try("rev-parse", "--verify", "--quiet", ref) if ref.startswith("refs/") else None
+        if not ref.startswith("refs/") or BAD_REV_RE.search(ref[len("refs/"):]):
+            return None
+        return self._try("rev-parse", "--verify", "--quiet", ref)
 
     def update_ref(self, ref: str, new: str, old: str) -> bool:
         """Compare-and-swap a ref (``old`` all zeros: must not exist; ``new`` empty: delete)."""
@@ -231,7 +237,7 @@ class GitRepo:
 
     def check_ref_name(self, name: str) -> bool:
         """Whether ``name`` is a valid branch/tag name for git."""
-        return bool(name) and not name.startswith("-") and self._try("check-ref-format", "--branch", name) == name
+        return bool(name) and not name.startswith("-") and not BAD_REV_RE.search(name) and self._try("check-ref-format", "--branch", name) == name
 
 
 class RepoStore:
