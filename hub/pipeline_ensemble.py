@@ -19,10 +19,11 @@ catalogue, and listing the zoo must stay fast.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,16 +67,27 @@ def parse_section(raw: Any) -> dict[str, Any]:
             "weights": tuple(float(w) for w in weights) if weights is not None else None}
 
 
-def runner_for(entry: str | None, zoo_path: str | None) -> Callable[..., Any] | None:
-    """A drop-in for :func:`hub.pipeline.run` when ``entry`` is an ensemble entry; ``None`` otherwise."""
+def runner_for(entry: str | None, zoo_path: str | None, overrides: Sequence[str] = ()) -> Callable[..., Any] | None:
+    """A drop-in for :func:`hub.pipeline.run` when ``entry`` is an ensemble entry; ``None`` otherwise.
+
+    ``overrides`` are the command line's ``--set`` assignments, so ``--set ensemble.seeds=[0,1]``
+    changes the members as ``--set train.epochs=3`` changes their recipe.
+    """
     if entry is None:
         return None
-    from .zoo import load_catalogue
+    from .zoo import apply_override, load_catalogue
 
     catalogue = load_catalogue(zoo_path)
-    section = getattr(catalogue.entry(entry), "ensemble", None)
-    if section is None:
+    catalogue.entry(entry)
+    raw = copy.deepcopy(catalogue.raw[entry])
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    if "ensemble" not in raw:
         return None
+    try:
+        section = parse_section(raw["ensemble"])
+    except FieldError as exc:
+        raise ZooError(f"command line: entries.{entry}.{'.'.join(exc.path)}: {exc}") from None
     return functools.partial(run, section=section, catalogue=catalogue)
 
 

@@ -31,7 +31,7 @@ def run(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overri
     folder = Path(resume or out or f"runs/{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     click.echo(f"{recipe.name}: {recipe.backbone.name} + {recipe.head.name} on {recipe.dataset.name} "
                f"({recipe.train.strategy})", err=True)
-    runner = runner_for(entry, zoo_path) or run_pipeline  # an ensemble entry trains each member first
+    runner = runner_for(entry, zoo_path, overrides) or run_pipeline  # an ensemble entry trains each member first
     outcome = runner(recipe, registry, folder, publish=not no_push, repo=repo, endpoint=endpoint,
                      resume=bool(resume), progress=not no_progress,
                      on_stage=lambda message: click.echo(f"== {message}", err=True), on_epoch=print_epoch)

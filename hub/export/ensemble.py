@@ -123,10 +123,17 @@ def load_members(run_dirs: Sequence[Path], registry: Any, names: Sequence[str] |
     for name, run_dir in zip(names, run_dirs):
         run_dir = Path(run_dir)
         info, comps, model = load_run(run_dir, registry, weights=weights)
-        summary_path = run_dir / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-        members.append(Member(name, run_dir, info, comps, model, summary if isinstance(summary, dict) else {}))
+        members.append(Member(name, run_dir, info, comps, model, _read_summary(run_dir)))
     return members
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary.json (its own test metrics); a missing or damaged one only costs that column."""
+    try:
+        data = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _tokenizer_digest(member: Member) -> str:
@@ -154,7 +161,8 @@ def check_compatible(members: Sequence[Member]) -> None:
     fail("modality", {m.name: m.info.modality for m in members}, "combine image models with image models only")
     contracts = {m.name: dataclasses.asdict(m.info.input) for m in members}
     differing = sorted({k for c in contracts.values() for k, v in c.items() if contracts[first.name].get(k) != v})
-    fail(f"input contract ({', '.join(differing)})", {n: {k: c.get(k) for k in differing} for n, c in contracts.items()},
+    fail(f"input contract ({', '.join(differing)})",
+         {n: {k: c.get(k) for k in differing} for n, c in contracts.items()},
          "one preprocessing feeds the ensemble: train every member with the same input contract "
          "(e.g. the same backbone.image_size)")
     fail("model inputs", {m.name: list(m.comps.backbone_spec.input_names) for m in members},

@@ -272,5 +272,6 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
         body += ["## Labels", "", ", ".join(f"`{x}`" for x in labels[:200]) + (" ..." if len(labels) > 200 else ""), ""]
     body += ["## Integrity", "", "`hub_manifest.json` lists the sha256 and size of every file; `hub pull` and "
              "`hub.runtime.load` verify each download against it.", "",
-             "## License", "", f"`{license_}`, inherited from the backbone {backbone_name}.", ""]
+             "## License", "", f"`{license_}`, inherited from the "
+             + ("members' backbones." if ensemble else f"backbone {backbone_name}."), ""]
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)))
