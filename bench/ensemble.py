@@ -8,6 +8,7 @@ split of the entry's dataset, which no choice here was tuned on; and the batch-1
 the ensemble graph against one member's graph, measured interleaved on the same real samples.
 
     .venv/bin/python bench/ensemble.py [--entry digits-ensemble] [--out /tmp/bench-ensemble]
+    .venv/bin/python bench/ensemble.py --runs RUN_DIR RUN_DIR ... --out /tmp/bench-mixed   # any trained runs
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=Path, nargs="+", help="Average these run dirs instead of training --entry.")
     args = parser.parse_args()
 
     from hub.export import GateOptions, export_ensemble, export_run
@@ -56,21 +58,28 @@ def main() -> int:
     from hub.zoo import load_catalogue
 
     registry = get_hub().registry
-    catalogue = load_catalogue(args.zoo)
-    recipe = catalogue.recipe(args.entry, registry)
-    section = catalogue.entry(args.entry).ensemble
-    if section is None:
-        raise SystemExit(f"{args.entry} has no ensemble section")
-    members = plan(recipe, section, catalogue, registry)
-    run_dirs = []
-    for name, member in members:
-        run_dir = args.out / "members" / name
-        train(member, run_dir, registry, resume=(run_dir / "run.json").is_file(), progress=False)
-        run_dirs.append(run_dir)
     everything = GateOptions(max_samples=None)  # the whole test split, for members and ensemble alike
-    report = export_ensemble(run_dirs, args.out / "export", weights=section["weights"], names=[n for n, _ in members],
-                             name=recipe.name, dataset=recipe.dataset, export_config=recipe.export,
-                             gate_options=everything, registry=registry)
+    if args.runs:
+        from hub.train.rundir import read_run_info
+
+        run_dirs = list(args.runs)
+        recipe = read_run_info(run_dirs[0]).recipe
+        report = export_ensemble(run_dirs, args.out / "export", gate_options=everything, registry=registry)
+    else:
+        catalogue = load_catalogue(args.zoo)
+        recipe = catalogue.recipe(args.entry, registry)
+        section = catalogue.entry(args.entry).ensemble
+        if section is None:
+            raise SystemExit(f"{args.entry} has no ensemble section")
+        members = plan(recipe, section, catalogue, registry)
+        run_dirs = []
+        for name, member in members:
+            run_dir = args.out / "members" / name
+            train(member, run_dir, registry, resume=(run_dir / "run.json").is_file(), progress=False)
+            run_dirs.append(run_dir)
+        report = export_ensemble(run_dirs, args.out / "export", weights=section["weights"],
+                                 names=[n for n, _ in members], name=recipe.name, dataset=recipe.dataset,
+                                 export_config=recipe.export, gate_options=everything, registry=registry)
     export_run(run_dirs[0], args.out / "member-export", quantize=[], gate_options=everything, registry=registry)
     record = report["ensemble"]
     metric = record["primary_metric"]
@@ -78,13 +87,13 @@ def main() -> int:
     fp32 = next(v for v in report["variants"] if v["variant"] == "fp32")
     timing = latency_ratio(args.out / "export", args.out / "member-export", args.threads, args.iters, args.rounds)
 
-    print(f"{recipe.name}: {len(scores)} members ({', '.join(m['name'] for m in record['members'])}), "
-          f"{recipe.backbone.name} {recipe.input_size} + {recipe.head.name}, {recipe.train.strategy}; "
+    print(f"{len(scores)} members ({', '.join(m['name'] for m in record['members'])}), first: {recipe.name}, "
+          f"{recipe.backbone.name} {dict(recipe.input_size)} + {recipe.head.name}, {recipe.train.strategy}; "
           f"{record['samples']} {record['split']} samples of {recipe.dataset.name}")
     print(f"| model | {metric} ({record['split']}) |")
     print("|---|---|")
     for m, score in zip(record["members"], scores):
-        print(f"| member {m['name']} (seed {m['seed']}, weight {m['weight']:.3f}) | {score:.4f} |")
+        print(f"| member {m['name']} ({m['head']}, seed {m['seed']}, weight {m['weight']:.3f}) | {score:.4f} |")
     print(f"| members mean ± std | {np.mean(scores):.4f} ± {np.std(scores, ddof=1):.4f} |")
     print(f"| best single member ({record['best_member']}) | {max(scores):.4f} |")
     print(f"| ensemble (PyTorch) | {record['metrics'][metric]:.4f} |")

@@ -452,3 +452,25 @@ ensemble = { members = ["tiny-ens", "small"] }
         entry = catalogue.entry(name)
         with pytest.raises(ZooError, match=message):
             plan(catalogue.recipe(name, hubx.registry), entry.ensemble, catalogue, hubx.registry)
+
+
+def test_set_overrides_reach_the_ensemble_key_and_plain_entries_run_as_before(tmp_path):
+    from hub.errors import ZooError
+    from hub.pipeline_ensemble import runner_for
+
+    zoo = tmp_path / "zoo.toml"
+    zoo.write_text(ZOO + '\n[entries.plain]\nbackbone = "ens-cnn"\ndataset = "digits"\n')
+    assert runner_for("tiny-ens", str(zoo)).keywords["section"]["seeds"] == (0, 1)
+    changed = runner_for("tiny-ens", str(zoo), ["ensemble.seeds=[3, 4, 5]", "ensemble.weights=[1, 1, 1]"])
+    assert changed.keywords["section"]["seeds"] == (3, 4, 5)
+    assert runner_for("plain", str(zoo)) is None and runner_for(None, str(zoo)) is None
+    with pytest.raises(ZooError, match="entries.tiny-ens.ensemble.weights: 2 weights for 3 members"):
+        runner_for("tiny-ens", str(zoo), ["ensemble.seeds=[3, 4, 5]"])
+
+
+def test_hub_bench_measures_an_ensemble_export(hubx, exported):
+    from hub.export.bench import bench_export
+
+    result = bench_export(exported, iters=3, batch=8)
+    assert [r["engine"] for r in result["rows"]] == ["torch-eager", "fp32"]
+    assert all(r["p50_ms"] > 0 for r in result["rows"])
