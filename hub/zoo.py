@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HubError, ZooError
+from .pipeline_ensemble import parse_section as parse_ensemble
 from .recipe import SECTIONS, AdaptConfig, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
 from .registry import Registry
 
-ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish", "adapt")
+ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish", "adapt",
+              "ensemble")
 TOP_KEYS = ("schema", "entries")
 SCHEMA_VERSION = 1
 #: Backbone-table keys the hub itself reads (the input contract), not the factory.
@@ -66,6 +68,7 @@ class Entry:
     tags: tuple[str, ...]
     sections: Mapping[str, Any]
     line: int | None
+    ensemble: Mapping[str, Any] | None = None  # hub/pipeline_ensemble.py: members trained and averaged by `hub run`
 
 
 class Catalogue:
@@ -179,6 +182,7 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
         tags=tuple(tags),
         sections=sections,
         line=line,
+        ensemble=parse_ensemble(raw["ensemble"]) if "ensemble" in raw else None,
     )
 
 

@@ -17,6 +17,7 @@ import click
 
 from .. import __version__
 from ..errors import HubError
+from .ensemble_cmd import ensemble
 from .export_cmd import bench, export, predict, validate
 from .list_cmd import list_components
 from .plugins_cmd import plugins
@@ -50,6 +51,7 @@ cli.add_command(train)
 cli.add_command(push)
 cli.add_command(pull)
 cli.add_command(run)
+cli.add_command(ensemble)
 for command in (export, validate, predict, bench):
     cli.add_command(command)
 

@@ -21,6 +21,7 @@ def run(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, target
         no_progress, out, resume, repo, endpoint, no_push) -> None:
     """Train ENTRY, export it to ONNX (gated on held-out data) and push it to a Hub repo."""
     from ..pipeline import run as run_pipeline
+    from ..pipeline_ensemble import runner_for
     from ..plugins import get_hub
 
     registry = get_hub().registry
@@ -31,9 +32,10 @@ def run(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, target
     folder = Path(resume or out or f"runs/{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     click.echo(f"{recipe.name}: {recipe.backbone.name} + {recipe.head.name} on {recipe.dataset.name} "
                f"({recipe.train.strategy})", err=True)
-    outcome = run_pipeline(recipe, registry, folder, publish=not no_push, repo=repo, endpoint=endpoint,
-                           resume=bool(resume), progress=not no_progress,
-                           on_stage=lambda message: click.echo(f"== {message}", err=True), on_epoch=print_epoch)
+    runner = runner_for(entry, zoo_path, overrides) or run_pipeline  # an ensemble entry trains each member first
+    outcome = runner(recipe, registry, folder, publish=not no_push, repo=repo, endpoint=endpoint,
+                     resume=bool(resume), progress=not no_progress,
+                     on_stage=lambda message: click.echo(f"== {message}", err=True), on_epoch=print_epoch)
     test = outcome.summary.get("test", {})
     click.echo(f"trained: test accuracy {test.get('accuracy', float('nan')):.4f} ({outcome.run_dir})")
     kept = [v["variant"] for v in outcome.report["variants"] if v.get("passed")]

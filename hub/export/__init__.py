@@ -12,13 +12,15 @@
       model.safetensors run.json [summary.json metrics.jsonl curves.png confusion.png]
       tokenizer.json tokenizer_config.json special_tokens_map.json   (text models)
 
-``validate_export(folder)`` re-runs the gate. Both raise :class:`GateError`
-(a :class:`hub.errors.HubError`) on any breach; there is no "passed with
-warnings". Heavy imports (torch, onnx, onnxruntime) happen inside the calls.
+``export_ensemble(run_dirs, out, weights=None)`` combines K runs into one such folder whose
+graph averages their probabilities (:mod:`hub.export.ensemble`). ``validate_export(folder)``
+re-runs the gate. All raise :class:`GateError` (a :class:`hub.errors.HubError`) on any breach;
+there is no "passed with warnings". Heavy imports (torch, onnx, onnxruntime) happen inside the calls.
 """
 
 from __future__ import annotations
 
+from .ensemble import EnsembleError, export_ensemble
 from .errors import ExportError, GateError
 from .pipeline import GateOptions, export_run, validate_export
 
@@ -26,4 +28,5 @@ from .._callable import make_callable
 
 make_callable(__name__, "export")  # hub.export(...) is hub.api.export(...)
 
-__all__ = ["ExportError", "GateError", "GateOptions", "export_run", "validate_export"]
+__all__ = ["EnsembleError", "ExportError", "GateError", "GateOptions", "export_ensemble", "export_run",
+           "validate_export"]

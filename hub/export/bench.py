@@ -138,7 +138,12 @@ def bench_export(export_dir: Path, *, threads: int = 2, iters: int = 50, batch: 
 
     export_dir = Path(export_dir)
     config = read_config(export_dir)
-    info, comps, model = load_run(export_dir, registry or get_hub().registry, weights=WEIGHTS)
+    if "ensemble" in config:  # members' weights live in members/NAME/
+        from .ensemble import load_ensemble_export
+
+        info, comps, model = load_ensemble_export(export_dir, config, registry or get_hub().registry)
+    else:
+        info, comps, model = load_run(export_dir, registry or get_hub().registry, weights=WEIGHTS)
     names = comps.backbone_spec.input_names
     encode = samples.make_encoder(info.input, names, export_dir if info.modality == "text" else None)
     raw, labels = samples.split_samples(samples.load_dataset(info, comps), "test", max(batch, 64))

@@ -83,7 +83,7 @@ def build_config(info: Any, comps: Any, *, opset: int, input_names: Sequence[str
 def metadata_props(config: Mapping[str, Any], variant: str) -> dict[str, str]:
     """The deployer-facing facts as ONNX ``metadata_props`` (strings; JSON for structures)."""
     keys = ("task", "pipeline_tag", "modality", "label_names", "preprocessing", "license", "opset",
-            "input_names", "output_names", "hub_version")
+            "input_names", "output_names", "hub_version", "ensemble")
     props = {f"hub.{k}": v if isinstance(v, str) else json.dumps(v, sort_keys=True)
              for k, v in config.items() if k in keys}
     props["hub.backbone"] = config["backbone"]["name"]

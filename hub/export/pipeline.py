@@ -16,7 +16,7 @@ import errno
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,18 @@ def _text_dims(model: Any) -> tuple[int, int]:
     return int(getattr(config, "num_attention_heads", 0) or 0), int(getattr(config, "hidden_size", 0) or 0)
 
 
+def wanted_variants(cfg: Any, quantize: Sequence[str] | None, target: str) -> list[str]:
+    """The variants to make besides fp32: ``quantize`` (else the recipe's), all of them for ``edge``."""
+    wanted = list(cfg.quantize if quantize is None else quantize)
+    if target == "edge":
+        wanted = ["optimized"] + (wanted or list(variants.QUANTIZE))
+    wanted = list(dict.fromkeys(wanted))  # each variant once, in the order asked
+    unknown = [v for v in wanted if v not in variants.QUANTIZE and v != "optimized"]
+    if unknown:
+        raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(variants.QUANTIZE)}")
+    return wanted
+
+
 def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: Sequence[str] | None = None,
                target: str | None = None, gate_options: GateOptions | None = None, registry: Any = None,
                external_data_threshold: int = EXTERNAL_DATA_THRESHOLD, bench_iters: int = 20) -> dict[str, Any]:
@@ -118,13 +130,7 @@ def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: 
     cfg = info.recipe.export
     opset = cfg.opset if opset is None else int(opset)
     target = target or cfg.target
-    wanted = list(cfg.quantize if quantize is None else quantize)
-    if target == "edge":
-        wanted = ["optimized"] + (wanted or list(variants.QUANTIZE))
-    wanted = list(dict.fromkeys(wanted))  # each variant once, in the order asked
-    unknown = [v for v in wanted if v not in variants.QUANTIZE and v != "optimized"]
-    if unknown:
-        raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(variants.QUANTIZE)}")
+    wanted = wanted_variants(cfg, quantize, target)
     tolerances = options.resolve(cfg)
     spec = comps.backbone_spec
     tokenizer = Path(resolve_weights(spec)[0]) if info.modality == "text" else None
@@ -146,7 +152,12 @@ def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: 
 
 def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: Any, tokenizer: Path | None,
            opset: int, wanted: list[str], target: str, options: GateOptions,
-           tolerances: Mapping[str, gate.Tolerance], threshold: int, bench_iters: int, where: str) -> dict[str, Any]:
+           tolerances: Mapping[str, gate.Tolerance], threshold: int, bench_iters: int, where: str,
+           customize: Callable[[dict[str, Any]], None] | None = None,
+           copy_files: Callable[[Path], Any] | None = None) -> dict[str, Any]:
+    """Everything of one export inside ``tmp``. ``customize`` amends config.json before the first ONNX file
+    takes its metadata and ``copy_files`` replaces copying the run's files: how an ensemble
+    (:mod:`hub.export.ensemble`) goes through the same export, gate and variants as one run."""
     spec = comps.backbone_spec
     onnx_dir = tmp / "onnx"
     onnx_dir.mkdir()
@@ -154,6 +165,8 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
     config = package.build_config(info, comps, opset=opset, input_names=spec.input_names,
                                   output_names=comps.task.spec.output_names, tokenizer_files=tok_files,
                                   external_data=False)
+    if customize is not None:
+        customize(config)
     fp32 = onnx_dir / variants.FILES["fp32"]
     facts = export_onnx(model, spec.input_names, comps.task.spec.output_names, config["preprocessing"], fp32, opset,
                         metadata=package.metadata_props(config, "fp32"), external_data_threshold=threshold,
@@ -207,7 +220,10 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
                       "batch_sizes": sorted(set(options.batch_sizes)),
                       "tolerances": {k: v.as_dict() for k, v in tolerances.items()}}
     gate.write_test_data(tmp / TEST_DATA, ref, facts["graph_inputs"])
-    package.copy_run_files(run_dir, tmp, "weights.safetensors")
+    if copy_files is None:
+        package.copy_run_files(run_dir, tmp, "weights.safetensors")
+    else:
+        copy_files(tmp)
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     report["preferred_variant"] = config["preferred_variant"]
     report["kept"] = sorted(kept)
@@ -262,7 +278,12 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
     export_dir = Path(export_dir)
     options = gate_options or GateOptions()
     config = read_config(export_dir)
-    info, comps, model = load_run(export_dir, _registry(registry), weights=package.WEIGHTS)
+    if "ensemble" in config:  # members' weights and run.json live in members/NAME/
+        from .ensemble import load_ensemble_export
+
+        info, comps, model = load_ensemble_export(export_dir, config, _registry(registry))
+    else:
+        info, comps, model = load_run(export_dir, _registry(registry), weights=package.WEIGHTS)
     tolerances = options.resolve(info.recipe.export)
     if options.atol is None and options.rtol is None and options.max_metric_drop is None:
         # no new global tolerance: judge by what the export recorded, then apply per-variant --tolerance

@@ -180,6 +180,24 @@ def _usage(repo_id: str, revision: str, config: dict[str, Any], modality: str, m
                       "Preprocessing values come from `preprocessing` in `config.json`.", "", *plain])
 
 
+def ensemble_section(ensemble: dict[str, Any]) -> list[str]:
+    """Markdown lines for an ensemble export: every member with its weight and metrics, then the ensemble."""
+    primary = str(ensemble.get("primary_metric") or "accuracy")
+    split, n = ensemble.get("split", "test"), ensemble.get("samples")
+    rows = []
+    for m in (m for m in ensemble.get("members") or [] if isinstance(m, dict)):
+        own = (m.get("test") or {}).get(primary)
+        gated = (m.get("gate_metrics") or {}).get(primary)
+        rows.append([m.get("name"), m.get("backbone"), m.get("head"), m.get("recipe"), m.get("seed"),
+                     m.get("weight"), own if own is not None else "-", gated if gated is not None else "-"])
+    ours = (ensemble.get("metrics") or {}).get(primary)
+    rows.append(["**ensemble**", "", "", "", "", 1.0, "-", ours if ours is not None else "-"])
+    headers = ["member", "backbone", "head", "recipe", "seed", "weight", f"{primary} (own test split)",
+               f"{primary} ({split}, {n} gate samples)"]
+    return ["## Ensemble members", "", f"Output `logits` = {ensemble.get('combination', 'averaged probabilities')}. "
+            "Each member's weights and run record are under `members/`.", "", _table(headers, rows), ""]
+
+
 def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "main") -> str:
     """The full ``README.md`` text for the export in ``export_dir`` published as ``repo_id``."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -197,8 +215,9 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     dataset_id, dataset_name, on_hub = _dataset(config, recipe)
     license_ = str(config.get("license") or backbone.get("license") or "unknown").lower()
     family = backbone.get("family") or str(backbone_name).split("-")[0]
+    ensemble = config.get("ensemble") if isinstance(config.get("ensemble"), dict) else None
     tags = list(dict.fromkeys(t for t in [task, modality, "onnx", "transfer-learning", HUB_TAG, family,
-                                          str(backbone_name)] if t))
+                                          str(backbone_name), "ensemble" if ensemble else ""] if t))
 
     evals = []
     for split in ("test", "validation", "val"):
@@ -220,7 +239,12 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     labels = config.get("label_names") or run.get("label_names") or []
     about = (f"A {task} model ({modality}) fine-tuned from **{backbone_name}** on **{dataset_name}** by transfer "
              f"learning with the hub (`{HUB_TAG}`), exported to ONNX for edge deployment.")
+    if ensemble:
+        about = (f"An ensemble of {len(ensemble.get('members') or [])} {task} models ({modality}) on "
+                 f"**{dataset_name}**, trained by transfer learning with the hub (`{HUB_TAG}`) and combined into "
+                 "one ONNX graph that averages their class probabilities.")
     body = [f"# {repo_id.split('/')[-1]}", "", about + (f" {len(labels)} classes." if labels else ""), ""]
+    body += ensemble_section(ensemble) if ensemble else []
     if variants:
         rows = [[v.get("name"), f"`{v.get('file')}`",
                  f"{v['size_bytes'] / 1e6:.1f}" if isinstance(v.get("size_bytes"), int) else "-",
@@ -248,5 +272,6 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
         body += ["## Labels", "", ", ".join(f"`{x}`" for x in labels[:200]) + (" ..." if len(labels) > 200 else ""), ""]
     body += ["## Integrity", "", "`hub_manifest.json` lists the sha256 and size of every file; `hub pull` and "
              "`hub.runtime.load` verify each download against it.", "",
-             "## License", "", f"`{license_}`, inherited from the backbone {backbone_name}.", ""]
+             "## License", "", f"`{license_}`, inherited from the "
+             + ("members' backbones." if ensemble else f"backbone {backbone_name}."), ""]
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)))

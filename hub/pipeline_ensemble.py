@@ -1,0 +1,166 @@
+"""Ensemble zoo entries: the ``ensemble`` key of zoo.toml and what ``hub run ENTRY`` does with it.
+
+An entry with an ``ensemble`` table is run as: train every member into ``OUT/members/NAME``,
+combine them with :func:`hub.export.export_ensemble` into ``OUT/export`` (gated on the entry's
+own dataset, with the entry's ``export`` settings), then push as any export (the entry's
+``publish`` settings)::
+
+    [entries.digits-ensemble]
+    backbone = { name = "efficientnet-lite0", image_size = 64 }
+    dataset = "digits"
+    ensemble = { seeds = [0, 1, 2] }              # the entry's own recipe, once per train.seed
+    # ensemble = { members = ["entry-a", "entry-b"], weights = [2, 1] }   # other entries
+
+``members`` (other entries, trained with their own recipes) come first, then one member per
+seed of the entry's own recipe (``seed0``, ``seed1``...); ``weights`` follow that order. This
+module imports no torch at import time: zoo.py calls :func:`parse_section` while reading the
+catalogue, and listing the zoo must stay fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ZooError
+from .recipe import FieldError, Recipe, unknown_key_message
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+KEYS = ("members", "seeds", "weights")
+
+
+def parse_section(raw: Any) -> dict[str, Any]:
+    """Shape-check an entry's ``ensemble`` table; errors carry the key path (zoo.py adds file:line)."""
+    if not isinstance(raw, Mapping):
+        raise FieldError(("ensemble",), "must be a table, e.g. ensemble = { seeds = [0, 1, 2] }")
+    for key in raw:
+        if key not in KEYS:
+            raise FieldError(("ensemble", key), unknown_key_message(key, list(KEYS)))
+    members, seeds = raw.get("members", []), raw.get("seeds", [])
+    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
+        raise FieldError(("ensemble", "members"), "must be a list of zoo entry names")
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                              for s in seeds):
+        raise FieldError(("ensemble", "seeds"), "must be a list of integers >= 0 (train.seed of each member)")
+    for key, values in (("members", members), ("seeds", seeds)):
+        if len(set(values)) != len(values):
+            raise FieldError(("ensemble", key), f"lists {sorted({v for v in values if values.count(v) > 1})} twice")
+    count = len(members) + len(seeds)
+    if count < 2:
+        raise FieldError(("ensemble",), f"an ensemble needs at least two members (members + seeds), got {count}")
+    weights = raw.get("weights")
+    if weights is not None:
+        if not isinstance(weights, list) or not all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights):
+            raise FieldError(("ensemble", "weights"), "must be a list of positive numbers")
+        if len(weights) != count:
+            raise FieldError(("ensemble", "weights"), f"{len(weights)} weights for {count} members "
+                                                      "(members first, then one per seed)")
+    return {"members": tuple(members), "seeds": tuple(seeds),
+            "weights": tuple(float(w) for w in weights) if weights is not None else None}
+
+
+def runner_for(entry: str | None, zoo_path: str | None, overrides: Sequence[str] = ()) -> Callable[..., Any] | None:
+    """A drop-in for :func:`hub.pipeline.run` when ``entry`` is an ensemble entry; ``None`` otherwise.
+
+    ``overrides`` are the command line's ``--set`` assignments, so ``--set ensemble.seeds=[0,1]``
+    changes the members as ``--set train.epochs=3`` changes their recipe.
+    """
+    if entry is None:
+        return None
+    from .zoo import apply_override, load_catalogue
+
+    catalogue = load_catalogue(zoo_path)
+    catalogue.entry(entry)
+    raw = copy.deepcopy(catalogue.raw[entry])
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    if "ensemble" not in raw:
+        return None
+    try:
+        section = parse_section(raw["ensemble"])
+    except FieldError as exc:
+        raise ZooError(f"command line: entries.{entry}.{'.'.join(exc.path)}: {exc}") from None
+    return functools.partial(run, section=section, catalogue=catalogue)
+
+
+def plan(recipe: Recipe, section: Mapping[str, Any], catalogue: Any, registry: Registry) -> list[tuple[str, Recipe]]:
+    """(member name, recipe) in ensemble order; every member recipe is resolved before anything trains."""
+    members = []
+    for name in section["members"]:
+        other = catalogue.entry(name)
+        if getattr(other, "ensemble", None) is not None:
+            raise ZooError(f"{catalogue.path}: entry {recipe.name!r}: member {name!r} is itself an ensemble entry; "
+                           "list entries that train one model")
+        members.append((name, catalogue.recipe(name, registry)))
+    for seed in section["seeds"]:
+        members.append((f"seed{seed}", dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, seed=seed))))
+    names = [n for n, _ in members]
+    if len(set(names)) != len(names):
+        raise ZooError(f"{catalogue.path}: entry {recipe.name!r}: member names {names} repeat; rename the entry")
+    _check_contracts(recipe.name, members, registry)
+    return members
+
+
+def _check_contracts(entry: str, members: list[tuple[str, Recipe]], registry: Registry) -> None:
+    """Fail before hours of training when members cannot share one preprocessing."""
+    from .model import input_contract
+
+    contracts = {}
+    for name, recipe in members:
+        spec = registry.get("backbone", recipe.backbone.name).spec
+        contracts[name] = (spec.modality, input_contract(spec, recipe), tuple(spec.input_names))
+    first = members[0][0]
+    odd = [n for n, c in contracts.items() if c != contracts[first]]
+    if odd:
+        shown = "; ".join(f"{n}: {contracts[n][0]} {contracts[n][1]}" for n in [first, *odd])
+        raise ZooError(f"ensemble entry {entry!r}: members differ in their input contract ({shown}); one "
+                       "preprocessing feeds the ensemble, so give every member the same backbone input "
+                       "(e.g. the same image_size)")
+
+
+def run(recipe: Recipe, registry: Registry, out: Path, *, section: Mapping[str, Any], catalogue: Any,
+        publish: bool = True, repo: str | None = None, endpoint: str | None = None, resume: bool = False,
+        progress: bool = True, on_stage: Callable[[str], None] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """Train the members, export + gate the ensemble, publish; returns a :class:`hub.pipeline.Outcome`.
+
+    ``OUT/members/NAME`` are ordinary run directories (``--resume`` continues each one that
+    exists); ``OUT/export`` is the ensemble export.
+    """
+    from .export import export_ensemble
+    from .pipeline import Outcome
+    from .train.api import train
+
+    out = Path(out)
+    note = on_stage or (lambda message: log.info("%s", message))
+    members = plan(recipe, section, catalogue, registry)
+    run_dirs = []
+    for name, member in members:
+        run_dir = out / "members" / name
+        note(f"train member {name} ({member.name}, seed {member.train.seed}) -> {run_dir}")
+        train(member, run_dir, registry, resume=resume and (run_dir / "run.json").is_file(), progress=progress,
+              on_epoch=on_epoch)
+        run_dirs.append(run_dir)
+    export_dir = out / "export"
+    note(f"ensemble export + validation gate -> {export_dir}")
+    report = export_ensemble(run_dirs, export_dir, weights=section.get("weights"), names=[n for n, _ in members],
+                             name=recipe.name, dataset=recipe.dataset, export_config=recipe.export, registry=registry)
+    pushed = None
+    if publish:
+        from .publish import push
+
+        repo_id = repo or recipe.publish.repo or f"zoo/{recipe.name}"
+        note(f"publish -> {repo_id}@{recipe.publish.revision}")
+        pushed = push(export_dir, repo_id, revision=recipe.publish.revision, tag=recipe.publish.tag or None,
+                      private=recipe.publish.private, endpoint=endpoint)
+    record = report["ensemble"]
+    summary = {record["split"]: record["metrics"], "members": {m["name"]: m["gate_metrics"] for m in record["members"]}}
+    return Outcome(out / "members", export_dir, summary, report, pushed)
