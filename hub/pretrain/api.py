@@ -120,12 +120,12 @@ def pretrain(job: PretrainJob, out: Path | str, registry: Registry, *, progress:
         raise PretrainError(f"hub pretrain trains image backbones; {spec.name!r} reads {spec.modality}")
     contract = input_contract(spec, job.recipe)
     device = select_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    options = dict(job.recipe.backbone.options)
+    backbone = build_backbone(spec, options, job.start != "random", job.recipe.weights)  # bad weights fail first
     split, split_name, data = _images(job, registry)
     encoder = InputEncoder(contract)
     batches = _Batches(split, encoder, contract, device)
-    torch.manual_seed(cfg.seed)
-    options = dict(job.recipe.backbone.options)
-    backbone = build_backbone(spec, options, job.start != "random", job.recipe.weights)
     views = None
     if cfg.objective == "simclr":
         grey = is_grey(batches(np.arange(min(len(split), 64))).cpu(), contract.mean, contract.std)

@@ -71,7 +71,7 @@ def test_pushed_weights_are_resolved_and_change_the_starting_weights(published, 
     assert named.record == {**named.record, "kind": "hub", "location": repo, "revision": "v1", "commit": commit,
                             "sha256": sha256_file(pretrained / "backbone.safetensors")}
     card = Path(api.hf_hub_download(repo, "README.md", revision=commit)).read_text()
-    assert f'weights = "{repo}@v1"' in card and "no labels were read" in card
+    assert f'weights = "{repo}@main"' in card and "no labels were read" in card  # pushed to main (tag v1)
 
 
 def test_a_second_push_is_a_no_op(published, pretrained, capsys):
@@ -81,6 +81,16 @@ def test_a_second_push_is_a_no_op(published, pretrained, capsys):
     assert again["created_commit"] is False and again["commit_sha"] == commit
 
 
+def test_the_run_record_names_repo_at_commit_and_sha256(published, pretrained):
+    from hub.train.api import _backbone_record
+
+    repo, commit = published
+    record = _backbone_record(spec(), True, f"{repo}@v1")
+    assert record["weights"]["commit"] == commit and record["base_model"] == repo
+    assert record["weights"]["sha256"] == sha256_file(pretrained / "backbone.safetensors")
+
+
+@pytest.mark.slow  # a real (tiny) training run: ~20 s alone, minutes on a loaded machine
 def test_a_downstream_run_records_repo_at_commit_and_sha256(published, pretrained, tmp_path, capsys):
     repo, commit = published
     run = tmp_path / "run"
@@ -113,8 +123,8 @@ def test_missing_repo_or_revision_is_one_line(ref, message, published, capsys):
     assert "\n" not in str(err.value) and str(err.value).startswith("backbone.weights ")
     code = main(["train", "--backbone", BACKBONE, "--dataset", "digits", "--epochs", "1", "--no-progress",
                  "--set", f"backbone.weights={ref.format(repo=repo)}", "--out", "/nonexistent/never-made"])
-    err_text = capsys.readouterr().err
-    assert code == 1 and err_text.count("\n") == 1 and message in err_text
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert code == 1 and len(errors) == 1 and errors[0].startswith("error: backbone.weights") and message in errors[0]
 
 
 def test_offline_without_a_cached_copy_is_one_line(published, monkeypatch):
