@@ -21,7 +21,7 @@ from .errors import HubError, SpecError
 from .recipe import Recipe
 from .registry import Component, Registry
 from .specs import BackboneSpec, ImageInput, TextInput, resolve
-from .weights import resolve_weights
+from .weights import load_pretrain_weights, resolve_pretrain_weights, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,15 @@ def input_contract(spec: BackboneSpec, recipe: Recipe) -> ImageInput | TextInput
     return contract
 
 
-def build_backbone(spec: BackboneSpec, options: dict[str, Any], pretrained: bool) -> nn.Module:
-    """Build a backbone; with ``pretrained`` its weights are resolved and verified first."""
-    weights = resolve_weights(spec)[0] if pretrained else None
+def build_backbone(spec: BackboneSpec, options: dict[str, Any], pretrained: bool, weights_ref: str = "") -> nn.Module:
+    """Build a backbone; with ``pretrained`` its weights are resolved and verified first.
+
+    ``weights_ref`` (the recipe's ``backbone.weights``) replaces the spec's sources with a
+    ``hub pretrain`` checkpoint, loaded strictly after the factory built the module (text
+    backbones still build from their own folder, which holds the tokenizer).
+    """
+    named = resolve_pretrain_weights(weights_ref, spec) if pretrained and weights_ref else None
+    weights = resolve_weights(spec)[0] if pretrained and (named is None or spec.modality == "text") else None
     try:
         module = resolve(spec.factory)(weights=weights, **options)
     except HubError:
@@ -91,6 +97,8 @@ def build_backbone(spec: BackboneSpec, options: dict[str, Any], pretrained: bool
             f"backbone {spec.name!r} built with {dim} features but its spec says feature_dim={spec.feature_dim}; "
             "fix the plugin's spec"
         )
+    if named is not None:
+        load_pretrain_weights(module, named, spec)
     return module
 
 
@@ -115,7 +123,7 @@ def build_task(component: Component, options: dict[str, Any], num_classes: int) 
 def build_model(recipe: Recipe, comps: Components, num_classes: int, pretrained: bool | None = None) -> HubModel:
     spec = comps.backbone_spec
     pretrained = recipe.pretrained if pretrained is None else pretrained
-    backbone = build_backbone(spec, dict(recipe.backbone.options), pretrained)
+    backbone = build_backbone(spec, dict(recipe.backbone.options), pretrained, recipe.weights)
     head = build_head(comps.head, dict(recipe.head.options), spec.feature_dim, num_classes)
     return HubModel(backbone, head, spec.input_names)
 

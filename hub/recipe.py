@@ -130,6 +130,8 @@ class Recipe:
     task: ComponentRef
     dataset: ComponentRef
     pretrained: bool = True
+    #: starting weights from a `hub pretrain` output: "namespace/name@revision" or a local folder
+    weights: str = ""
     #: overrides of the backbone's input contract: image_size (square) or max_length
     input_size: Mapping[str, int] = field(default_factory=dict)
     description: str = ""

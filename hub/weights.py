@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,91 @@ def load_state_dict(path: Path, fmt: str | None = None) -> dict[str, Any]:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state
+
+
+# --- weights named by a recipe: a `hub pretrain` output (hub repo or local folder) ---------------
+
+_REPO_REF_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+@dataclass(frozen=True)
+class NamedWeights:
+    """A verified ``hub pretrain`` checkpoint: the file, its ``pretrain.json`` and the run.json record."""
+
+    path: Path
+    info: dict[str, Any]
+    record: dict[str, Any]
+
+
+def resolve_pretrain_weights(ref: str, spec: BackboneSpec) -> NamedWeights:
+    """Resolve ``backbone.weights``: ``"namespace/name@revision"`` on the hub, or a local folder.
+
+    A repo is downloaded at one commit through :mod:`hub.publish.pull` (the endpoint resolved as
+    for ``hub push``: ``HF_ENDPOINT``, else the local ``hub serve``; the cache when offline) and
+    every file is checked against the repo's ``hub_manifest.json``. Then, for repos and folders
+    alike, ``pretrain.json`` must name this backbone and the sha256 of ``backbone.safetensors``.
+    """
+    from .pretrain.config import INFO_FILE, WEIGHTS_FILE
+
+    where = f"backbone.weights {ref!r}"
+    local = Path(os.path.expanduser(ref))
+    if ref.startswith(("/", ".", "~")) or local.is_dir():
+        if not local.is_dir():
+            raise WeightsError(f"{where}: no such folder; give a `hub pretrain --out` folder or namespace/name@revision")
+        folder, record = local, {"kind": "path", "location": str(local.resolve())}
+    elif _REPO_REF_RE.match(ref):
+        from .publish.files import PublishError
+        from .publish.pull import _snapshot, split_ref
+
+        repo_id, revision = split_ref(ref)
+        try:
+            got = _snapshot(repo_id, revision, endpoint=None, token=None, cache_dir=None)
+        except PublishError as exc:
+            raise WeightsError(f"{where}: {exc}") from exc
+        folder = got.path
+        record = {"kind": "hub", "location": repo_id, "revision": got.revision, "commit": got.commit_sha}
+    else:
+        raise WeightsError(f"{where}: not a repo reference (namespace/name@revision) nor an existing folder")
+    try:
+        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+        recorded = info["weights"]["sha256"]
+        made_for = info["backbone"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise WeightsError(f"{where}: not a `hub pretrain` output ({INFO_FILE} missing or malformed in {folder})") from None
+    if made_for != spec.name:
+        raise WeightsError(f"{where}: weights for another architecture: pre-trained for backbone {made_for!r}, "
+                           f"this recipe builds {spec.name!r}; name weights made for {spec.name!r}")
+    path = folder / WEIGHTS_FILE
+    if not path.is_file():
+        raise WeightsError(f"{where}: {WEIGHTS_FILE} is missing from {folder}")
+    actual = sha256_file(path)
+    if actual != recorded:
+        raise WeightsError(f"{where}: {WEIGHTS_FILE} has sha256 {actual[:12]}..., {INFO_FILE} says {str(recorded)[:12]}...; "
+                           "refusing to load it (re-run or re-publish `hub pretrain`)")
+    data = info.get("data") or {}
+    record.update({"filename": WEIGHTS_FILE, "sha256": actual, "objective": info.get("objective"),
+                   "dataset": data.get("dataset"), "labels_used": data.get("labels_used"),
+                   "description": f"hub pretrain {info.get('objective')} on {data.get('dataset')} "
+                                  f"({info.get('epochs')} epochs, seed {info.get('seed')})"})
+    return NamedWeights(path, info, record)
+
+
+def load_pretrain_weights(module: Any, named: NamedWeights, spec: BackboneSpec) -> None:
+    """Load a ``hub pretrain`` checkpoint strictly (safetensors only); any mismatch is one line."""
+    from safetensors import SafetensorError
+
+    try:
+        state = load_state_dict(named.path, "safetensors")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{named.path}: not a readable safetensors file ({exc}); re-run `hub pretrain`") from None
+    target = module.state_dict()
+    missing, unexpected = sorted(set(target) - set(state)), sorted(set(state) - set(target))
+    if missing or unexpected:
+        raise WeightsError(f"{named.path}: does not fit backbone {spec.name!r}: missing {len(missing)} keys "
+                           f"{missing[:3]}, unexpected {len(unexpected)} keys {unexpected[:3]}; "
+                           f"use weights pre-trained for {spec.name!r} with the same options")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(target[key].shape):
+            raise WeightsError(f"{named.path}: weights for another architecture: {key} has shape {tuple(tensor.shape)}, "
+                               f"backbone {spec.name!r} has {tuple(target[key].shape)} (other options, e.g. in_chans?)")
+    module.load_state_dict(state, strict=True)

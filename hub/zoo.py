@@ -35,10 +35,11 @@ from .recipe import SECTIONS, AdaptConfig, ComponentRef, FieldError, Recipe, bui
 from .registry import Registry
 
 ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish", "adapt",
-              "ensemble")
+              "ensemble", "pretrain")
 TOP_KEYS = ("schema", "entries")
 SCHEMA_VERSION = 1
-#: Backbone-table keys the hub itself reads (the input contract), not the factory.
+#: Backbone-table keys the hub itself reads (the input contract), not the factory;
+#: ``pretrained`` and ``weights`` (where the starting weights come from) are reserved too.
 INPUT_KEYS = ("image_size", "max_length")
 _ENTRY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -69,6 +70,8 @@ class Entry:
     sections: Mapping[str, Any]
     line: int | None
     ensemble: Mapping[str, Any] | None = None  # hub/pipeline_ensemble.py: members trained and averaged by `hub run`
+    weights: str = ""  # backbone.weights: a `hub pretrain` output (repo@rev or folder) to start from
+    pretrain: Any = None  # the [entries.X.pretrain] section (hub.pretrain.PretrainConfig), if any
 
 
 class Catalogue:
@@ -166,10 +169,22 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
             if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= 4096:
                 raise FieldError(("backbone", key), f"must be an integer between 8 and 4096, got {value!r}")
             input_size[key] = value
-    reserved = ("pretrained",) + INPUT_KEYS
+    weights = backbone.options.get("weights", "")
+    if not isinstance(weights, str) or ("weights" in backbone.options and not weights.strip()):
+        raise FieldError(("backbone", "weights"), f"must name a `hub pretrain` output: \"namespace/name@revision\" "
+                                                  f"or a local folder, got {weights!r}")
+    if weights and not pretrained:
+        raise FieldError(("backbone", "weights"), "weights name the pretrained source, but pretrained = false; "
+                                                  "drop one of them")
+    reserved = ("pretrained", "weights") + INPUT_KEYS
     backbone = ComponentRef(backbone.name, {k: v for k, v in backbone.options.items() if k not in reserved})
     sections = {key: build_section(cls, raw.get(key, {}), (key,)) for key, cls in SECTIONS.items()}
     sections["adapt"] = _parse_adapt(raw["adapt"]) if "adapt" in raw else None
+    pretrain = None
+    if "pretrain" in raw:
+        from .pretrain.config import PretrainConfig
+
+        pretrain = build_section(PretrainConfig, raw["pretrain"], ("pretrain",))
     return Entry(
         name=name,
         description=description,
@@ -183,6 +198,8 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
         sections=sections,
         line=line,
         ensemble=parse_ensemble(raw["ensemble"]) if "ensemble" in raw else None,
+        weights=weights.strip(),
+        pretrain=pretrain,
     )
 
 
@@ -234,6 +251,7 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
         task=ComponentRef(task.qualified_name, task_ref.options),
         dataset=ComponentRef(dataset.qualified_name, entry.dataset.options),
         pretrained=entry.pretrained,
+        weights=entry.weights,
         input_size=dict(entry.input_size),
         tags=entry.tags,
         source=source,

@@ -21,6 +21,7 @@ from .ensemble_cmd import ensemble
 from .export_cmd import bench, export, predict, validate
 from .list_cmd import list_components
 from .plugins_cmd import plugins
+from .pretrain_cmd import pretrain
 from .publish_cmd import pull, push
 from .run_cmd import run
 from .serve_cmd import serve
@@ -48,6 +49,7 @@ cli.add_command(list_components)
 cli.add_command(zoo)
 cli.add_command(serve)
 cli.add_command(train)
+cli.add_command(pretrain)
 cli.add_command(push)
 cli.add_command(pull)
 cli.add_command(run)

@@ -71,6 +71,8 @@ def zoo_show(name: str, zoo_path: str | None, as_json: bool) -> None:
         opts = ", ".join(f"{k}={v!r}" for k, v in ref["options"].items())
         click.echo(f"  {key:<9} {ref['name']}" + (f"  ({opts})" if opts else ""))
     click.echo(f"  {'pretrained':<9} {recipe.pretrained}")
+    if recipe.weights:
+        click.echo(f"  {'weights':<9} {recipe.weights}")
     if recipe.input_size:
         click.echo(f"  {'input':<9} " + ", ".join(f"{k}={v}" for k, v in recipe.input_size.items()))
     for section in ("train", "export", "publish"):

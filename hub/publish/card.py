@@ -245,6 +245,12 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
                  "one ONNX graph that averages their class probabilities.")
     body = [f"# {repo_id.split('/')[-1]}", "", about + (f" {len(labels)} classes." if labels else ""), ""]
     body += ensemble_section(ensemble) if ensemble else []
+    weights = backbone.get("weights") if isinstance(backbone.get("weights"), dict) else {}
+    if weights.get("kind") in ("hub", "path") and weights.get("sha256"):  # backbone.weights: a `hub pretrain` output
+        where = (f"`{weights.get('location')}@{weights.get('commit')}`" if weights["kind"] == "hub"
+                 else f"the local folder `{weights.get('location')}`")
+        body += [f"The backbone started from {weights.get('description') or 'hub pretrain weights'}, {where}, "
+                 f"`{weights.get('filename')}` sha256 `{weights['sha256']}`.", ""]
     if variants:
         rows = [[v.get("name"), f"`{v.get('file')}`",
                  f"{v['size_bytes'] / 1e6:.1f}" if isinstance(v.get("size_bytes"), int) else "-",

@@ -115,7 +115,7 @@ def check_files(root: Path | None, paths: Iterable[str], *, where: str) -> None:
 
 
 def collect_export(export_dir: Path) -> dict[str, Path]:
-    """The files of an export folder to publish, by repo path; refuses anything disallowed.
+    """The files of an export (or ``hub pretrain``) folder to publish, by repo path; refuses anything disallowed.
 
     ``README.md`` and ``hub_manifest.json`` are generated at push time, so copies inside the
     export are replaced. Symlinks must stay inside the folder (a link to ``~/.ssh`` is not data).
@@ -137,10 +137,21 @@ def collect_export(export_dir: Path) -> dict[str, Path]:
             if rel not in GENERATED:
                 found[rel] = path
     check_files(root, found, where=str(root))
-    if "config.json" not in found or not any(p.endswith(".onnx") for p in found):
-        raise PublishError(f"{root}: not an export folder (needs config.json and an .onnx model); "
-                           "create one with `hub export RUN_DIR`")
+    if folder_kind(found) is None:
+        raise PublishError(f"{root}: not an export folder (needs config.json and an .onnx model) nor a pre-training "
+                           "output (pretrain.json and backbone.safetensors); create one with `hub export RUN_DIR` "
+                           "or `hub pretrain`")
     return found
+
+
+def folder_kind(files: Iterable[str]) -> str | None:
+    """``"export"`` (``hub export``), ``"pretrain"`` (``hub pretrain``) or ``None`` for anything else."""
+    files = set(files)
+    if "config.json" in files and any(p.endswith(".onnx") for p in files):
+        return "export"
+    if {"pretrain.json", "backbone.safetensors"} <= files:
+        return "pretrain"
+    return None
 
 
 def build_manifest(files: dict[str, Path], generated: dict[str, bytes]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any
 from .card import render
 from .client import Target, client_for, resolve_target, translate, with_retries
 from .files import (GENERATED, MANIFEST, README, SERVER_FILES, IntegrityError, PublishError, build_manifest,
-                    collect_export, manifest_bytes, parse_manifest)
+                    collect_export, folder_kind, manifest_bytes, parse_manifest)
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,12 @@ def _same(api: Any, repo_id: str, commit: str | None, manifest: dict[str, Any]) 
 
 def _prepare(export_dir: Path, repo_id: str, revision: str) -> tuple[dict[str, Path], dict[str, bytes], dict]:
     files = collect_export(export_dir)
-    readme = render(export_dir, sorted([*files, *GENERATED]), repo_id, revision).encode("utf-8")
+    if folder_kind(files) == "pretrain":  # backbone weights from `hub pretrain`: their own card
+        from ..pretrain.card import render as render_pretrain
+
+        readme = render_pretrain(export_dir, repo_id, revision).encode("utf-8")
+    else:
+        readme = render(export_dir, sorted([*files, *GENERATED]), repo_id, revision).encode("utf-8")
     manifest = build_manifest(files, {README: readme})
     return files, {README: readme, MANIFEST: manifest_bytes(manifest)}, manifest
 

@@ -26,9 +26,8 @@ from ..model import build_model, build_task, check_layer_groups, components, inp
 from ..recipe import Recipe
 from ..registry import Registry
 from ..specs import TextInput, resolve
-from ..weights import resolve_weights
-from . import adapting, checkpoint, distributed, plots
-from . import loggers
+from ..weights import resolve_pretrain_weights, resolve_weights
+from . import adapting, checkpoint, distributed, loggers, plots
 from .callbacks import BestWeights, Checkpointer, EarlyStopping, MetricsLog, OnEpoch
 from .data import InputEncoder, compute_features
 from .optim import make_optimizer, make_scheduler, param_groups
@@ -132,7 +131,7 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     check_early_stopping(recipe, comps.task.spec.metrics)
     contract = input_contract(spec, recipe)
     info = RunInfo(recipe=recipe, label_names=tuple(data.label_names), input=contract, modality=spec.modality,
-                   backbone=_backbone_record(spec, recipe.pretrained or isinstance(contract, TextInput)))
+                   backbone=_backbone_record(spec, recipe.pretrained or isinstance(contract, TextInput), recipe.weights))
     _check_run_dir(run_dir, info, resume, dist)
 
     torch.manual_seed(cfg.seed)
@@ -219,14 +218,23 @@ def _flat(section: Any) -> dict[str, Any]:
     return {f"train.{k}": v for k, v in dataclasses.asdict(section).items()}
 
 
-def _backbone_record(spec, pretrained: bool) -> dict[str, Any]:
-    """What run.json (and so the export and model card) says about the backbone and its weights."""
+def _backbone_record(spec, pretrained: bool, weights_ref: str = "") -> dict[str, Any]:
+    """What run.json (and so the export and model card) says about the backbone and its weights.
+
+    With ``backbone.weights`` (a `hub pretrain` output) the record names its repo@commit (or
+    folder) and sha256, and the base model is that repo, not the spec's upstream weights."""
     record: dict[str, Any] = {"name": spec.name, "license": spec.license, "num_params": spec.num_params,
                               "family": spec.family, "weights": {"kind": "none", "description": "trained from scratch"}}
     hf = [s.location for s in spec.weights if s.kind == "hf"]
     if hf:
         record["base_model"] = hf[0]  # the canonical Hub repo, even when an offline copy was used
-    if pretrained:
+    if pretrained and weights_ref:
+        named = resolve_pretrain_weights(weights_ref, spec)
+        record["weights"] = named.record
+        record.pop("base_model", None)
+        if named.record["kind"] == "hub":
+            record["base_model"] = named.record["location"]
+    elif pretrained:
         _, source = resolve_weights(spec)
         record["weights"] = {"kind": source.kind, "location": source.location, "filename": source.filename,
                              "revision": source.revision, "sha256": source.sha256, "description": source.description}

@@ -75,7 +75,7 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
     sections["adapt"] = build_section(AdaptConfig, data["adapt"], ("adapt",)) if data.get("adapt") else None
     refs = {k: ComponentRef(data[k]["name"], data[k].get("options", {})) for k in ("backbone", "head", "task", "dataset")}
     return Recipe(
-        name=data["name"], pretrained=data.get("pretrained", True), input_size=data.get("input_size", {}),
+        name=data["name"], pretrained=data.get("pretrained", True), weights=data.get("weights", ""), input_size=data.get("input_size", {}),
         description=data.get("description", ""), tags=tuple(data.get("tags", ())), source=data.get("source", ""),
         **refs, **sections,
     )
