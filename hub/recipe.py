@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-STRATEGIES = ("feature-extraction", "fine-tune", "partial", "gradual-unfreeze")
+STRATEGIES = ("feature-extraction", "fine-tune", "partial", "gradual-unfreeze", "lora")
 QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
 
 
@@ -77,6 +77,10 @@ class TrainConfig:
     device: str = opt("auto", choices=("auto", "cpu", "cuda"))
     precision: str = opt("fp32", choices=("fp32", "bf16"))
     cache_features: bool = opt(True, help="feature-extraction: compute frozen features once")
+    lora_rank: int = opt(8, min=1, max=4096, help="lora: rank r of the adapters")
+    lora_alpha: float = opt(16, kind=(int, float), min=1e-6, help="lora: scale alpha (updates are scaled by alpha/r)")
+    lora_dropout: float = opt(0.0, kind=(int, float), min=0, max=0.99, help="lora: dropout on the adapter input")
+    lora_targets: list = opt([], help="lora: module-name patterns to adapt; empty = the backbone family's default")
 
 
 @dataclass(frozen=True)
