@@ -208,3 +208,17 @@ def test_lora_keys_with_another_strategy_are_refused_before_anything_is_written(
                  "--strategy", "fine-tune", "--set", "train.lora_targets=['query']", "--out", str(tmp_path / "cli")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err[-1].startswith("error: ") and "lora_targets is set but strategy is 'fine-tune'" in err[-1]
+
+
+@pytest.mark.slow
+def test_early_stopping_restores_the_best_adapters_then_merges(hub, rt_csv, tmp_path):
+    rec = recipe(hub, rt_csv, epochs=3, lr=5e-2, early_stopping={"metric": "val_loss", "patience": 1})
+    result = train(rec, tmp_path / "run", hub.registry, progress=False)
+    losses = [json.loads(line)["val_loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert result.summary["validation"]["loss"] == pytest.approx(min(losses), rel=1e-4)
+    best = load_file(tmp_path / "run" / "best.safetensors")  # adapter tensors, unmerged
+    merged = load_file(tmp_path / "run" / "weights.safetensors")
+    prefix = "backbone.model.encoder.layer.5.attention.self.value"
+    a, b = best[f"{prefix}.lora_A.default.weight"], best[f"{prefix}.lora_B.default.weight"]
+    torch.testing.assert_close(merged[f"{prefix}.weight"], best[f"{prefix}.base_layer.weight"] + 2 * (b @ a),
+                               atol=1e-6, rtol=1e-5)

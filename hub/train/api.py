@@ -128,7 +128,7 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     check_data(data, recipe)
     group_names = [g.name for g in spec.layer_groups]
     check_strategy(recipe, group_names)
-    lora.check_config(cfg, spec)
+    lora.check_config(cfg)
     check_early_stopping(recipe, comps.task.spec.metrics)
     contract = input_contract(spec, recipe)
     info = RunInfo(recipe=recipe, label_names=tuple(data.label_names), input=contract, modality=spec.modality,

@@ -60,7 +60,7 @@ class LoraError(HubError, ValueError):
     """A LoRA recipe that cannot act on this backbone."""
 
 
-def check_config(cfg: TrainConfig, spec: Any) -> None:
+def check_config(cfg: TrainConfig) -> None:
     """Refuse ``lora_*`` keys with another strategy, and malformed targets (before anything is built).
 
     An error, not a warning: a recipe that says ``lora_rank = 4`` but fully
