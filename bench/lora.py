@@ -11,6 +11,7 @@ Results go to ``--out`` as one JSON line per run as they finish, so a run cut sh
 measured; the table is printed at the end.
 
     .venv/bin/python bench/lora.py [--seeds 0 1 2] [--only minilm-probe minilm-lora ...] [--out bench-lora.jsonl]
+                                   [--epochs N] [--lrs 1e-3 3e-4]
 """
 
 from __future__ import annotations
@@ -81,7 +82,15 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--out", type=Path, default=Path("bench-lora.jsonl"))
+    parser.add_argument("--epochs", type=int, help="override every configuration's epochs (a shorter budget)")
+    parser.add_argument("--lrs", type=float, nargs="+", help="override the learning rates tried (chosen on val)")
     args = parser.parse_args()
+    for cfg in CONFIGS.values():
+        if args.epochs:
+            cfg["train"]["epochs"] = args.epochs
+            cfg["train"]["warmup_epochs"] = min(cfg["train"].get("warmup_epochs", 0), 0.1 * args.epochs)
+        if args.lrs:
+            cfg["lrs"] = args.lrs
     registry = get_hub().registry
     dims = {"minilm-l6": 384, "smollm2-135m": 576}
     rows: dict[str, list[dict]] = {}
