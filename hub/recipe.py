@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-STRATEGIES = ("feature-extraction", "fine-tune", "partial", "gradual-unfreeze")
+STRATEGIES = ("feature-extraction", "fine-tune", "partial", "gradual-unfreeze", "lora")
 QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
 
 
@@ -83,6 +83,10 @@ class TrainConfig:
                         "pip install 'zoohub[loggers]'); files go to RUN_DIR/tensorboard, RUN_DIR/mlruns")
     precise_bn: int = opt(2048, min=0, max=10_000_000, help="after each epoch in which batch-norm layers trained, "
                           "re-estimate their statistics on up to N training examples; 0 = off")
+    lora_rank: int = opt(8, min=1, max=4096, help="lora: rank r of the adapters")
+    lora_alpha: float = opt(16, kind=(int, float), min=1e-6, help="lora: scale alpha (updates are scaled by alpha/r)")
+    lora_dropout: float = opt(0.0, kind=(int, float), min=0, max=0.99, help="lora: dropout on the adapter input")
+    lora_targets: list = opt([], help="lora: module-name patterns to adapt; empty = the backbone family's default")
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def test_shipped_zoo_toml_parses():
      "zoo.toml:5: entries.demo.train.epochs: must be >= 1, got 0"),
     ("[entries.demo]\nbackbone = 'tiny-cnn'\ndataset = 'digits'\n[entries.demo.train]\nstrategy = 'finetune'\n",
      "zoo.toml:5: entries.demo.train.strategy: 'finetune' is not one of 'feature-extraction', 'fine-tune', "
-     "'partial', 'gradual-unfreeze'; did you mean 'fine-tune'?"),
+     "'partial', 'gradual-unfreeze', 'lora'; did you mean 'fine-tune'?"),
     ("[entries.demo]\nbackbone = 'tiny-cnn'\ndataset = 'digits'\n[entries.demo.train]\nlearning_rate = 0.1\n",
      "zoo.toml:5: entries.demo.train.learning_rate: unknown key 'learning_rate'"),
     ("[entries.demo]\nbackbone = 'tiny-cnn'\ndataset = 'digits'\n[entries.demo.train]\ncache_features = 1\n",

@@ -52,6 +52,15 @@ def base_model(backbone: dict[str, Any]) -> str | None:
     return None
 
 
+def lora_line(backbone: Any) -> str:
+    """``LoRA r=8 on query,value (N trainable of M)`` from run.json's LoRA record; empty without one."""
+    record = backbone.get("lora") if isinstance(backbone, dict) else None
+    if not isinstance(record, dict) or not {"rank", "targets", "trainable_params", "total_params"} <= set(record):
+        return ""
+    return (f"LoRA r={record['rank']} on {','.join(map(str, record['targets']))} "
+            f"({record['trainable_params']:,} trainable of {record['total_params']:,})")
+
+
 def _metric_id(name: str) -> tuple[str, str]:
     """(metric_type, pretty name) for a summary key such as ``macro_f1``."""
     key = name.lower()
@@ -251,6 +260,10 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
                  else f"the local folder `{weights.get('location')}`")
         body += [f"The backbone started from {weights.get('description') or 'hub pretrain weights'}, {where}, "
                  f"`{weights.get('filename')}` sha256 `{weights['sha256']}`.", ""]
+    adapted = lora_line(run.get("backbone"))
+    if adapted:
+        body += [f"Fine-tuned with {adapted}; the adapters are merged into the weights, so the ONNX model is a "
+                 "plain backbone + head.", ""]
     if variants:
         rows = [[v.get("name"), f"`{v.get('file')}`",
                  f"{v['size_bytes'] / 1e6:.1f}" if isinstance(v.get("size_bytes"), int) else "-",

@@ -27,7 +27,7 @@ from ..recipe import Recipe
 from ..registry import Registry
 from ..specs import TextInput, resolve
 from ..weights import resolve_pretrain_weights, resolve_weights
-from . import adapting, checkpoint, distributed, loggers, plots
+from . import adapting, checkpoint, distributed, lora, loggers, plots
 from .callbacks import BestWeights, Checkpointer, EarlyStopping, MetricsLog, OnEpoch
 from .data import InputEncoder, compute_features
 from .optim import make_optimizer, make_scheduler, param_groups
@@ -128,6 +128,7 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     check_data(data, recipe)
     group_names = [g.name for g in spec.layer_groups]
     check_strategy(recipe, group_names)
+    lora.check_config(cfg)
     check_early_stopping(recipe, comps.task.spec.metrics)
     contract = input_contract(spec, recipe)
     info = RunInfo(recipe=recipe, label_names=tuple(data.label_names), input=contract, modality=spec.modality,
@@ -136,8 +137,11 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
 
     torch.manual_seed(cfg.seed)
     model = build_model(recipe, comps, data.num_classes).to(device)
+    adapter = lora.attach(model, cfg, spec)  # None unless strategy = "lora"
     groups = check_layer_groups(spec, model.backbone)
-    groups = {g: groups[g] for g in group_names} if group_names else groups
+    groups = lora.split_groups({g: groups[g] for g in group_names} if group_names else groups)
+    if adapter is not None:
+        info.backbone["lora"] = adapter.record
     strategy = make_strategy(cfg, list(groups))
     task_options = dict(recipe.task.options)
     train_labels = np.asarray(data.split("train").labels)
@@ -195,6 +199,8 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     trainer.fit(feeds["train"], feeds.get("validation"))
     if cfg.select == "best" and (run_dir / BEST).is_file():
         checkpoint.load_weights(model, run_dir / BEST)  # ship the best validation epoch's weights
+    if adapter is not None:
+        adapter.merge()  # weights.safetensors holds the plain backbone + head
     extra: dict[str, Any] = {}
     if "precise_bn" in trainer.state.extra:
         extra["precise_bn"] = trainer.state.extra["precise_bn"]

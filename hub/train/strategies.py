@@ -33,6 +33,8 @@ class Strategy:
     def trainable(self, epoch: int) -> tuple[str, ...]:
         """Backbone groups that train during ``epoch`` (0-based)."""
         n = len(self.groups)
+        if self.name == "lora":  # the adapters only (hub/train/lora.py puts them in one group); base frozen
+            return tuple(g for g in self.groups if g == "lora")
         if self.name == "feature-extraction":
             count = 0
         elif self.name == "fine-tune":
