@@ -21,6 +21,7 @@ others. Every error names the file, the line and the key path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import tomllib
@@ -39,6 +40,10 @@ SCHEMA_VERSION = 1
 #: Backbone-table keys the hub itself reads (the input contract), not the factory.
 INPUT_KEYS = ("image_size", "max_length")
 _ENTRY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: Budgets for an untrusted catalogue: bytes (``$HUB_ZOO_MAX_BYTES`` overrides) and nesting of
+#: arrays/tables below the top level (the deepest real entry, ``entries.X.train.early_stopping``, is 4).
+MAX_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 32
 
 
 def default_zoo_path() -> Path:
@@ -105,7 +110,11 @@ class Catalogue:
 def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
     """Read and shape-check a zoo.toml (``path`` defaults to :func:`default_zoo_path`)."""
     path = Path(path) if path is not None else default_zoo_path()
+    limit = _max_bytes()
     try:
+        if path.stat().st_size > limit:
+            raise ZooError(f"{path}: {path.stat().st_size} bytes is over the {limit}-byte limit for a zoo catalogue; "
+                           "raise HUB_ZOO_MAX_BYTES if the file is meant to be this large")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ZooError(f"{path}: zoo catalogue not found; pass --zoo PATH or set HUB_ZOO") from None
@@ -118,7 +127,12 @@ def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
         where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) if m else str(exc)
         raise ZooError(f"{where}: invalid TOML: {reason}") from None
+    except RecursionError:
+        raise ZooError(f"{path}: arrays or tables nested too deeply (the limit is {MAX_DEPTH} levels)") from None
     catalogue = Catalogue(path, text, {}, raw=data.get("entries", {}) if isinstance(data.get("entries"), dict) else {})
+    deep = _too_deep(data)
+    if deep is not None:
+        raise catalogue.error(deep, f"arrays or tables nested deeper than {MAX_DEPTH} levels; flatten them")
     for key in data:
         if key not in TOP_KEYS:
             raise catalogue.error((key,), unknown_key_message(key, list(TOP_KEYS)))
@@ -133,6 +147,29 @@ def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
         except FieldError as exc:
             raise catalogue.error(("entries", name) + exc.path, str(exc)) from None
     return catalogue
+
+
+def _max_bytes() -> int:
+    value = os.environ.get("HUB_ZOO_MAX_BYTES", "").strip()
+    if not value:
+        return MAX_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise ZooError(f"HUB_ZOO_MAX_BYTES={value!r}: must be a positive number of bytes")
+    return int(value)
+
+
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> tuple[str, ...] | None:
+    """The key path of the first value nested more than ``limit`` levels, else None (iterative: no recursion)."""
+    stack: list[tuple[Any, tuple[str, ...], int]] = [(data, (), 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > limit:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, path + (str(k),), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, path, depth + 1) for v in value)
+    return None
 
 
 def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
@@ -271,37 +308,70 @@ def _same_kind(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+_STR = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"  # a basic string (with escapes) or a literal one
 _HEADER_RE = re.compile(r"^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")
-_KEY_RE = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+_KEY_RE = re.compile(rf"^\s*((?:[A-Za-z0-9_-]+|{_STR})(?:\s*\.\s*(?:[A-Za-z0-9_-]+|{_STR}))*)\s*=")
+_PART_RE = re.compile(rf"({_STR})|([A-Za-z0-9_-]+)")
 
 
 def _split_key(key: str) -> tuple[str, ...]:
-    parts = re.findall(r"\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9_-]+)", key)
-    return tuple(a or b or c for a, b, c in parts)
+    """A dotted TOML key as its parts, quoted parts decoded (``"a\\nb"`` is the two-line key)."""
+    return tuple(_unquote(q) if q else bare for q, bare in _PART_RE.findall(key))
+
+
+def _unquote(quoted: str) -> str:
+    if quoted.startswith("'") or "\\" not in quoted:
+        return quoted[1:-1]
+    try:
+        return tomllib.loads(f"k = {quoted}")["k"]
+    except tomllib.TOMLDecodeError:
+        return quoted[1:-1]
+
+
+class _LineIndex:
+    """Where each table header and key sits in a TOML text, built in one pass.
+
+    :func:`locate` runs once per entry while a catalogue loads; scanning the whole text on
+    every call made loading quadratic (5000 entries took minutes). With the index, a lookup
+    costs the length of the key path plus the lines of one table.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.header_rows: list[int] = []
+        self.first: dict[tuple[str, ...], int] = {}  # header keys -> index into header_rows
+        for i, line in enumerate(self.lines):
+            if "[" in line and (m := _HEADER_RE.match(line)):
+                self.first.setdefault(_split_key(m.group(1)), len(self.header_rows))
+                self.header_rows.append(i)
+
+    def locate(self, keypath: tuple[str, ...]) -> int | None:
+        best_line, best_len, start, end = None, 0, 0, (self.header_rows[0] if self.header_rows else len(self.lines))
+        for size in range(len(keypath), 0, -1):
+            pos = self.first.get(keypath[:size])
+            if pos is not None:
+                row = self.header_rows[pos]
+                best_line, best_len, start = row + 1, size, row + 1
+                end = self.header_rows[pos + 1] if pos + 1 < len(self.header_rows) else len(self.lines)
+                break
+        rest = keypath[best_len:]
+        if not rest:
+            return best_line
+        for i in range(start, end):
+            m = _KEY_RE.match(self.lines[i])
+            if m and rest[: len(keys := _split_key(m.group(1)))] == keys:
+                return i + 1
+        return best_line
+
+
+@functools.lru_cache(maxsize=4)
+def _index(text: str) -> _LineIndex:
+    return _LineIndex(text)
 
 
 def locate(text: str, keypath: tuple[str, ...]) -> int | None:
     """Best-effort 1-based line of ``keypath`` in TOML ``text`` (tomllib keeps no positions)."""
-    lines = text.splitlines()
-    best_line, best_len, section_start = None, -1, 0
-    headers = [(i, _split_key(m.group(1))) for i, line in enumerate(lines) if (m := _HEADER_RE.match(line))]
-    for i, keys in headers:
-        if keypath[: len(keys)] == keys and len(keys) > best_len:
-            best_line, best_len, section_start = i + 1, len(keys), i + 1
-    if best_len == -1:
-        best_len, section_start = 0, 0
-    rest = keypath[best_len:]
-    if not rest:
-        return best_line
-    section_end = next((i for i, _ in headers if i >= section_start), len(lines))
-    for i in range(section_start, section_end):
-        m = _KEY_RE.match(lines[i])
-        if not m:
-            continue
-        keys = _split_key(m.group(1))
-        if rest[: len(keys)] == keys:
-            return i + 1
-    return best_line
+    return _index(text).locate(tuple(keypath))
 
 
 def recipe_from_table(name: str, raw: Mapping[str, Any], registry: Registry, source: str) -> Recipe:
@@ -326,6 +396,10 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         parsed = tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value
+    except RecursionError:
+        parsed = None
+    if parsed is None or _too_deep(parsed) is not None:
+        raise ZooError(f"--set {key.strip()}: the value is nested deeper than {MAX_DEPTH} levels")
     parts = key.strip().split(".")
     table = raw
     for part in parts[:-1]:
