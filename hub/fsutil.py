@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -78,6 +79,10 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: What this module's writers leave behind when a process is killed mid-write (never user files).
+_LEFTOVER = re.compile(r"^\..+\.(tmp|old)$")
+
+
 def check_output_dir(path: Path, kind: str, *, markers: tuple[str, ...] = (), inputs: tuple[Path, ...] = (),
                      flag: str = "--out") -> None:
     """Refuse an output folder whose replacement would destroy something; call it before any work.
@@ -86,7 +91,9 @@ def check_output_dir(path: Path, kind: str, *, markers: tuple[str, ...] = (), in
     previous output of the same ``kind`` (it holds every file named in ``markers``; with no
     markers, only new or empty folders pass). It may never be, lie inside, or contain one of
     the command's ``inputs`` (``hub export RUN --out RUN`` would replace the run it reads).
-    Symlinks are resolved first, so a link cannot smuggle an input in.
+    Symlinks are resolved first, so a link cannot smuggle an input in. Temporary files that
+    a killed atomic write left (``.NAME.*.tmp``) do not count: rerunning the command that was
+    killed must work.
     Raises :class:`hub.errors.OutputDirError` (a :class:`~hub.errors.HubError`) with one line.
     """
     path = Path(path)
@@ -105,7 +112,7 @@ def check_output_dir(path: Path, kind: str, *, markers: tuple[str, ...] = (), in
     if not path.is_dir():
         raise OutputDirError(f"{path}: exists and is not a folder; choose an empty or new {flag} folder")
     try:
-        entries = sorted(p.name for p in path.iterdir())
+        entries = sorted(p.name for p in path.iterdir() if not _LEFTOVER.match(p.name))
     except OSError as exc:
         raise OutputDirError(f"{path}: cannot be read ({exc.strerror or exc}); choose another {flag} folder") from None
     if not entries or (markers and all((path / m).exists() for m in markers)):

@@ -40,6 +40,7 @@ SCHEMA_VERSION = 1
 #: Backbone-table keys the hub itself reads (the input contract), not the factory.
 INPUT_KEYS = ("image_size", "max_length")
 _ENTRY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 #: Budgets for an untrusted catalogue: bytes (``$HUB_ZOO_MAX_BYTES`` overrides) and nesting of
 #: arrays/tables below the top level (the deepest real entry, ``entries.X.train.early_stopping``, is 4).
 MAX_BYTES = 16 * 1024 * 1024
@@ -85,7 +86,7 @@ class Catalogue:
     def error(self, keypath: tuple[str, ...], message: str) -> ZooError:
         line = locate(self.text, keypath)
         where = f"{self.path}:{line}" if line else str(self.path)
-        error = ZooError(f"{where}: {'.'.join(keypath)}: {message}")
+        error = ZooError(f"{where}: {show_keypath(keypath)}: {message}")
         error.reason = message
         return error
 
@@ -105,6 +106,13 @@ class Catalogue:
             return resolve_entry(entry, registry, source=f"{self.path}:{entry.line or 0}")
         except FieldError as exc:
             raise self.error(("entries", name) + exc.path, str(exc)) from None
+
+
+def show_keypath(keypath: tuple[str, ...]) -> str:
+    """A key path as TOML writes it: bare parts plain, any other part quoted (``train."bad\\nkey"``)."""
+    import json
+
+    return ".".join(k if _BARE_KEY_RE.match(k) else json.dumps(k) for k in keypath)
 
 
 def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
@@ -383,7 +391,7 @@ def recipe_from_table(name: str, raw: Mapping[str, Any], registry: Registry, sou
         entry = _parse_entry(name, dict(raw), None)
         return resolve_entry(entry, registry, source=source)
     except FieldError as exc:
-        path = ".".join(exc.path) or name
+        path = show_keypath(exc.path) or name
         raise ZooError(f"{source}: {path}: {exc}") from None
 
 
