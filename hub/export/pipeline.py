@@ -110,11 +110,12 @@ def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: 
                target: str | None = None, gate_options: GateOptions | None = None, registry: Any = None,
                external_data_threshold: int = EXTERNAL_DATA_THRESHOLD, bench_iters: int = 20) -> dict[str, Any]:
     """Export, gate and package a trained run; returns the report (also written to report.json)."""
-    from ..train.rundir import load_run
+    from ..train.rundir import load_run, read_run_info
     from ..weights import resolve_weights
 
     run_dir, out = Path(run_dir), Path(out)
-    check_output_dir(out, "export", markers=EXPORT_MARKERS, inputs=(run_dir,))
+    read_run_info(run_dir)  # a RUN_DIR that is no run is the likelier mistake: say that first
+    check_output_dir(out, "export", markers=EXPORT_MARKERS, inputs=(run_dir,))  # before any work
     options = gate_options or GateOptions()
     registry = _registry(registry)
     info, comps, model = load_run(run_dir, registry)
