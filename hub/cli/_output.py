@@ -46,7 +46,7 @@ def warn_broken(hub: Any) -> None:
     broken = hub.broken
     if broken:
         names = ", ".join(p.name for p in broken)
-        click.echo(f"warning: {len(broken)} plugin(s) broken ({names}); see `hub plugins`", err=True)
+        click.echo(safe(f"warning: {len(broken)} plugin(s) broken ({names}); see `hub plugins`"), err=True)
 
 
 def human_count(n: int | None) -> str:
