@@ -239,9 +239,19 @@ def test_ctrl_c_prints_aborted_and_exits_130(tmp_path):
     os.mkfifo(fifo)  # reading it blocks until the signal arrives
     proc = subprocess.Popen([str(BIN / "hub"), "zoo", "list", "--zoo", str(fifo)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(3)  # let it import and block in open(); SIGINT before the handler exists would also be 130
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    deadline = time.monotonic() + 120
+    while True:  # a writer can open the FIFO only once the hub has opened it for reading: it is blocked
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(writer)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "aborted"
 
