@@ -20,7 +20,7 @@ from hub.cli import main
 
 QUICK = settings(max_examples=25, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-LONG = settings(max_examples=400, deadline=None, database=None,
+LONG = settings(max_examples=2_000, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 junk = st.one_of(st.text(max_size=12), st.sampled_from(["", "-", "--", "nan", "inf", "-1", "0", "1e999",
