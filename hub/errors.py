@@ -46,3 +46,7 @@ class WeightsError(HubError, OSError):
 
 class DataError(HubError, ValueError):
     """A dataset is missing, unreadable or malformed."""
+
+
+class OutputDirError(HubError, FileExistsError):
+    """An output folder holds something a command would destroy (see :func:`hub.fsutil.check_output_dir`)."""

@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .errors import OutputDirError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -74,3 +77,46 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: What this module's writers leave behind when a process is killed mid-write (never user files).
+_LEFTOVER = re.compile(r"^\..+\.(tmp|old)$")
+
+
+def check_output_dir(path: Path, kind: str, *, markers: tuple[str, ...] = (), inputs: tuple[Path, ...] = (),
+                     flag: str = "--out") -> None:
+    """Refuse an output folder whose replacement would destroy something; call it before any work.
+
+    The rule for every verb that writes a folder: ``path`` may be new, an empty folder, or a
+    previous output of the same ``kind`` (it holds every file named in ``markers``; with no
+    markers, only new or empty folders pass). It may never be, lie inside, or contain one of
+    the command's ``inputs`` (``hub export RUN --out RUN`` would replace the run it reads).
+    Symlinks are resolved first, so a link cannot smuggle an input in. Temporary files that
+    a killed atomic write left (``.NAME.*.tmp``) do not count: rerunning the command that was
+    killed must work.
+    Raises :class:`hub.errors.OutputDirError` (a :class:`~hub.errors.HubError`) with one line.
+    """
+    path = Path(path)
+    real = Path(os.path.realpath(path))
+    for source in inputs:
+        src = Path(os.path.realpath(source))
+        if real == src or src in real.parents:
+            what = "is" if real == src else "lies inside"
+            raise OutputDirError(f"{path}: {flag} {what} the {kind}'s own input {source}; writing there would "
+                                 f"replace it. Choose a folder outside {source}")
+        if real in src.parents:
+            raise OutputDirError(f"{path}: {flag} contains the {kind}'s own input {source}; writing there would "
+                                 f"replace it. Choose a folder that does not hold {source}")
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir():
+        raise OutputDirError(f"{path}: exists and is not a folder; choose an empty or new {flag} folder")
+    try:
+        entries = sorted(p.name for p in path.iterdir() if not _LEFTOVER.match(p.name))
+    except OSError as exc:
+        raise OutputDirError(f"{path}: cannot be read ({exc.strerror or exc}); choose another {flag} folder") from None
+    if not entries or (markers and all((path / m).exists() for m in markers)):
+        return
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise OutputDirError(f"{path}: exists and is not a previous {kind} (it holds {shown}); nothing was changed. "
+                         f"Choose an empty or new {flag} folder")

@@ -41,6 +41,10 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, 
     out = Path(out)
     note = on_stage or (lambda message: log.info("%s", message))
     run_dir, export_dir = out / "run", out / "export"
+    if not resume:
+        from .fsutil import check_output_dir
+
+        check_output_dir(out, "`hub run` folder", markers=("run",))
     note(f"train -> {run_dir}")
     result = train(recipe, run_dir, registry, resume=resume, progress=progress, on_epoch=on_epoch)
     note(f"export + validation gate -> {export_dir}")

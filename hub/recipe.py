@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,6 +183,12 @@ def check_value(f: dataclasses.Field, value: Any, path: tuple[str, ...]) -> Any:
     # TOML has real booleans; never let true/false pass as a number.
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
         raise FieldError(path, f"must be {' or '.join(_type_label(k) for k in kinds)}, got {_type_name(value)} {value!r}")
+    # nan passes every min/max comparison and inf every min: refuse both outright. Integers must fit the
+    # int64 that torch and numpy take (a seed of 2**64 would crash deep inside torch.manual_seed).
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FieldError(path, f"must be a finite number, got {value!r}")
+    if type(value) is int and not -(2**63) <= value < 2**63:
+        raise FieldError(path, f"must fit in a 64-bit integer (|x| < 2**63), got {value!r}")
     if meta["choices"] is not None and value not in meta["choices"]:
         raise FieldError(path, choice_message(value, meta["choices"]))
     if meta["min"] is not None and value < meta["min"]:

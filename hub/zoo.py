@@ -33,6 +33,7 @@ from .errors import HubError, ZooError
 from .pipeline_ensemble import parse_section as parse_ensemble
 from .recipe import SECTIONS, AdaptConfig, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
 from .registry import Registry
+from .tomllines import locate, show_keypath  # noqa: F401 - locate stays importable from hub.zoo
 
 ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish", "adapt",
               "ensemble", "pretrain")
@@ -42,6 +43,10 @@ SCHEMA_VERSION = 1
 #: ``pretrained`` and ``weights`` (where the starting weights come from) are reserved too.
 INPUT_KEYS = ("image_size", "max_length")
 _ENTRY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: Budgets for an untrusted catalogue: bytes (``$HUB_ZOO_MAX_BYTES`` overrides) and nesting of
+#: arrays/tables below the top level (the deepest real entry, ``entries.X.train.early_stopping``, is 4).
+MAX_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 32
 
 
 def default_zoo_path() -> Path:
@@ -86,7 +91,7 @@ class Catalogue:
     def error(self, keypath: tuple[str, ...], message: str) -> ZooError:
         line = locate(self.text, keypath)
         where = f"{self.path}:{line}" if line else str(self.path)
-        error = ZooError(f"{where}: {'.'.join(keypath)}: {message}")
+        error = ZooError(f"{where}: {show_keypath(keypath)}: {message}")
         error.reason = message
         return error
 
@@ -111,7 +116,11 @@ class Catalogue:
 def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
     """Read and shape-check a zoo.toml (``path`` defaults to :func:`default_zoo_path`)."""
     path = Path(path) if path is not None else default_zoo_path()
+    limit = _max_bytes()
     try:
+        if path.stat().st_size > limit:
+            raise ZooError(f"{path}: {path.stat().st_size} bytes is over the {limit}-byte limit for a zoo catalogue; "
+                           "raise HUB_ZOO_MAX_BYTES if the file is meant to be this large")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ZooError(f"{path}: zoo catalogue not found; pass --zoo PATH or set HUB_ZOO") from None
@@ -124,7 +133,12 @@ def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
         where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) if m else str(exc)
         raise ZooError(f"{where}: invalid TOML: {reason}") from None
+    except RecursionError:
+        raise ZooError(f"{path}: arrays or tables nested too deeply (the limit is {MAX_DEPTH} levels)") from None
     catalogue = Catalogue(path, text, {}, raw=data.get("entries", {}) if isinstance(data.get("entries"), dict) else {})
+    deep = _too_deep(data)
+    if deep is not None:
+        raise catalogue.error(deep, f"arrays or tables nested deeper than {MAX_DEPTH} levels; flatten them")
     for key in data:
         if key not in TOP_KEYS:
             raise catalogue.error((key,), unknown_key_message(key, list(TOP_KEYS)))
@@ -139,6 +153,29 @@ def load_catalogue(path: str | os.PathLike[str] | None = None) -> Catalogue:
         except FieldError as exc:
             raise catalogue.error(("entries", name) + exc.path, str(exc)) from None
     return catalogue
+
+
+def _max_bytes() -> int:
+    value = os.environ.get("HUB_ZOO_MAX_BYTES", "").strip()
+    if not value:
+        return MAX_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise ZooError(f"HUB_ZOO_MAX_BYTES={value!r}: must be a positive number of bytes")
+    return int(value)
+
+
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> tuple[str, ...] | None:
+    """The key path of the first value nested more than ``limit`` levels, else None (iterative: no recursion)."""
+    stack: list[tuple[Any, tuple[str, ...], int]] = [(data, (), 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > limit:
+            return path
+        if isinstance(value, dict):
+            stack.extend((v, path + (str(k),), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, path, depth + 1) for v in value)
+    return None
 
 
 def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
@@ -322,39 +359,6 @@ def _same_kind(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
-_HEADER_RE = re.compile(r"^\s*\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")
-_KEY_RE = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
-
-
-def _split_key(key: str) -> tuple[str, ...]:
-    parts = re.findall(r"\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9_-]+)", key)
-    return tuple(a or b or c for a, b, c in parts)
-
-
-def locate(text: str, keypath: tuple[str, ...]) -> int | None:
-    """Best-effort 1-based line of ``keypath`` in TOML ``text`` (tomllib keeps no positions)."""
-    lines = text.splitlines()
-    best_line, best_len, section_start = None, -1, 0
-    headers = [(i, _split_key(m.group(1))) for i, line in enumerate(lines) if (m := _HEADER_RE.match(line))]
-    for i, keys in headers:
-        if keypath[: len(keys)] == keys and len(keys) > best_len:
-            best_line, best_len, section_start = i + 1, len(keys), i + 1
-    if best_len == -1:
-        best_len, section_start = 0, 0
-    rest = keypath[best_len:]
-    if not rest:
-        return best_line
-    section_end = next((i for i, _ in headers if i >= section_start), len(lines))
-    for i in range(section_start, section_end):
-        m = _KEY_RE.match(lines[i])
-        if not m:
-            continue
-        keys = _split_key(m.group(1))
-        if rest[: len(keys)] == keys:
-            return i + 1
-    return best_line
-
-
 def recipe_from_table(name: str, raw: Mapping[str, Any], registry: Registry, source: str) -> Recipe:
     """A recipe from an entry table that did not come from a file (CLI flags, overrides).
 
@@ -364,7 +368,7 @@ def recipe_from_table(name: str, raw: Mapping[str, Any], registry: Registry, sou
         entry = _parse_entry(name, dict(raw), None)
         return resolve_entry(entry, registry, source=source)
     except FieldError as exc:
-        path = ".".join(exc.path) or name
+        path = show_keypath(exc.path) or name
         raise ZooError(f"{source}: {path}: {exc}") from None
 
 
@@ -377,6 +381,10 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         parsed = tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value
+    except RecursionError:
+        parsed = None
+    if parsed is None or _too_deep(parsed) is not None:
+        raise ZooError(f"--set {key.strip()}: the value is nested deeper than {MAX_DEPTH} levels")
     parts = key.strip().split(".")
     table = raw
     for part in parts[:-1]:

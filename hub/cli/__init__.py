@@ -18,6 +18,7 @@ import click
 from .. import __version__
 from ..errors import HubError
 from .ensemble_cmd import ensemble
+from ._output import safe
 from .export_cmd import bench, export, predict, validate
 from .list_cmd import list_components
 from .plugins_cmd import plugins
@@ -68,16 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except click.Abort:  # click turns Ctrl-C into Abort when standalone_mode is off
-        click.echo("interrupted", err=True)
+        click.echo("aborted", err=True)
         return 130
     except HubError as exc:
         _report("error: " + " ".join(str(exc).split()))  # always one line, whatever the message held
         return 1
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+    except KeyboardInterrupt:  # 128 + SIGINT, the shell's convention; docs/cli.md says the same
+        click.echo("aborted", err=True)
         return 130
     except Exception as exc:  # a bug: still one line, traceback on request
-        _report(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        _report(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                "(rerun with --debug for the traceback)")
         return 1
     return 0
 
@@ -85,6 +87,6 @@ def main(argv: list[str] | None = None) -> int:
 def _report(line: str) -> None:
     if os.environ.get("HUB_DEBUG", "").strip() not in ("", "0"):
         traceback.print_exc()
-    click.echo(line, err=True)
+    click.echo(safe(line), err=True)
 
 

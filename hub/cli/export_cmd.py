@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ._output import echo_json
+from ._output import echo_json, safe
 
 QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
 
@@ -151,4 +151,4 @@ def predict(model: str, inputs: tuple[str, ...], is_text: bool, variant: str | N
         echo_json([{"input": i, **r} for i, r in zip(inputs, results)])
         return
     for item, result in zip(inputs, results):
-        click.echo(f"{result['label']}\t{result['score']:.4f}\t{item}")
+        click.echo(safe(f"{result['label']}\t{result['score']:.4f}\t{item}"))

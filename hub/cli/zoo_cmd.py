@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._output import echo_json, echo_table, warn_broken
+from ._output import echo_json, echo_table, safe, warn_broken
 
 zoo_option = click.option(
     "--zoo", "zoo_path", type=click.Path(dir_okay=False), default=None,
@@ -63,18 +63,18 @@ def zoo_show(name: str, zoo_path: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{recipe.name}  ({recipe.source})")
+    click.echo(safe(f"{recipe.name}  ({recipe.source})"))
     if recipe.description:
-        click.echo(f"  {recipe.description}")
+        click.echo(safe(f"  {recipe.description}"))
     for key in ("backbone", "head", "task", "dataset"):
         ref = data[key]
         opts = ", ".join(f"{k}={v!r}" for k, v in ref["options"].items())
-        click.echo(f"  {key:<9} {ref['name']}" + (f"  ({opts})" if opts else ""))
-    click.echo(f"  {'pretrained':<9} {recipe.pretrained}")
+        click.echo(safe(f"  {key:<9} {ref['name']}" + (f"  ({opts})" if opts else "")))
+    click.echo(safe(f"  {'pretrained':<9} {recipe.pretrained}"))
     if recipe.weights:
-        click.echo(f"  {'weights':<9} {recipe.weights}")
+        click.echo(safe(f"  {'weights':<9} {recipe.weights}"))
     if recipe.input_size:
-        click.echo(f"  {'input':<9} " + ", ".join(f"{k}={v}" for k, v in recipe.input_size.items()))
+        click.echo(safe(f"  {'input':<9} " + ", ".join(f"{k}={v}" for k, v in recipe.input_size.items())))
     for section in ("train", "export", "publish"):
         values = ", ".join(f"{k}={v!r}" for k, v in data[section].items())
-        click.echo(f"  [{section}] {values}")
+        click.echo(safe(f"  [{section}] {values}"))

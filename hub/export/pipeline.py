@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_dir, atomic_write_json
+from ..fsutil import atomic_dir, atomic_write_json, check_output_dir
 from ..runtime import read_config
 from . import gate, package, samples, variants
 from .errors import ExportError, GateError
@@ -30,6 +30,8 @@ from .onnx_export import EXTERNAL_DATA_THRESHOLD, export_onnx, set_metadata
 log = logging.getLogger(__name__)
 
 REPORT = "report.json"
+#: What makes a folder a previous export, which ``--out`` may replace (see hub.fsutil.check_output_dir).
+EXPORT_MARKERS = ("config.json", REPORT)
 TEST_DATA = "test_data_set_0"
 
 
@@ -120,10 +122,12 @@ def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: 
                target: str | None = None, gate_options: GateOptions | None = None, registry: Any = None,
                external_data_threshold: int = EXTERNAL_DATA_THRESHOLD, bench_iters: int = 20) -> dict[str, Any]:
     """Export, gate and package a trained run; returns the report (also written to report.json)."""
-    from ..train.rundir import load_run
+    from ..train.rundir import load_run, read_run_info
     from ..weights import resolve_weights
 
     run_dir, out = Path(run_dir), Path(out)
+    read_run_info(run_dir)  # a RUN_DIR that is no run is the likelier mistake: say that first
+    check_output_dir(out, "export", markers=EXPORT_MARKERS, inputs=(run_dir,))  # before any work
     options = gate_options or GateOptions()
     registry = _registry(registry)
     info, comps, model = load_run(run_dir, registry)

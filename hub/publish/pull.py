@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_dir, atomic_write_text
+from ..errors import OutputDirError
+from ..fsutil import atomic_dir, atomic_write_text, check_output_dir
 from .client import Target, client_for, is_retryable, resolve_target, with_retries
 from .files import MANIFEST, SERVER_FILES, IntegrityError, PublishError, check_files, parse_manifest, verify_tree
 
@@ -165,8 +166,10 @@ def pull_dir(repo_id: str, out: Path | str, revision: str | None = None, *, endp
     so a typo in ``--out`` cannot wipe unrelated files.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise PublishError(f"{out}: exists and is not a previous pull; choose an empty or new --out folder")
+    try:
+        check_output_dir(out, "pull", markers=(MANIFEST,))
+    except OutputDirError as exc:
+        raise PublishError(str(exc)) from None
     with atomic_dir(out) as tmp:
         result = _snapshot(repo_id, revision, endpoint=endpoint, token=token, cache_dir=None, local_dir=tmp)
         shutil.rmtree(tmp / ".cache", ignore_errors=True)  # the client's download bookkeeping

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .session import RuntimeModelError, UnsafeModelError, check_external_data, contained, make_session, run
+from .config_check import check_config
+from .session import RuntimeModelError, UnsafeModelError, check_external_data, contained, inside, make_session, run
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,15 @@ def read_config(folder: Path) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RuntimeModelError(f"{path}: unreadable ({exc}); re-export or re-download the model") from None
+    except RecursionError:  # JSON nested thousands deep: no export looks like that
+        raise RuntimeModelError(f"{path}: nested too deeply to be a hub config; re-export or re-download the model") from None
     if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
         raise RuntimeModelError(f"{path}: format {config.get('format') if isinstance(config, dict) else '?'!r} "
                                 f"is not {CONFIG_FORMAT}; upgrade the hub runtime")
     for key in ("label_names", "preprocessing", "variants", "modality"):
         if key not in config:
             raise RuntimeModelError(f"{path}: missing {key!r}; the export is incomplete, re-export it")
+    check_config(path, config)
     return config
 
 

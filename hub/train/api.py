@@ -21,7 +21,7 @@ import torch
 from .. import __version__
 from ..data import Dataset
 from ..errors import DataError, HubError
-from ..fsutil import atomic_write_json
+from ..fsutil import atomic_write_json, check_output_dir
 from ..model import build_model, build_task, check_layer_groups, components, input_contract
 from ..recipe import Recipe
 from ..registry import Registry
@@ -106,6 +106,8 @@ def _check_run_dir(run_dir: Path, info: RunInfo, resume: bool, dist: distributed
                               "resume with the same recipe or use a new run dir")
     elif existing:
         raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
+    else:
+        check_output_dir(run_dir, "run directory")  # a new run goes into a new or empty folder only
 
 
 def train(recipe: Recipe, run_dir: Path, registry: Registry, *, resume: bool = False, progress: bool = True,

@@ -11,6 +11,7 @@ leaves the previous checkpoint usable.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ..fsutil import atomic_dir, atomic_file, atomic_write_json
 
 DIR = "checkpoints"
 POINTER = "last.json"
+_NAME_RE = re.compile(r"^epoch-\d{4,}$")
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -67,18 +69,55 @@ def save(run_dir: Path, epoch: int, model: torch.nn.Module, optimizer: torch.opt
 
 
 def latest(run_dir: Path) -> Path | None:
+    """The checkpoint ``last.json`` points at; a garbled pointer (or one leaving the folder) is refused."""
     pointer = Path(run_dir) / DIR / POINTER
     if not pointer.is_file():
         return None
-    path = pointer.parent / json.loads(pointer.read_text())["checkpoint"]
+    try:
+        name = json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ValueError(f"names {name!r}, not a checkpoint folder epoch-NNNN")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise damaged(pointer, exc) from None
+    path = pointer.parent / name
     return path if (path / "state.json").is_file() else None
 
 
 def restore(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, Any]:
-    """Load a checkpoint into the given objects; returns the trainer state."""
-    load_weights(model, path / "model.safetensors")
-    blob = torch.load(path / "optim.pt", map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    set_rng_state(blob["rng"])
-    return json.loads((path / "state.json").read_text())
+    """Load a checkpoint into the given objects; returns the trainer state.
+
+    Every way a checkpoint can be damaged (truncated safetensors, an optimiser file with a
+    pickled object in it, which ``weights_only=True`` refuses, garbled JSON, a state from
+    another model) ends as one :class:`~hub.train.rundir.RunDirError` line.
+    """
+    try:
+        load_weights(model, path / "model.safetensors")
+    except Exception as exc:
+        raise damaged(path / "model.safetensors", exc) from None
+    try:
+        blob = torch.load(path / "optim.pt", map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(blob["optimizer"])
+        scheduler.load_state_dict(blob["scheduler"])
+        set_rng_state(blob["rng"])
+    except Exception as exc:  # UnpicklingError (refused pickle), EOFError, RuntimeError, KeyError, ...
+        raise damaged(path / "optim.pt", exc) from None
+    try:
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        for key, kind in (("epoch", int), ("step", int), ("history", list), ("extra", dict)):
+            if not isinstance(state[key], kind):
+                raise TypeError(f"{key!r} is not a {kind.__name__}")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise damaged(path / "state.json", exc) from None
+    return state
+
+
+def damaged(path: Path, exc: BaseException) -> Exception:
+    """One line for a damaged checkpoint file, whatever the library's message looked like."""
+    from .rundir import RunDirError
+
+    text = str(exc).strip()
+    reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+    if len(reason) > 200:
+        reason = reason[:200] + "..."
+    return RunDirError(f"{path}: damaged checkpoint ({reason}); it cannot be resumed: restore the file "
+                       "or start a new run")

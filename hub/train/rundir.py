@@ -27,7 +27,7 @@ from typing import Any
 from .. import __version__
 from ..errors import HubError
 from ..fsutil import atomic_write_json
-from ..recipe import AdaptConfig, ComponentRef, ExportConfig, PublishConfig, Recipe, TrainConfig, build_section
+from ..recipe import AdaptConfig, ComponentRef, ExportConfig, FieldError, PublishConfig, Recipe, TrainConfig, build_section
 from ..registry import Registry
 from ..specs import ImageInput, TextInput
 
@@ -72,6 +72,10 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
     sections = {}
     for key, cls in (("train", TrainConfig), ("export", ExportConfig), ("publish", PublishConfig)):
         sections[key] = build_section(cls, data.get(key, {}), (key,))
+    for k in ("backbone", "head", "task", "dataset"):
+        if not isinstance(data[k], dict) or not isinstance(data[k].get("name"), str) \
+                or not isinstance(data[k].get("options", {}), dict):
+            raise TypeError(f"recipe.{k} must be an object with a string 'name' and an 'options' object")
     sections["adapt"] = build_section(AdaptConfig, data["adapt"], ("adapt",)) if data.get("adapt") else None
     refs = {k: ComponentRef(data[k]["name"], data[k].get("options", {})) for k in ("backbone", "head", "task", "dataset")}
     return Recipe(
@@ -89,28 +93,50 @@ def read_run_info(run_dir: Path) -> RunInfo:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{path}: unreadable ({exc}); the run directory is damaged") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: holds a JSON {type(data).__name__}, not an object; the run directory is damaged")
     major = lambda v: str(v).split(".")[0]  # noqa: E731
     if data.get("format") != 1 or major(data.get("hub_version", "?")) != major(__version__):
         raise RunDirError(
             f"{path}: made by hub {data.get('hub_version')!r} (format {data.get('format')!r}); "
             f"this hub {__version__} reads format 1 of the same major version; retrain or use that hub"
         )
-    input_cls = ImageInput if data["modality"] == "image" else TextInput
+    try:
+        return _run_info(data)
+    except FieldError as exc:
+        raise RunDirError(f"{path}: recipe.{'.'.join(exc.path)}: {exc}; the run directory is damaged "
+                          "(edited by hand?): restore run.json or retrain") from None
+    except KeyError as exc:
+        raise RunDirError(f"{path}: missing {exc}; the run directory is damaged: restore run.json or retrain") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise RunDirError(f"{path}: malformed ({type(exc).__name__}: {exc}); the run directory is damaged: "
+                          "restore run.json or retrain") from None
+
+
+def _run_info(data: dict[str, Any]) -> RunInfo:
+    """Build :class:`RunInfo`; any shape error surfaces as KeyError/TypeError/ValueError for the caller."""
+    modality = data["modality"]
+    if modality not in ("image", "text"):
+        raise ValueError(f"modality {modality!r} is not 'image' or 'text'")
+    input_cls = ImageInput if modality == "image" else TextInput
+    if not isinstance(data["input"], dict) or not isinstance(data["recipe"], dict):
+        raise TypeError("'input' and 'recipe' must be JSON objects")
+    labels = data["label_names"]
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(n, str) for n in labels):
+        raise ValueError("'label_names' must be a list of at least two strings")
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["input"].items()}
     return RunInfo(
         recipe=recipe_from_dict(data["recipe"]),
-        label_names=tuple(data["label_names"]),
+        label_names=tuple(labels),
         input=input_cls(**fields),
-        modality=data["modality"],
-        hub_version=data["hub_version"],
+        modality=modality,
+        hub_version=str(data["hub_version"]),
         backbone=data.get("backbone", {}),
     )
 
 
 def load_run(run_dir: Path, registry: Registry, weights: str = WEIGHTS):
     """Rebuild the trained model of a run: ``(info, components, model)`` in eval mode."""
-    from safetensors.torch import load_file
-
     from ..model import build_model, components
 
     run_dir = Path(run_dir)
@@ -120,11 +146,31 @@ def load_run(run_dir: Path, registry: Registry, weights: str = WEIGHTS):
         raise RunDirError(f"{run_dir}: no {weights}; the run did not finish (resume it with `hub train --resume {run_dir}`)")
     comps = components(info.recipe, registry)
     model = build_model(info.recipe, comps, len(info.label_names), pretrained=_needs_folder(info))
-    state = load_file(str(path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    state = read_weights(path)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches: torch's message spans many lines
+        raise RunDirError(f"{path}: weights do not fit the model ({_first_line(exc)}); the run directory is damaged "
+                          "or from another recipe") from None
     if missing or unexpected:
         raise RunDirError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return info, comps, model.eval()
+
+
+def read_weights(path: Path) -> dict[str, Any]:
+    """A safetensors file as tensors; a garbled, truncated or empty file is one clear error."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError, ValueError)
+        raise RunDirError(f"{path}: not a readable safetensors file ({_first_line(exc)}); the run directory is "
+                          "damaged: retrain, or resume it with `hub train --resume`") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _needs_folder(info: RunInfo) -> bool:

@@ -19,6 +19,12 @@ class Classification:
                  class_weights: Sequence[float] | None = None) -> None:
         if num_classes < 2:
             raise ValueError(f"classification needs at least 2 classes, got {num_classes}")
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0 <= label_smoothing < 1:  # nan fails here too
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        if class_weights is not None and (not all(isinstance(w, (int, float)) and not isinstance(w, bool)
+                                                  and 0 <= w < float("inf") for w in class_weights)):
+            raise ValueError(f"class_weights must be finite numbers >= 0, got {list(class_weights)!r}")
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(f"class_weights has {len(class_weights)} values for {num_classes} classes")
         self.num_classes = num_classes
