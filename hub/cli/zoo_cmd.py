@@ -75,6 +75,8 @@ def zoo_show(name: str, zoo_path: str | None, as_json: bool) -> None:
         click.echo(safe(f"  {'weights':<9} {recipe.weights}"))
     if recipe.input_size:
         click.echo(safe(f"  {'input':<9} " + ", ".join(f"{k}={v}" for k, v in recipe.input_size.items())))
-    for section in ("train", "export", "publish"):
+    for section in ("train", "export", "publish", "adapt"):
+        if data.get(section) is None:
+            continue
         values = ", ".join(f"{k}={v!r}" for k, v in data[section].items())
         click.echo(safe(f"  [{section}] {values}"))
