@@ -173,7 +173,9 @@ def report(args: dict, rows: list) -> None:
           f"train images (labels unused), {a['epochs']} epochs, batch {a['batch_size']}, lr {a['lr']}, "
           f"temperature {a['temperature']}; logistic-regression probe on {a['per_class']} labels/class, C chosen on "
           f"{a['val_images']} validation images; BatchNorm statistics re-estimated on {a['bn_images']} unlabelled "
-          f"train images (precise-BN) except in the first row; test = official 10k; seeds {a['seeds']}\n")
+          f"train images (precise-BN) except in the first row; test = "
+          f"{'official 10k' if not int(a.get('test_images') or 0) else str(a['test_images']) + ' test images (smoke run)'}; "
+          f"seeds {a['seeds']}\n")
     print("| backbone start | probe val accuracy | probe test accuracy (mean ± std) | per seed |")
     print("|---|---|---|---|")
     for name, label in (("random_init_stored_bn", "random init, stored BN statistics"),
