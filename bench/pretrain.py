@@ -43,17 +43,16 @@ def reestimate_bn(backbone, split, encoder, device, batch_size=256):
     import torch
     from torch import nn
 
-    from hub.train.data import batch_plan, iterate
+    from hub.train.data import batch_plan, take
 
     norms = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the whole pass
     backbone.train()
-    with torch.no_grad():
-        for inputs, _ in iterate(split, encoder, batch_plan(len(split), batch_size, shuffle=False, seed=0, epoch=0),
-                                 device):
-            backbone(*inputs)
+    with torch.no_grad():  # images only: the split has no labels
+        for index in batch_plan(len(split), batch_size, shuffle=False, seed=0, epoch=0):
+            backbone(*(t.to(device) for t in encoder(take(split, index))))
     backbone.eval()
     return backbone
 
@@ -94,6 +93,7 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--val-images", type=int, default=2000)
+    parser.add_argument("--test-images", type=int, default=0, help="smoke runs only: a subset of the test set; 0 = all 10k")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest on a shared 2-core machine: no oversubscription)")
     parser.add_argument("--bn-images", type=int, default=2000, help="train images (no labels) for precise-BN")
@@ -144,7 +144,7 @@ def main() -> int:
             val_idx = np.random.default_rng(1000 + seed).choice(len(val), args.val_images, replace=False)
             splits = {"train": Split(train.inputs[few], labels[few]),
                       "val": Split(val.inputs[val_idx], np.asarray(val.labels)[val_idx]),
-                      "test": Split(test.inputs, np.asarray(test.labels))}
+                      "test": Split(test.inputs[:args.test_images or None], np.asarray(test.labels)[:args.test_images or None])}
             torch.manual_seed(seed)  # the same random init pre-training started from
             scratch = build_backbone(spec, {}, False)
             tuned = build_backbone(spec, {}, True, str(result.out))
@@ -173,7 +173,9 @@ def report(args: dict, rows: list) -> None:
           f"train images (labels unused), {a['epochs']} epochs, batch {a['batch_size']}, lr {a['lr']}, "
           f"temperature {a['temperature']}; logistic-regression probe on {a['per_class']} labels/class, C chosen on "
           f"{a['val_images']} validation images; BatchNorm statistics re-estimated on {a['bn_images']} unlabelled "
-          f"train images (precise-BN) except in the first row; test = official 10k; seeds {a['seeds']}\n")
+          f"train images (precise-BN) except in the first row; test = "
+          f"{'official 10k' if not int(a.get('test_images') or 0) else str(a['test_images']) + ' test images (smoke run)'}; "
+          f"seeds {a['seeds']}\n")
     print("| backbone start | probe val accuracy | probe test accuracy (mean ± std) | per seed |")
     print("|---|---|---|---|")
     for name, label in (("random_init_stored_bn", "random init, stored BN statistics"),
