@@ -77,7 +77,8 @@ def run_one(raw: dict[str, Any], seed: int, work: Path, name: str) -> dict[str, 
 
 
 DA_BASE = {"backbone": {"name": "small-cnn", "pretrained": False, "image_size": 16}, "dataset": "mnist-5k",
-           "head": "linear", "train": {"strategy": "fine-tune", "epochs": 5, "batch_size": 64, "lr": 0.003}}
+           "head": "linear", "train": {"strategy": "fine-tune", "epochs": 5, "batch_size": 64, "lr": 0.003,
+                                                     "precise_bn": 1024}}
 
 
 def da_rows(epochs: int, image_size: int) -> list[tuple[str, dict[str, Any], str]]:
