@@ -17,6 +17,7 @@ import click
 
 from .. import __version__
 from ..errors import HubError
+from .card_cmd import card
 from .export_cmd import bench, export, predict, validate
 from .list_cmd import list_components
 from .plugins_cmd import plugins
@@ -52,6 +53,7 @@ cli.add_command(pull)
 cli.add_command(run)
 for command in (export, validate, predict, bench):
     cli.add_command(command)
+cli.add_command(card)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,10 +131,12 @@ def _image_code(pre: dict[str, Any]) -> list[str]:
         steps.insert(0, f"straight to {height}x{width}")
         resize = [f"    if image.size != ({width}, {height}):",
                   f"        image = image.resize(({width}, {height}), {resample})"]
-    layout = ["    x = (np.asarray(image, np.float32) / 255 - MEAN) / STD  # (H, W, C)"] if channels == 3 else [
-        "    x = ((np.asarray(image, np.float32) / 255 - MEAN) / STD)[..., None]  # (H, W, 1)"]
-    if order == "BGR" and channels == 3:
-        layout.append("    x = x[..., ::-1]  # the model wants BGR")
+    if channels == 1:
+        layout = ["    x = ((np.asarray(image, np.float32) / 255 - MEAN) / STD)[..., None]  # (H, W, 1)"]
+    elif order == "BGR":  # mean and std are in the model's (BGR) order
+        layout = ["    x = (np.asarray(image, np.float32)[..., ::-1] / 255 - MEAN) / STD  # (H, W, C), BGR"]
+    else:
+        layout = ["    x = (np.asarray(image, np.float32) / 255 - MEAN) / STD  # (H, W, C)"]
     return [
         f"MEAN = np.array({mean}, np.float32)",
         f"STD = np.array({std}, np.float32)", "", "",
