@@ -5,7 +5,8 @@ Real parts throughout: a model trained by the hub's trainer, `hub export` with i
 real `hub serve`, the card the push published, each block in a fresh Python process with only
 HF_ENDPOINT pointing at the server. The image model is EfficientNet-Lite0 (bicubic, crop_pct 0.875: the
 contract the first card got wrong); inputs add 16-bit, palette, RGBA, LA, 1-bit and non-square files.
-The image test runs by default; the text one (MiniLM) is marked slow.
+The trained models are marked slow; a synthetic export with a real tiny image graph and the same
+contract runs every block in the default suite.
 """
 
 from __future__ import annotations
@@ -123,24 +124,25 @@ def _run_every_block(published, server, tmp_path: Path) -> tuple[str, dict, list
     return blocks[2][1], env, [lang for lang, _ in blocks]
 
 
-def _image_inputs(folder: Path, test) -> list[str]:
+def _image_inputs(folder: Path, grey: np.ndarray) -> list[str]:
+    """``grey`` (N, H, W) uint8 as PNGs, plus files in other modes and shapes, plus docs/samples."""
     from PIL import Image
 
     folder.mkdir()
     paths = []
-    for i, pixels in enumerate(test.inputs):
+    for i, pixels in enumerate(grey):
         Image.fromarray(pixels).save(folder / f"{i}.png")
         paths.append(str(folder / f"{i}.png"))
     rng = np.random.default_rng(0)
     extra = {
-        "sixteen.png": Image.fromarray(test.inputs[0].astype(np.uint16) * 257),
-        "sixteen-b.png": Image.fromarray((test.inputs[1].astype(np.uint16) << 8) | 0x7F),
+        "sixteen.png": Image.fromarray(grey[0].astype(np.uint16) * 257),
+        "sixteen-b.png": Image.fromarray((grey[1].astype(np.uint16) << 8) | 0x7F),
         "rgb-wide.png": Image.fromarray(rng.integers(0, 255, (24, 40, 3), dtype=np.uint8)),
         "rgb-tall.png": Image.fromarray(rng.integers(0, 255, (50, 20, 3), dtype=np.uint8)),
         "rgba.png": Image.fromarray(rng.integers(0, 255, (30, 30, 4), dtype=np.uint8)),
         "la.png": Image.fromarray(rng.integers(0, 255, (16, 12, 2), dtype=np.uint8), "LA"),
         "palette.png": Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).convert("P"),
-        "bits.png": Image.fromarray(test.inputs[2]).convert("1"),
+        "bits.png": Image.fromarray(grey[2]).convert("1"),
     }
     for name, image in extra.items():
         image.save(folder / name)
@@ -148,16 +150,57 @@ def _image_inputs(folder: Path, test) -> list[str]:
     return paths + sorted(str(p) for p in DOCS_SAMPLES.glob("*.png"))
 
 
-def test_image_card_blocks_run_and_match_runtime_on_every_test_sample(image_repo, server, tmp_path):
+def _compare_images(published, server, tmp_path: Path, grey: np.ndarray) -> list[str]:
     from hub.runtime import load
 
-    plain, env, _ = _run_every_block(image_repo, server, tmp_path)
-    paths = _image_inputs(tmp_path / "inputs", image_repo["test"])
+    plain, env, _ = _run_every_block(published, server, tmp_path)
+    paths = _image_inputs(tmp_path / "inputs", grey)
     (tmp_path / "inputs.json").write_text(json.dumps(paths))
     snippet = json.loads(_python(plain + HARNESS, env, str(tmp_path / "inputs.json")).removeprefix("@@"))
-    runtime = [r["label"] for r in load(image_repo["export"]).predict(paths)]
+    runtime = [r["label"] for r in load(published["export"]).predict(paths)]
     disagree = [(Path(p).name, s, r) for p, s, r in zip(paths, snippet, runtime) if s != r]
     assert not disagree, f"{len(disagree)} of {len(paths)} differ (file, snippet, runtime): {disagree[:10]}"
+    return runtime
+
+
+@pytest.fixture
+def tiny_image_repo(server, token, tmp_path, make_export_dir):
+    """A synthetic export with a real (tiny) image graph and the lite0 contract: runs in seconds."""
+    from onnx import TensorProto, helper, numpy_helper
+    from PIL import Image
+
+    export = make_export_dir(tmp_path / "tiny")
+    w = numpy_helper.from_array(np.random.default_rng(3).standard_normal((3 * 24 * 32, 3)).astype(np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["pixel_values"], ["flat"]), helper.make_node("MatMul", ["flat", "W"], ["logits"])],
+        "tiny", [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 24, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    import onnx
+
+    onnx.save(model, str(export / "onnx" / "model.onnx"))
+    (export / "onnx" / "model.int8-dynamic.onnx").unlink()
+    (export / "samples").mkdir()
+    Image.fromarray(np.random.default_rng(4).integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(
+        export / "samples" / "0.png")
+    config = json.loads((export / "config.json").read_text())
+    config["preprocessing"].update(interpolation="bicubic", crop_pct=0.875)
+    config["variants"].pop("int8-dynamic")
+    config.update(preferred_variant="fp32", samples=[{"file": "samples/0.png", "label": "dog"}])
+    (export / "config.json").write_text(json.dumps(config))
+    repo = f"alice/card-tiny-{uuid.uuid4().hex[:6]}"
+    return {"export": export, "repo": repo, "commit": push(export, repo, endpoint=server.url, token=token).commit_sha}
+
+
+def test_tiny_image_card_blocks_run_and_match_runtime(tiny_image_repo, server, tmp_path):
+    grey = np.random.default_rng(5).integers(0, 255, (24, 8, 8), dtype=np.uint8)
+    assert len(set(_compare_images(tiny_image_repo, server, tmp_path, grey))) > 1
+
+
+@pytest.mark.slow  # trains and exports EfficientNet-Lite0: minutes on a loaded 2-core machine
+def test_image_card_blocks_run_and_match_runtime_on_every_test_sample(image_repo, server, tmp_path):
+    runtime = _compare_images(image_repo, server, tmp_path, image_repo["test"].inputs)
     assert len(set(runtime)) > 3  # a real model, not one that answers the same class for everything
 
 
@@ -181,6 +224,7 @@ def test_text_card_blocks_run_and_match_runtime_on_every_test_sample(text_repo, 
     assert out.returncode != 0 and "empty text" in out.stderr
 
 
+@pytest.mark.slow
 def test_card_preprocessing_is_the_contract(image_repo, server, tmp_path):
     """The card spells out the contract (bicubic, cover floor(32 / 0.875) = 36 px, crop) and what was trained."""
     card = _card(server, image_repo["repo"], image_repo["commit"], tmp_path)
