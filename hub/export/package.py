@@ -116,3 +116,51 @@ def copy_tokenizer(folder: Path, dest: Path) -> list[str]:
             shutil.copy2(folder / name, dest / name)
             copied.append(name)
     return copied
+
+
+SAMPLES = "samples"
+
+
+def write_samples(dest: Path, raw: Any, labels: Sequence[int], label_names: Sequence[str], modality: str,
+                  count: int = 3) -> list[dict[str, Any]]:
+    """A few test-split examples as ``samples/<i>.png`` or ``samples/<i>.txt``; their config.json entries.
+
+    Why: the model card's code must run as pasted, so it needs an input that exists; a real
+    held-out example (one per class first) also shows a deployer what the model was trained on.
+    Images are written as lossless PNG of the decoded pixels (EXIF orientation applied, 16-bit grey
+    kept), so the runtime sees the same pixels it would from the original file.
+    """
+    chosen: list[int] = []
+    for i, label in enumerate(labels):  # the first example of each class, in order
+        if len(chosen) < count and int(label) not in {int(labels[j]) for j in chosen}:
+            chosen.append(i)
+    folder = dest / SAMPLES
+    folder.mkdir(exist_ok=True)
+    entries = []
+    for k, i in enumerate(chosen):
+        item = raw[i]
+        if modality == "text":
+            name = f"{SAMPLES}/{k}.txt"
+            (dest / name).write_text(str(item), encoding="utf-8")
+        else:
+            name = f"{SAMPLES}/{k}.png"
+            _png(item).save(dest / name, format="PNG")
+        entries.append({"file": name, "label": str(label_names[int(labels[i])])})
+    return entries
+
+
+def _png(item: Any) -> Any:
+    """One dataset image (path, PIL image or uint8 array) as a PIL image PNG can store losslessly."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    if isinstance(item, (str, Path)):
+        with Image.open(item) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened) if opened.getexif().get(0x0112, 1) != 1 else opened.copy()
+    elif hasattr(item, "getpixel"):
+        image = item
+    else:
+        array = np.asarray(item)
+        image = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
+    return image if image.mode in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA") else image.convert("RGB")

@@ -224,6 +224,9 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
                       "batch_sizes": sorted(set(options.batch_sizes)),
                       "tolerances": {k: v.as_dict() for k, v in tolerances.items()}}
     gate.write_test_data(tmp / TEST_DATA, ref, facts["graph_inputs"])
+    config["samples"] = package.write_samples(tmp, *samples.split_samples(samples.load_dataset(info, comps),
+                                                                          options.split, None),
+                                              info.label_names, info.modality)  # inputs the model card runs on
     if copy_files is None:
         package.copy_run_files(run_dir, tmp, "weights.safetensors")
     else:

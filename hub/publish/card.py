@@ -20,6 +20,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import snippet
+from .card_sections import (describe_training, intended_use, model_index_dataset, recipe_settings,
+                            training_data_license)
+
 LIBRARY_NAME = "onnx"
 HUB_TAG = "zoohub"
 
@@ -150,63 +154,6 @@ def _dataset(config: dict[str, Any], recipe: dict[str, Any]) -> tuple[str, str, 
     return name, name, "/" in name
 
 
-def _usage(repo_id: str, revision: str, config: dict[str, Any], modality: str, model_file: str) -> str:
-    """Loading snippets: the hub runtime, then plain onnxruntime with preprocessing from config.json."""
-    pre = config.get("preprocessing") or {}
-    ref = repo_id if revision == "main" else f"{repo_id}@{revision}"
-    example = '["an example sentence"]' if modality == "text" else '["cat.jpg"]'
-    head = ["```python", "from hub.runtime import load", "",
-            f'model = load("{ref}")  # pin a version with "{repo_id}@<tag or commit>"',
-            f"print(model.predict({example}))", "```"]
-    plain = ["```python", "import json", "", "import numpy as np", "import onnxruntime as ort",
-             "from huggingface_hub import snapshot_download"]
-    if modality == "text":
-        names = pre.get("input_names") or ["input_ids", "attention_mask"]
-        fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-        feeds = ", ".join(f'"{n}": np.array([enc.{fields.get(n, "ids")}], dtype=np.int64)' for n in names)
-        plain += ["from tokenizers import Tokenizer", "",
-                  f'folder = snapshot_download("{repo_id}", revision="{revision}")',
-                  f'session = ort.InferenceSession(f"{{folder}}/{model_file}")',
-                  'tokenizer = Tokenizer.from_file(f"{folder}/tokenizer.json")',
-                  f"tokenizer.enable_truncation({pre.get('max_length', 128)})",
-                  'enc = tokenizer.encode("an example sentence")',
-                  f"logits = session.run(None, {{{feeds}}})[0]"]
-    else:
-        height, width = (pre.get("size") or [224, 224])[:2]
-        mean = list(pre.get("mean") or [0.485, 0.456, 0.406])
-        std = list(pre.get("std") or [0.229, 0.224, 0.225])
-        name = (config.get("input_names") or ["pixel_values"])[0]
-        plain += ["from PIL import Image", "",
-                  f'folder = snapshot_download("{repo_id}", revision="{revision}")',
-                  f'session = ort.InferenceSession(f"{{folder}}/{model_file}")',
-                  f'image = Image.open("cat.jpg").convert("RGB").resize(({width}, {height}), Image.BILINEAR)',
-                  f"mean, std = np.array({mean}, np.float32), np.array({std}, np.float32)",
-                  "x = (np.asarray(image, np.float32) / 255 - mean) / std  # HWC",
-                  f'logits = session.run(None, {{"{name}": x.transpose(2, 0, 1)[None]}})[0]']
-    plain += ['labels = json.load(open(f"{folder}/config.json"))["label_names"]',
-              "print(labels[int(logits[0].argmax())])", "```"]
-    return "\n".join(["### With the hub runtime", "", *head, "", "### With plain onnxruntime", "",
-                      "Preprocessing values come from `preprocessing` in `config.json`.", "", *plain])
-
-
-def ensemble_section(ensemble: dict[str, Any]) -> list[str]:
-    """Markdown lines for an ensemble export: every member with its weight and metrics, then the ensemble."""
-    primary = str(ensemble.get("primary_metric") or "accuracy")
-    split, n = ensemble.get("split", "test"), ensemble.get("samples")
-    rows = []
-    for m in (m for m in ensemble.get("members") or [] if isinstance(m, dict)):
-        own = (m.get("test") or {}).get(primary)
-        gated = (m.get("gate_metrics") or {}).get(primary)
-        rows.append([m.get("name"), m.get("backbone"), m.get("head"), m.get("recipe"), m.get("seed"),
-                     m.get("weight"), own if own is not None else "-", gated if gated is not None else "-"])
-    ours = (ensemble.get("metrics") or {}).get(primary)
-    rows.append(["**ensemble**", "", "", "", "", 1.0, "-", ours if ours is not None else "-"])
-    headers = ["member", "backbone", "head", "recipe", "seed", "weight", f"{primary} (own test split)",
-               f"{primary} ({split}, {n} gate samples)"]
-    return ["## Ensemble members", "", f"Output `logits` = {ensemble.get('combination', 'averaged probabilities')}. "
-            "Each member's weights and run record are under `members/`.", "", _table(headers, rows), ""]
-
-
 def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "main") -> str:
     """The full ``README.md`` text for the export in ``export_dir`` published as ``repo_id``."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -228,14 +175,15 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     tags = list(dict.fromkeys(t for t in [task, modality, "onnx", "transfer-learning", HUB_TAG, family,
                                           str(backbone_name), "ensemble" if ensemble else ""] if t))
 
+    index_type, index_name = model_index_dataset(dataset_id, dataset_name, on_hub)
     evals = []
     for split in ("test", "validation", "val"):
         for key, value in _scalar_metrics(summary.get(split)).items():
             metric_type, pretty = _metric_id(key)
             if metric_type in ("loss", "epoch", "seconds", "time_s", "n", "count"):
                 continue
-            evals.append(EvalResult(task_type=pipeline_tag or task, dataset_type=dataset_id,
-                                    dataset_name=dataset_name, dataset_split=split, metric_type=metric_type,
+            evals.append(EvalResult(task_type=pipeline_tag or task, dataset_type=index_type,
+                                    dataset_name=index_name, dataset_split=split, metric_type=metric_type,
                                     metric_value=float(value), metric_name=f"{pretty} ({split})"))
     data = ModelCardData(library_name=LIBRARY_NAME, license=license_, tags=tags, pipeline_tag=pipeline_tag,
                          base_model=base_model(backbone), datasets=[dataset_id] if on_hub else None,
@@ -246,8 +194,7 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     fallback = "onnx/model.onnx" if "onnx/model.onnx" in files else next(f for f in files if f.endswith(".onnx"))
     model_file = next((v["file"] for v in variants if v.get("name") == preferred and v.get("file")), fallback)
     labels = config.get("label_names") or run.get("label_names") or []
-    about = (f"A {task} model ({modality}) fine-tuned from **{backbone_name}** on **{dataset_name}** by transfer "
-             f"learning with the hub (`{HUB_TAG}`), exported to ONNX for edge deployment.")
+    about = describe_training(task, modality, str(backbone_name), dataset_name, recipe)
     if ensemble:
         about = (f"An ensemble of {len(ensemble.get('members') or [])} {task} models ({modality}) on "
                  f"**{dataset_name}**, trained by transfer learning with the hub (`{HUB_TAG}`) and combined into "
@@ -270,13 +217,13 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
                  v.get("latency_ms_p50", "-"), v.get("name") == preferred] for v in variants]
         body += ["## ONNX variants", "", _table(["variant", "file", "size (MB)", "latency p50 (ms)", "preferred"],
                                                 rows), ""]
-    body += ["## How to use", "", _usage(repo_id, revision, config, modality, model_file), ""]
-    scalars = {**{k: _name(recipe.get(k)) for k in ("backbone", "head", "task", "dataset") if recipe.get(k)},
-               **{f"train.{k}": v for k, v in (recipe.get("train") or {}).items()}}
-    if recipe.get("name"):
-        scalars = {"recipe": recipe["name"], **scalars}
+    body += ["## How to use", "", snippet.usage(repo_id, revision, config, modality, model_file, files), ""]
+    body += intended_use(config, modality, dataset_name, labels)
+    scalars = recipe_settings(recipe)
     if scalars:
-        body += ["## Training recipe", "", _table(["setting", "value"], [[k, v] for k, v in scalars.items()]), ""]
+        body += ["## Training recipe", "", _table(["setting", "value"], [[k, v] for k, v in scalars.items()]), "",
+                 "Settings not listed are the defaults (see the recipe reference, docs/zoo.md), or had no effect "
+                 "with this strategy.", ""]
     cols, rows = _report_rows(report)
     if rows:
         body += ["## Validation of the exported models (ONNX vs PyTorch)", "", _table(cols, rows), ""]
@@ -292,5 +239,6 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     body += ["## Integrity", "", "`hub_manifest.json` lists the sha256 and size of every file; `hub pull` and "
              "`hub.runtime.load` verify each download against it.", "",
              "## License", "", f"`{license_}`, inherited from the "
-             + ("members' backbones." if ensemble else f"backbone {backbone_name}."), ""]
+             + ("members' backbones." if ensemble else f"backbone {backbone_name}."), "",
+             *training_data_license(config, dataset_name)]
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)))

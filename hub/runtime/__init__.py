@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .config_check import check_config
+from .inputs import InputError
 from .session import RuntimeModelError, UnsafeModelError, check_external_data, contained, inside, make_session, run
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 CONFIG = "config.json"
 CONFIG_FORMAT = 1
 
-__all__ = ["Model", "RuntimeModelError", "UnsafeModelError", "check_external_data", "load", "read_config"]
+__all__ = ["InputError", "Model", "RuntimeModelError", "UnsafeModelError", "check_external_data", "load", "read_config"]
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -73,20 +74,31 @@ class Model:
         self._text = None
 
     def encode(self, inputs: Any) -> dict[str, np.ndarray]:
-        """Raw inputs (images or strings) -> the model's input arrays."""
+        """Raw inputs (images or strings) -> the model's input arrays.
+
+        Already-encoded inputs (a mapping ``{input_name: array}``, or for images a float32 NCHW
+        batch) are checked against the graph and passed through (:mod:`hub.runtime.inputs`).
+        Empty texts are refused with :class:`~hub.runtime.inputs.InputError`.
+        """
+        from .inputs import check_texts, encoded_feeds
+
         prep = self.config["preprocessing"]
+        feeds = encoded_feeds(inputs, self.modality, prep, self.session.get_inputs())
+        if feeds is not None:
+            return feeds
         if self.modality == "text":
             if self._text is None:
                 from .text import TextEncoder
 
                 self._text = TextEncoder(self.folder, prep["max_length"], prep["input_names"],
                                          prep.get("padding_side", "right"))
-            return self._text.encode([inputs] if isinstance(inputs, str) else list(inputs))
+            return self._text.encode(check_texts([inputs] if isinstance(inputs, str) else list(inputs)))
         from .preprocess import preprocess_images
 
         return {"pixel_values": preprocess_images(inputs, prep)}
 
     def logits(self, inputs: Any) -> np.ndarray:
+        """Raw logits ``(batch, classes)`` for raw or already-encoded inputs (see :meth:`encode`)."""
         return np.asarray(run(self.session, self.encode(inputs))[0], dtype=np.float32)
 
     def predict(self, inputs: Any, batch_size: int = 32) -> list[dict[str, Any]]:
@@ -101,6 +113,11 @@ class Model:
         # (a grey batch of width 3 or 4 is the one shape this reads wrongly: pass a list then).
         single = isinstance(inputs, (str, Path)) or hasattr(inputs, "getpixel") or (
             isinstance(inputs, np.ndarray) and (inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[-1] in (3, 4))))
+        from .inputs import encoded_feeds
+
+        feeds = encoded_feeds(inputs, self.modality, self.config["preprocessing"], self.session.get_inputs())
+        if feeds is not None:  # already encoded: one batch, as given
+            return self._results(_softmax(np.asarray(run(self.session, feeds)[0], dtype=np.float32)))
         items = [inputs] if single else list(inputs)
         results: list[dict[str, Any]] = []
         step = max(1, int(batch_size))
@@ -108,15 +125,16 @@ class Model:
             batch = items[start:start + step]
             if self.modality == "image" and all(isinstance(b, np.ndarray) for b in batch):
                 batch = np.stack(batch) if len({b.shape for b in batch}) == 1 else batch
-            probs = _softmax(self.logits(batch))
-            for row in probs:
-                best = int(row.argmax())
-                results.append({
-                    "label": self.label_names[best],
-                    "score": float(row[best]),
-                    "probabilities": {name: float(p) for name, p in zip(self.label_names, row)},
-                })
+            results += self._results(_softmax(self.logits(batch)))
         return results
+
+    def _results(self, probs: np.ndarray) -> list[dict[str, Any]]:
+        out = []
+        for row in probs:
+            best = int(row.argmax())
+            out.append({"label": self.label_names[best], "score": float(row[best]),
+                        "probabilities": {name: float(p) for name, p in zip(self.label_names, row)}})
+        return out
 
     def __repr__(self) -> str:
         return f"Model({self.folder}, variant={self.variant!r}, task={self.config.get('task')!r})"

@@ -195,11 +195,14 @@ def _open(path: Path) -> Any:
 def _pil_mode(image: Any, channels: int) -> Any:
     from PIL import ImageOps
 
+    mode = image.mode
+    # 16-bit grey: Pillow opens such PNGs as I;16 (or as 32-bit "I" in some versions); keep the top 8 bits.
+    # Pillow's own convert("L"/"RGB") clips them at 255 instead, which turns most pixels white.
+    sixteen = mode.startswith("I;16") or (mode == "I" and getattr(image, "format", None) == "PNG")
     if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation; exif_transpose copies even when upright
         image = ImageOps.exif_transpose(image)
-    mode = image.mode
-    if mode.startswith("I;16"):  # 16-bit grey: keep the top 8 bits
-        image = _from_array(np.asarray(image).astype(np.uint16) >> 8)
+    if sixteen:
+        image = _from_array(np.asarray(image).astype(np.uint32) >> 8)
     elif mode in ("I", "F"):
         image = _from_array(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
     elif mode == "1":

@@ -222,3 +222,20 @@ def test_failing_variant_is_reported_not_kept(image_run: Path, tmp_path: Path, s
     assert not (tmp_path / "out/onnx/model_fp16.onnx").exists()
     config = json.loads((tmp_path / "out/config.json").read_text())
     assert list(config["variants"]) == ["fp32"]
+
+
+def test_samples_ship_real_test_examples(image_export: Path) -> None:
+    """samples/ holds test-split examples (distinct classes first) with their true labels, pixel-exact."""
+    from PIL import Image
+
+    from hub_vision.data.embedded import digits
+
+    config = json.loads((image_export / "config.json").read_text())
+    entries = config["samples"]
+    assert [e["file"] for e in entries] == ["samples/0.png", "samples/1.png", "samples/2.png"]
+    assert len({e["label"] for e in entries}) == 3
+    test = digits().split("test")
+    for entry in entries:
+        pixels = np.asarray(Image.open(image_export / entry["file"]))
+        matches = [i for i, x in enumerate(test.inputs) if x.shape == pixels.shape and np.array_equal(x, pixels)]
+        assert matches and any(config["label_names"][test.labels[i]] == entry["label"] for i in matches)

@@ -53,7 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     handle.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def token() -> str:
     return TOKEN
 

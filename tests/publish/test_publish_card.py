@@ -22,7 +22,8 @@ def test_text_card_metadata_and_snippets_parse(tmp_path, make_export_dir):
     text = _card(export)
     card = ModelCard(text)
     assert card.data.pipeline_tag == "text-classification" and "text" in card.data.tags
-    assert "Tokenizer.from_file" in card.text and '"input_ids": np.array([enc.ids]' in card.text
+    assert "Tokenizer.from_file" in card.text and "tokenizer.enable_truncation(64)" in card.text
+    assert "for i in session.get_inputs()" in card.text  # only the inputs the graph declares
     for block in re.findall(r"```python\n(.*?)```", card.text, re.S):
         ast.parse(block)  # every snippet is valid Python
     assert text == _card(export)  # deterministic: same export, same bytes (no dates)
@@ -31,7 +32,7 @@ def test_text_card_metadata_and_snippets_parse(tmp_path, make_export_dir):
 def test_image_snippet_uses_config_preprocessing(export_dir):
     text = _card(export_dir)
     assert ".resize((32, 24)" in text and "np.array([0.5, 0.5, 0.5], np.float32)" in text
-    assert 'InferenceSession(f"{folder}/onnx/model.int8-dynamic.onnx")' in text  # the preferred variant
+    assert 'InferenceSession(f"{folder}/onnx/model.int8-dynamic.onnx"' in text  # the preferred variant
     for block in re.findall(r"```python\n(.*?)```", text, re.S):
         ast.parse(block)
 
@@ -55,3 +56,97 @@ def test_base_model_shapes():
     assert base_model({"weights_source": "hf:timm/resnet18.a1_in1k@abc"}) == "timm/resnet18.a1_in1k"
     assert base_model({"base_model": "google/vit-base"}) == "google/vit-base"
     assert base_model({"weights": {"kind": "path", "location": "/x"}}) is None
+
+
+def _with_recipe(export, **train):
+    run = json.loads((export / "run.json").read_text())
+    run["recipe"]["train"].update(train)
+    (export / "run.json").write_text(json.dumps(run))
+
+
+def test_fine_tuned_only_when_the_backbone_trained(export_dir):
+    text = ModelCard(_card(export_dir)).text
+    assert "fine-tuned" not in text and "frozen features of **resnet18**" in text
+    _with_recipe(export_dir, strategy="partial", trainable_groups=2)
+    text = ModelCard(_card(export_dir)).text
+    assert "fine-tuned from **resnet18** (the last 2 layer groups trained" in text
+    _with_recipe(export_dir, strategy="fine-tune")
+    assert "fine-tuned from **resnet18** (every layer trained)" in _card(export_dir)
+
+
+def test_recipe_table_lists_only_keys_that_differ_and_acted(export_dir):
+    from hub.recipe import TrainConfig
+
+    defaults = {k: v for k, v in TrainConfig().__dict__.items()}
+    _with_recipe(export_dir, **{**defaults, "strategy": "feature-extraction", "epochs": 3, "lr": 0.001,
+                                "momentum": 0.5, "trainable_groups": 3, "weight_decay": 0.05, "device": "cpu",
+                                "early_stopping": {"metric": "val_accuracy", "patience": 2, "mode": "auto",
+                                                   "min_delta": 0.0}})
+    text = _card(export_dir)
+    table = text.split("## Training recipe")[1].split("##")[0]
+    assert "| train.weight_decay | 0.05 |" in table and "train.early_stopping" in table
+    for hidden in ("momentum", "trainable_groups", "train.device", "train.scheduler", "train.seed", "train.mixup"):
+        assert hidden not in table, hidden  # defaults, or no effect with adamw / feature extraction
+    assert "| train.strategy | feature-extraction |" in table and "| train.epochs | 3 |" in table
+
+
+def test_model_index_dataset_is_not_posing_as_a_hub_id(export_dir):
+    card = ModelCard(_card(export_dir))
+    result = card.data.eval_results[0]
+    assert result.dataset_type == "zoohub:cifar3" and "not a Hugging Face Hub dataset" in result.dataset_name
+    assert card.data.datasets is None
+    config = json.loads((export_dir / "config.json").read_text())
+    config["dataset"]["source"] = "hf:rotten_tomatoes/rotten_tomatoes"
+    (export_dir / "config.json").write_text(json.dumps(config))
+    card = ModelCard(_card(export_dir))
+    assert card.data.eval_results[0].dataset_type == "rotten_tomatoes/rotten_tomatoes"
+    assert card.data.datasets == ["rotten_tomatoes/rotten_tomatoes"]
+
+
+def test_use_limitations_and_data_license_sections(export_dir):
+    config = json.loads((export_dir / "config.json").read_text())
+    config["preprocessing"].update(crop_pct=0.875, interpolation="bicubic")
+    config["gate"] = {"split": "test", "samples": 180}
+    (export_dir / "config.json").write_text(json.dumps(config))
+    text = _card(export_dir)
+    assert "## Intended use" in text and "`cat`, `dog`, `bird`" in text
+    limits = text.split("## Limitations")[1].split("##")[0]
+    assert "180 examples of the test split" in limits and "centre crop drops about 6%" in limits
+    assert "licensed `MIT`" in text.split("## Training data license")[1]
+    del config["dataset"]["license"]
+    (export_dir / "config.json").write_text(json.dumps(config))
+    assert "is not recorded" in _card(export_dir).split("## Training data license")[1]
+
+
+def test_install_line_endpoint_note_and_shipped_sample(export_dir):
+    from PIL import Image
+
+    (export_dir / "samples").mkdir()
+    Image.new("L", (8, 8), 3).save(export_dir / "samples" / "0.png")
+    config = json.loads((export_dir / "config.json").read_text())
+    config["samples"] = [{"file": "samples/0.png", "label": "dog"}, {"file": "samples/missing.png", "label": "x"}]
+    (export_dir / "config.json").write_text(json.dumps(config))
+    text = _card(export_dir)
+    assert "pip install onnxruntime numpy pillow huggingface_hub" in text and "HF_ENDPOINT" in text
+    assert 'model.predict(f"{model.folder}/samples/0.png")' in text
+    assert 'print(predict(f"{folder}/samples/0.png"))' in text and "label 'dog'" in text
+    assert "missing.png" not in text
+
+
+def test_hub_card_previews_exactly_what_push_publishes(export_dir, server, token, cli_main, capsys, tmp_path,
+                                                       monkeypatch):
+    from huggingface_hub import hf_hub_download
+
+    from hub.publish import push
+
+    repo = "alice/card-preview"
+    assert cli_main(["card", str(export_dir), "--repo-id", repo]) == 0
+    preview = capsys.readouterr().out
+    push(export_dir, repo, endpoint=server.url, token=token)
+    published = hf_hub_download(repo, "README.md", endpoint=server.url, cache_dir=tmp_path / "c")
+    assert preview == open(published, encoding="utf-8").read()
+    assert cli_main(["card", str(export_dir), "--repo-id", repo, "--out", str(tmp_path / "card.md")]) == 0
+    assert (tmp_path / "card.md").read_text(encoding="utf-8") == preview
+    (export_dir / "weights.pt").write_bytes(b"x")
+    assert cli_main(["card", str(export_dir)]) == 1
+    assert "pickle" in capsys.readouterr().err
