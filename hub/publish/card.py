@@ -65,6 +65,19 @@ def lora_line(backbone: Any) -> str:
             f"({record['trainable_params']:,} trainable of {record['total_params']:,})")
 
 
+def adaptation_lines(summary: dict[str, Any]) -> list[str]:
+    """Domain adaptation: which method, which unlabelled target, and how the model does there."""
+    adapt, target = summary.get("adaptation"), summary.get("target")
+    if not isinstance(adapt, dict) or not isinstance(target, dict):
+        return []
+    scores = ", ".join(f"{k} {_fmt(v)}" for k, v in _scalar_metrics(target.get("test")).items() if k != "loss")
+    return ["## Domain adaptation", "",
+            f"Trained on the labelled source data with **{_name(adapt.get('method'))}** domain adaptation toward the "
+            f"unlabelled target dataset **{target.get('dataset')}** ({adapt.get('target_examples')} examples, "
+            f"adaptation weight {adapt.get('weight')}). The target's labels were never used for training; its test "
+            f"split, read only after training, gives: {scores}. The exported model is backbone + head only.", ""]
+
+
 def _metric_id(name: str) -> tuple[str, str]:
     """(metric_type, pretty name) for a summary key such as ``macro_f1``."""
     key = name.lower()
@@ -211,6 +224,7 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     if adapted:
         body += [f"Fine-tuned with {adapted}; the adapters are merged into the weights, so the ONNX model is a "
                  "plain backbone + head.", ""]
+    body += adaptation_lines(summary)
     if variants:
         rows = [[v.get("name"), f"`{v.get('file')}`",
                  f"{v['size_bytes'] / 1e6:.1f}" if isinstance(v.get("size_bytes"), int) else "-",

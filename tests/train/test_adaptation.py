@@ -294,3 +294,10 @@ def test_an_adapted_run_exports_backbone_and_head_only_through_the_gate(tiny_hub
                for name in ("plain", "dann")}
     assert all(r["variants"][0]["passed"] for r in reports.values())
     assert onnx_params(tmp_path / "dann-onnx") == onnx_params(tmp_path / "plain-onnx")
+    from hub.publish.card import render
+
+    folder = tmp_path / "dann-onnx"
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    card = render(folder, files, "alice/dann")
+    assert "## Domain adaptation" in card and "common:dann" in card and "mnist5k" in card
+    assert "## Domain adaptation" not in render(tmp_path / "plain-onnx", files, "alice/plain")
