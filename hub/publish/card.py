@@ -122,6 +122,23 @@ def _report_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return cols, [[row.get(c) for c in cols] for row in rows]
 
 
+def _gate_samples(report: dict[str, Any]) -> list[str]:
+    """One line saying how many held-out samples the gate judged, and what one changed answer is worth."""
+    facts = report.get("gate") if isinstance(report.get("gate"), dict) else {}
+    count = facts.get("samples")
+    if not isinstance(count, int):
+        first = next((v for v in report.get("variants") or [] if isinstance(v, dict)), {})
+        count = first.get("samples")
+    if not isinstance(count, int) or count < 1:
+        return []
+    split = facts.get("split") or report.get("split") or "test"
+    line = (f"Gate samples: **{count}** held-out examples of the `{split}` split (one changed answer = "
+            f"{100.0 / count:.2g} points).")
+    if str(facts.get("criterion", "")).startswith("failed"):
+        line += " That is below the gate's floor and was allowed explicitly: treat these numbers as weak evidence."
+    return [line, ""]
+
+
 def _variants(config: dict[str, Any]) -> list[dict[str, Any]]:
     """config.json variants as ``[{"name", "file", ...}]`` (the export writes a name -> entry mapping)."""
     found = config.get("variants") or []
@@ -237,6 +254,7 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     cols, rows = _report_rows(report)
     if rows:
         body += ["## Validation of the exported models (ONNX vs PyTorch)", "", _table(cols, rows), ""]
+        body += _gate_samples(report)
     metric_rows = [[split, k, v] for split in ("test", "validation", "val")
                    for k, v in _scalar_metrics(summary.get(split)).items()]
     if metric_rows:
