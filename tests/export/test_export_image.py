@@ -52,27 +52,7 @@ def test_layout_config_and_metadata(image_export: Path, image_run: Path) -> None
     assert leftovers == []
 
 
-def run_onnx_test_runner(model_dir: Path) -> None:
-    """ONNX's own backend test runner, with onnxruntime as the backend, on the model folder."""
-    import unittest
-    import warnings
-
-    import onnxruntime.backend as backend
-    from onnx.backend.test.case.test_case import TestCase
-    from onnx.backend.test.runner import Runner
-
-    with warnings.catch_warnings():  # building ONNX's own node cases warns about their edge values
-        warnings.simplefilter("ignore")
-        runner = Runner(backend, __name__)
-    case = TestCase(name="test_hub_export", model_name="hub_export", url=None, model_dir=str(model_dir),
-                    model=None, data_sets=None, kind="real", rtol=1e-3, atol=1e-7)  # the runner's defaults
-    runner._add_model_test(case, "Real")
-    suite = unittest.TestSuite([runner.test_cases["OnnxBackendRealModelTest"]("test_hub_export_cpu")])
-    result = unittest.TextTestRunner(verbosity=0).run(suite)
-    assert result.testsRun == 1 and result.wasSuccessful(), result.failures + result.errors
-
-
-def test_test_data_set_passes_onnx_test_runner(image_export: Path) -> None:
+def test_test_data_set_passes_onnx_test_runner(image_export: Path, onnx_test_runner) -> None:
     import onnx
     from onnx import TensorProto, numpy_helper
 
@@ -83,7 +63,7 @@ def test_test_data_set_passes_onnx_test_runner(image_export: Path) -> None:
     tensor = TensorProto()
     tensor.ParseFromString((data / "input_0.pb").read_bytes())
     assert tensor.name == "pixel_values" and numpy_helper.to_array(tensor).shape == (8, 3, 64, 64)  # a real batch
-    run_onnx_test_runner(image_export / "onnx")
+    onnx_test_runner(image_export / "onnx")
     for name in ("model.onnx", "model_int8_dynamic.onnx"):
         model = onnx.load(str(image_export / "onnx" / name), load_external_data=False)
         assert (model.producer_name, model.producer_version, model.model_version) == ("hub", __version__, 1), name

@@ -55,3 +55,14 @@ def test_base_model_shapes():
     assert base_model({"weights_source": "hf:timm/resnet18.a1_in1k@abc"}) == "timm/resnet18.a1_in1k"
     assert base_model({"base_model": "google/vit-base"}) == "google/vit-base"
     assert base_model({"weights": {"kind": "path", "location": "/x"}}) is None
+
+
+def test_card_says_how_many_samples_the_gate_used(export_dir):
+    text = _card(export_dir)
+    assert "Gate samples: **269** held-out examples of the `test` split (one changed answer = 0.37 points)." in text
+    assert "weak evidence" not in text
+    report = json.loads((export_dir / "report.json").read_text())
+    report["gate"].update(samples=12, criterion="failed (allowed by allow_few_samples)")
+    (export_dir / "report.json").write_text(json.dumps(report))
+    assert "**12** held-out examples" in _card(export_dir) and "weak evidence" in _card(export_dir)
+
