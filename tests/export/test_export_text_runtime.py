@@ -30,8 +30,11 @@ def text_export(text_run: Path, small_gate, tmp_path_factory) -> Path:
     from hub.export.gate import Tolerance
 
     out = tmp_path_factory.mktemp("exports") / "rt"
-    options = dataclasses.replace(small_gate, tolerances={"int8-dynamic": Tolerance(None, 0.0, 10.0)})
-    export_run(text_run, out, quantize=["int8-dynamic"], gate_options=options)
+    # 64 samples: one flipped review is 1.6 points and 0.016 agreement. MiniLM int8 agrees ~0.965 on the
+    # whole test split, so on this small draw it needs a lower floor than the default 0.95
+    options = dataclasses.replace(small_gate, tolerances={"int8-dynamic": Tolerance(None, 0.0, 10.0, 0.85)})
+    report = export_run(text_run, out, quantize=["int8-dynamic"], gate_options=options)
+    assert "int8-dynamic" in report["kept"], [r.get("failures") for r in report["variants"]]
     return out
 
 
