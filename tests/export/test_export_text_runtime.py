@@ -137,8 +137,12 @@ def test_cli_predict_validate_and_errors(text_export: Path, tmp_path: Path, monk
     assert err.startswith("error:") and "not a run directory" in err and len(err.splitlines()) == 1
     assert main(["predict", str(tmp_path), "x.png"]) == 1
     assert "not a hub export" in capsys.readouterr().err
-    assert main(["validate", str(text_export), "--max-samples", "16"]) == 0
-    assert "every variant passed" in capsys.readouterr().out
+    assert main(["validate", str(text_export), "--max-samples", "16"]) == 1  # under the gate's floor of 50
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "only 16 held-out samples" in errors[0] and "--allow-few-samples" in errors[0]
+    assert main(["validate", str(text_export), "--max-samples", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "every variant passed" in out and "gate: 64 held-out samples of the test split" in out
 
 
 @pytest.mark.slow
