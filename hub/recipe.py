@@ -98,6 +98,9 @@ class ExportConfig:
     atol: float = opt(1e-4, kind=(int, float), min=0)
     rtol: float = opt(1e-3, kind=(int, float), min=0)
     max_metric_drop: float = opt(1.0, kind=(int, float), min=0, help="accuracy budget in points")
+    min_agreement: float = opt(0.0, kind=(int, float), min=0, max=1, help="top-1 agreement floor for every "
+                               "variant; 0 = per-variant defaults (fp32 0.99, fp16 0.98, int8 0.95)")
+    allow_few_samples: bool = opt(False, help="let the gate run on fewer than 50 held-out samples (weak check)")
 
 
 @dataclass(frozen=True)

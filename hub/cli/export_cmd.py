@@ -24,16 +24,20 @@ def _tolerances(values: tuple[str, ...]) -> dict[str, Any]:
         name, sep, rest = value.partition("=")
         parts = rest.split(",")
         try:
-            if not sep or len(parts) not in (2, 3):
+            if not sep or len(parts) not in (2, 3, 4):
                 raise ValueError
             atol = None if parts[0].lower() == "none" else float(parts[0])
             if name not in ("fp32", "optimized", *QUANTIZE):
                 raise ValueError
-            drop = float(parts[2]) if len(parts) == 3 else None
-            out[name] = Tolerance(atol, float(parts[1]), drop)
+            drop = float(parts[2]) if len(parts) >= 3 and parts[2] else None
+            agreement = float(parts[3]) if len(parts) == 4 else None
+            if agreement is not None and not 0 <= agreement <= 1:
+                raise ValueError
+            out[name] = Tolerance(atol, float(parts[1]), drop, agreement)
         except ValueError:
-            raise click.BadParameter(f"{value!r}: use VARIANT=ATOL,RTOL[,MAX_DROP], e.g. fp16=0.05,0.05 "
-                                     "or int8-dynamic=none,0,1.5", param_hint="--tolerance") from None
+            raise click.BadParameter(f"{value!r}: use VARIANT=ATOL,RTOL[,MAX_DROP[,MIN_AGREEMENT]], e.g. "
+                                     "fp16=0.05,0.05 or int8-dynamic=none,0,1.5,0.97 (agreement in 0-1)",
+                                     param_hint="--tolerance") from None
     return out
 
 
@@ -43,26 +47,35 @@ def gate_options(func):
         click.option("--atol", type=float, help="fp32 absolute tolerance (default: recipe export.atol, 1e-4)."),
         click.option("--rtol", type=float, help="fp32 relative tolerance (default: recipe export.rtol, 1e-3)."),
         click.option("--max-metric-drop", type=float, help="Accuracy budget in points for every variant (default 1)."),
-        click.option("--tolerance", "tolerance", multiple=True, metavar="VARIANT=ATOL,RTOL[,DROP]",
-                     help="Per-variant tolerance; ATOL may be 'none' (judge by the metric only). Repeatable."),
+        click.option("--min-agreement", type=click.FloatRange(0, 1),
+                     help="Top-1 agreement floor for every variant (default: fp32 0.99, fp16 0.98, int8 0.95)."),
+        click.option("--tolerance", "tolerance", multiple=True, metavar="VARIANT=ATOL,RTOL[,DROP[,AGREE]]",
+                     help="Per-variant tolerance; ATOL may be 'none' (judge by metric and agreement). Repeatable."),
         click.option("--max-samples", type=click.IntRange(min=1), default=512, show_default=True,
                      help="Held-out samples the gate runs on."),
+        click.option("--allow-few-samples", is_flag=True, default=None,
+                     help="Run the gate on fewer than 50 held-out samples (a weak check; only fp32 can be preferred)."),
         click.option("--threads", type=int, default=2, show_default=True, help="onnxruntime intra-op threads."),
     ]):
         func = decorator(func)
     return func
 
 
-def _options(atol, rtol, max_metric_drop, tolerance, max_samples, threads):
+def _options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples, allow_few_samples, threads):
     from ..export import GateOptions
 
-    return GateOptions(atol=atol, rtol=rtol, max_metric_drop=max_metric_drop, tolerances=_tolerances(tolerance),
-                       max_samples=max_samples, threads=threads)
+    return GateOptions(atol=atol, rtol=rtol, max_metric_drop=max_metric_drop, min_agreement=min_agreement,
+                       tolerances=_tolerances(tolerance), max_samples=max_samples,
+                       allow_few_samples=allow_few_samples or None, threads=threads)
 
 
 def _echo_report(report: dict[str, Any]) -> None:
     from ..export.gate import summary_line
 
+    facts = report.get("gate") or {}
+    if "samples" in facts:
+        click.echo(f"  gate: {facts['samples']} held-out samples of the {facts.get('split', 'test')} split "
+                   f"(one changed answer = {facts['metric_resolution_points']:g} points)")
     for result in report["variants"]:
         mark = "kept" if result.get("passed") else "REJECTED"
         click.echo(f"  [{mark}] {summary_line(result)}")
@@ -79,16 +92,21 @@ def _echo_report(report: dict[str, Any]) -> None:
 @gate_options
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
 def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...], target: str | None,
-           atol, rtol, max_metric_drop, tolerance, max_samples, threads, as_json: bool) -> None:
+           atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples, allow_few_samples, threads,
+           as_json: bool) -> None:
     """Export RUN_DIR to ONNX in --out, validated against PyTorch on held-out data."""
+    import time
+
     from ..export import export_run
 
+    started = time.perf_counter()
     report = export_run(run_dir, out, opset=opset, quantize=list(quantize) if quantize else None, target=target,
-                        gate_options=_options(atol, rtol, max_metric_drop, tolerance, max_samples, threads))
+                        gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
+                                              allow_few_samples, threads))
     if as_json:
         echo_json(report)
         return
-    click.echo(f"exported {run_dir} -> {out} in {report['seconds']:.1f} s (opset {report['opset']}, "
+    click.echo(f"exported {run_dir} -> {out} in {time.perf_counter() - started:.1f} s (opset {report['opset']}, "
                f"preferred variant {report['preferred_variant']})")
     _echo_report(report)
 
@@ -97,12 +115,13 @@ def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @gate_options
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
-def validate(export_dir: Path, atol, rtol, max_metric_drop, tolerance, max_samples, threads, as_json: bool) -> None:
+def validate(export_dir: Path, atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
+             allow_few_samples, threads, as_json: bool) -> None:
     """Re-run the validation gate on every variant of EXPORT_DIR (exit 1 on any breach)."""
     from ..export import validate_export
 
-    report = validate_export(export_dir, gate_options=_options(atol, rtol, max_metric_drop, tolerance,
-                                                               max_samples, threads))
+    report = validate_export(export_dir, gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance,
+                                                               max_samples, allow_few_samples, threads))
     if as_json:
         echo_json(report)
         return

@@ -7,8 +7,8 @@
       onnx/model_<variant>.onnx              variants that passed the gate (int8, fp16, optimized)
       onnx/model*.ort, required_operators.config   with --target ort-mobile
       config.json     everything a deployer needs (labels, preprocessing, variants, preferred one)
-      report.json     the validation gate's numbers for every variant, kept or rejected
-      test_data_set_0/input_N.pb, output_0.pb       real samples, ONNX Model Zoo layout
+      report.json     the validation gate's verdicts for every variant, kept or rejected (format 1)
+      onnx/test_data_set_0/input_N.pb, output_0.pb  real samples beside model.onnx (ONNX test-runner layout)
       model.safetensors run.json [summary.json metrics.jsonl curves.png confusion.png]
       tokenizer.json tokenizer_config.json special_tokens_map.json   (text models)
 

@@ -30,7 +30,6 @@ import logging
 import math
 import re
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,7 +328,6 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, weights:
     evaluation = evaluate(model, members, info, comps, options, tokenizer)
     record = _record(members, model.weights, weights, evaluation, info, cfg)
     where = f"ensemble of {', '.join(m.name for m in members)}"
-    started = time.perf_counter()
     try:
         with atomic_dir(out) as tmp:
             report = _build(tmp, run_dirs[0], out, info, comps, model, tokenizer, opset, wanted, target, options,
@@ -342,7 +340,6 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, weights:
         raise ExportError(f"writing the ensemble to {out} failed: {exc}; nothing was kept") from exc
     report.pop("run_dir", None)
     report["ensemble"] = record
-    report["seconds"] = round(time.perf_counter() - started, 2)
     atomic_write_json(out / REPORT, report)
     log.info("%s -> %s: %s %.4f (best member %s %.4f)", where, out, record["primary_metric"],
              record["metrics"][record["primary_metric"]], record["best_member"],

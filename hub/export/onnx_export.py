@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 #: Above this many bytes of initializers the weights go to external data.
 EXTERNAL_DATA_THRESHOLD = 1 << 30
 DATA_SUFFIX = ".data"
+#: ``ModelProto.model_version``: the version of the deployer contract the graph carries (its ``hub.*``
+#: metadata and config.json's ``format``), so a lone .onnx says which contract to read it with.
+MODEL_VERSION = 1
+
+
+def stamp(proto: Any) -> None:
+    """Producer fields name the hub that wrote the file (not torch or onnxruntime's quantiser)."""
+    from .. import __version__
+
+    proto.producer_name = "hub"
+    proto.producer_version = __version__
+    proto.model_version = MODEL_VERSION
 
 
 def opset_range() -> tuple[int, int]:
@@ -110,7 +122,7 @@ def export_onnx(model: Any, input_names: Sequence[str], output_names: Sequence[s
         except Exception as exc:
             raise _explain(exc, opset, where) from exc
         proto = onnx.load(str(raw), load_external_data=True)
-    proto.producer_name = "hub"
+    stamp(proto)
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -146,10 +158,11 @@ def files_of(path: Path) -> list[Path]:
 
 
 def set_metadata(path: Path, metadata: Mapping[str, str]) -> None:
-    """Replace the metadata_props of a saved model (external data stays where it is)."""
+    """Replace the metadata_props (and producer fields) of a saved model (external data stays where it is)."""
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
+    stamp(proto)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()

@@ -5,12 +5,11 @@ into place only after every check passed (:func:`hub.fsutil.atomic_dir`): a
 crash, a full disk, Ctrl-C or a failed gate leaves no half-written folder
 that someone could publish by mistake. When the fp32 model itself fails the
 gate, its report is written beside ``--out`` (``<out>.failed-report.json``)
-so the failure can still be studied.
+so the failure can still be studied. Both functions write report.json in the
+one schema of :mod:`hub.export.report`.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import errno
 import json
@@ -24,15 +23,17 @@ from typing import Any
 from ..fsutil import atomic_dir, atomic_write_json, check_output_dir
 from ..runtime import read_config
 from . import gate, package, samples, variants
+from . import report as reports
 from .errors import ExportError, GateError
 from .onnx_export import EXTERNAL_DATA_THRESHOLD, export_onnx, set_metadata
 
 log = logging.getLogger(__name__)
 
-REPORT = "report.json"
+REPORT = reports.REPORT
 #: What makes a folder a previous export, which ``--out`` may replace (see hub.fsutil.check_output_dir).
 EXPORT_MARKERS = ("config.json", REPORT)
-TEST_DATA = "test_data_set_0"
+#: Beside onnx/model.onnx, the layout ONNX's backend test runner and onnx_test_runner read.
+TEST_DATA = "onnx/test_data_set_0"
 
 
 @dataclass
@@ -42,25 +43,33 @@ class GateOptions:
     atol: float | None = None
     rtol: float | None = None
     max_metric_drop: float | None = None
+    min_agreement: float | None = None  # top-1 agreement floor for every variant (None: per-variant defaults)
     tolerances: Mapping[str, gate.Tolerance] | None = None  # per-variant overrides
     max_samples: int | None = 512
     batch_sizes: Sequence[int] = (1, 8)
     split: str = "test"
     threads: int = 2
+    allow_few_samples: bool | None = None  # below gate.MIN_SAMPLES: refuse unless True (None: recipe)
 
     def resolve(self, export_cfg: Any) -> dict[str, gate.Tolerance]:
+        floor = self.min_agreement if self.min_agreement is not None else (getattr(export_cfg, "min_agreement", 0)
+                                                                          or None)
         table = gate.default_tolerances(
             export_cfg.atol if self.atol is None else self.atol,
             export_cfg.rtol if self.rtol is None else self.rtol,
-            export_cfg.max_metric_drop if self.max_metric_drop is None else self.max_metric_drop)
+            export_cfg.max_metric_drop if self.max_metric_drop is None else self.max_metric_drop, floor)
         return self.override(table)
 
     def override(self, table: dict[str, gate.Tolerance]) -> dict[str, gate.Tolerance]:
-        """Apply per-variant ``--tolerance`` values; one without a budget keeps the variant's budget."""
+        """Apply per-variant ``--tolerance`` values; a budget or floor left out keeps the variant's own."""
         for name, tol in (self.tolerances or {}).items():
-            budget = table.get(name, table["fp32"]).max_metric_drop
-            table[name] = dataclasses.replace(tol, max_metric_drop=budget) if tol.max_metric_drop is None else tol
+            table[name] = gate.fill(tol, table.get(name, table["fp32"]))
         return table
+
+    def allow_few(self, export_cfg: Any) -> bool:
+        if self.allow_few_samples is not None:
+            return bool(self.allow_few_samples)
+        return bool(getattr(export_cfg, "allow_few_samples", False))
 
 
 def _registry(registry: Any) -> Any:
@@ -78,14 +87,22 @@ def _task(comps: Any, info: Any) -> Any:
 
 
 def _reference(info: Any, comps: Any, model: Any, tokenizer: Path | None, options: GateOptions,
-               encode: samples.Encoder) -> gate.Reference:
+               encode: samples.Encoder, allow_few: bool = False) -> tuple[gate.Reference, dict[str, Any]]:
+    """PyTorch's outputs on the held-out samples, and the gate facts about them (sample criterion).
+
+    The sample count is judged first, so a tiny test split is refused before anything is exported.
+    """
     dataset = samples.load_dataset(info, comps)
     raw, labels = samples.split_samples(dataset, options.split, options.max_samples)
+    where = f"dataset {comps.dataset.qualified_name!r}, split {options.split!r}"
+    facts = gate.sample_criterion(len(labels), allow_few=allow_few, where=where)
+    facts.update(split=options.split, batch_sizes=sorted(set(int(b) for b in options.batch_sizes)))
     text_pad = (info.input.max_length, _pad_id(tokenizer, info)) if info.modality == "text" else None
-    return gate.build_reference(
+    ref = gate.build_reference(
         model, raw, labels, encode, input_names=comps.backbone_spec.input_names,
         output_names=comps.task.spec.output_names, task=_task(comps, info),
         primary_metric=comps.task.spec.primary_metric, batch_sizes=options.batch_sizes, text_pad=text_pad)
+    return ref, facts
 
 
 def _pad_id(folder: Path, info: Any) -> int:
@@ -149,8 +166,7 @@ def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: 
             raise ExportError(f"disk full while writing the export next to {out}; nothing was kept. "
                               "Free space (the export needs ~3x the model size) and retry") from exc
         raise ExportError(f"writing the export to {out} failed: {exc}; nothing was kept") from exc
-    report["seconds"] = round(time.perf_counter() - started, 2)
-    atomic_write_json(out / REPORT, report)
+    log.info("exported %s to %s in %.1f s", run_dir, out, time.perf_counter() - started)
     return report
 
 
@@ -171,18 +187,22 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
                                   external_data=False)
     if customize is not None:
         customize(config)
+    encode = samples.make_encoder(info.input, spec.input_names, tokenizer)
+    ref, gate_facts = _reference(info, comps, model, tokenizer, options, encode,
+                                 allow_few=options.allow_few(info.recipe.export))
     fp32 = onnx_dir / variants.FILES["fp32"]
     facts = export_onnx(model, spec.input_names, comps.task.spec.output_names, config["preprocessing"], fp32, opset,
                         metadata=package.metadata_props(config, "fp32"), external_data_threshold=threshold,
                         where=where)
     config["external_data"] = facts["external_data"]
-    encode = samples.make_encoder(info.input, spec.input_names, tokenizer)
-    ref = _reference(info, comps, model, tokenizer, options, encode)
     results = [gate.check_variant("fp32", fp32, ref, tolerances["fp32"], threads=options.threads)]
-    report: dict[str, Any] = {"run_dir": str(run_dir), "opset": opset, "target": target, "export": facts,
-                              "split": options.split, "reference_seconds": round(ref.seconds, 2), "variants": results}
+    report = reports.new(run_dir=run_dir, opset=opset, target=target, facts=facts, split=options.split,
+                         gate=gate_facts, variants=results)
     if not results[0]["passed"]:
         failed = out.with_name(out.name + ".failed-report.json")
+        reports.finish(report, [], "fp32", passed=False)
+        for result in results:
+            reports.relative(result, tmp)
         atomic_write_json(failed, report)
         raise GateError(f"validation gate failed for {where} (nothing exported; details in {failed}): "
                         + gate.summary_line(results[0]), report)
@@ -208,12 +228,11 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
             log.warning("variant %s failed the gate and is not kept: %s", name, "; ".join(result["failures"]))
             variants.remove(path)
     if target == "edge":
-        _pick_fastest(config, kept, ref, options.threads, bench_iters, results)
+        _pick_fastest(config, kept, ref, options.threads, bench_iters, results, gate_facts)
     if target == "ort-mobile":
         results.append(_ort_mobile(onnx_dir, kept, ref, tolerances, options.threads, config))
     for result in results:
-        result["file"] = str(Path(result["file"]).relative_to(tmp)) if str(result["file"]).startswith(str(tmp)) \
-            else result["file"]
+        reports.relative(result, tmp)
         if result["variant"] in kept:
             config["variants"][result["variant"]] = {
                 "file": f"onnx/{variants.FILES[result['variant']]}", "metrics": result["metrics"]["onnx"],
@@ -222,8 +241,9 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
                 **({"latency_ms_p50": result["latency_ms_p50"]} if "latency_ms_p50" in result else {})}
     config["gate"] = {"split": options.split, "samples": int(len(ref.labels)),
                       "batch_sizes": sorted(set(options.batch_sizes)),
+                      "allow_few_samples": gate_facts["allow_few_samples"],
                       "tolerances": {k: v.as_dict() for k, v in tolerances.items()}}
-    gate.write_test_data(tmp / TEST_DATA, ref, facts["graph_inputs"])
+    gate.write_test_data(tmp / TEST_DATA, ref, facts["graph_inputs"], fp32, threads=options.threads)
     config["samples"] = package.write_samples(tmp, *samples.split_samples(samples.load_dataset(info, comps),
                                                                           options.split, None),
                                               info.label_names, info.modality)  # inputs the model card runs on
@@ -232,10 +252,8 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
     else:
         copy_files(tmp)
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    report["preferred_variant"] = config["preferred_variant"]
-    report["kept"] = sorted(kept)
-    report["rejected"] = sorted(r["variant"] for r in results if not r["passed"])
-    (tmp / REPORT).write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    reports.finish(report, kept, config["preferred_variant"], passed=True)
+    (tmp / REPORT).write_text(reports.dumps(report))
     return report
 
 
@@ -246,8 +264,13 @@ def _size(path: Path) -> int:
 
 
 def _pick_fastest(config: dict, kept: dict[str, Path], ref: gate.Reference, threads: int, iters: int,
-                  results: list[dict[str, Any]]) -> None:
-    """Batch-1 p50 latency of each passing variant on real samples; the fastest becomes preferred."""
+                  results: list[dict[str, Any]], gate_facts: Mapping[str, Any]) -> None:
+    """Batch-1 p50 latency of each kept variant on real samples; the fastest eligible one becomes preferred.
+
+    Eligible: it passed every criterion it was judged by (:func:`gate.passes_every_criterion`),
+    and the sample count passed too. With too few samples (allowed explicitly) the gate cannot
+    tell a variant's damage from noise, so fp32 stays preferred.
+    """
     from .bench import latency, ort_engine
 
     single = [feeds for feeds, _ in ref.passes[0].batches]
@@ -258,7 +281,10 @@ def _pick_fastest(config: dict, kept: dict[str, Path], ref: gate.Reference, thre
         if result["variant"] in timings:
             result["latency_ms_p50"] = round(timings[result["variant"]], 4)
     config["latency_ms_p50"] = {k: round(v, 4) for k, v in timings.items()}
-    config["preferred_variant"] = min(timings, key=timings.get)
+    by_name = {r["variant"]: r for r in results}
+    eligible = {k: v for k, v in timings.items() if k == "fp32" or (
+        gate_facts.get("criterion") == "passed" and gate.passes_every_criterion(by_name.get(k, {})))}
+    config["preferred_variant"] = min(eligible, key=eligible.get)
     log.info("edge target: batch-1 p50 %s; preferred %s", timings, config["preferred_variant"])
 
 
@@ -279,7 +305,11 @@ def _ort_mobile(onnx_dir: Path, kept: dict[str, Path], ref: gate.Reference, tole
 
 def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None,
                     registry: Any = None) -> dict[str, Any]:
-    """Re-run the gate on every variant of an export folder; writes report.json, raises on a breach."""
+    """Re-run the gate on every variant of an export folder; writes report.json, raises on a breach.
+
+    The report keeps the schema and the entries hub export wrote (rejected variants, latencies,
+    export facts) and replaces only what was judged again (:func:`hub.export.report.revalidated`).
+    """
     from ..train.rundir import load_run
 
     export_dir = Path(export_dir)
@@ -292,14 +322,18 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
     else:
         info, comps, model = load_run(export_dir, _registry(registry), weights=package.WEIGHTS)
     tolerances = options.resolve(info.recipe.export)
-    if options.atol is None and options.rtol is None and options.max_metric_drop is None:
+    recorded_gate = config.get("gate", {})
+    if options.atol is None and options.rtol is None and options.max_metric_drop is None \
+            and options.min_agreement is None:
         # no new global tolerance: judge by what the export recorded, then apply per-variant --tolerance
-        recorded = config.get("gate", {}).get("tolerances", {})
-        tolerances.update({name: gate.Tolerance(**values) for name, values in recorded.items()})
+        defaults = dict(tolerances)
+        for name, values in recorded_gate.get("tolerances", {}).items():
+            tolerances[name] = gate.fill(gate.Tolerance(**values), defaults.get(name, defaults["fp32"]))
         options.override(tolerances)
+    allow_few = options.allow_few(info.recipe.export) or bool(recorded_gate.get("allow_few_samples"))
     tokenizer = export_dir if info.modality == "text" else None
     encode = samples.make_encoder(info.input, comps.backbone_spec.input_names, tokenizer)
-    ref = _reference(info, comps, model, tokenizer, options, encode)
+    ref, gate_facts = _reference(info, comps, model, tokenizer, options, encode, allow_few=allow_few)
     results = []
     for name, entry in sorted(config["variants"].items()):
         path = export_dir / entry["file"]
@@ -310,8 +344,13 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
         results.append(gate.check_variant(f"ort:{entry['variant']}", export_dir / entry["file"], ref,
                                           tolerances.get(entry["variant"], tolerances["fp32"]),
                                           threads=options.threads, structural=False))
-    report = {"export_dir": str(export_dir), "split": options.split, "variants": results,
-              "passed": all(r["passed"] for r in results)}
-    atomic_write_json(export_dir / REPORT, report)
+    for result in results:
+        reports.relative(result, export_dir)
+    report = reports.revalidated(reports.read(export_dir), config, split=options.split, gate=gate_facts,
+                                 results=results)
+    path = export_dir / REPORT
+    text = reports.dumps(report)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:  # unchanged: leave the file alone
+        atomic_write_json(path, report)
     gate.raise_for(results, report, str(export_dir))
     return report

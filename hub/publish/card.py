@@ -148,6 +148,23 @@ def _report_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return cols, [[row.get(c) for c in cols] for row in rows]
 
 
+def _gate_samples(report: dict[str, Any]) -> list[str]:
+    """One line saying how many held-out samples the gate judged, and what one changed answer is worth."""
+    facts = report.get("gate") if isinstance(report.get("gate"), dict) else {}
+    count = facts.get("samples")
+    if not isinstance(count, int):
+        first = next((v for v in report.get("variants") or [] if isinstance(v, dict)), {})
+        count = first.get("samples")
+    if not isinstance(count, int) or count < 1:
+        return []
+    split = facts.get("split") or report.get("split") or "test"
+    line = (f"Gate samples: **{count}** held-out examples of the `{split}` split (one changed answer = "
+            f"{100.0 / count:.2g} points).")
+    if str(facts.get("criterion", "")).startswith("failed"):
+        line += " That is below the gate's floor and was allowed explicitly: treat these numbers as weak evidence."
+    return [line, ""]
+
+
 def _variants(config: dict[str, Any]) -> list[dict[str, Any]]:
     """config.json variants as ``[{"name", "file", ...}]`` (the export writes a name -> entry mapping)."""
     found = config.get("variants") or []
@@ -165,6 +182,24 @@ def _dataset(config: dict[str, Any], recipe: dict[str, Any]) -> tuple[str, str, 
         source = source.split(":", 1)[1].lstrip("/") if source.startswith(("hf:", "hf://")) else source
         return source, name, "/" in source
     return name, name, "/" in name
+
+
+def ensemble_section(ensemble: dict[str, Any]) -> list[str]:
+    """Markdown lines for an ensemble export: every member with its weight and metrics, then the ensemble."""
+    primary = str(ensemble.get("primary_metric") or "accuracy")
+    split, n = ensemble.get("split", "test"), ensemble.get("samples")
+    rows = []
+    for m in (m for m in ensemble.get("members") or [] if isinstance(m, dict)):
+        own = (m.get("test") or {}).get(primary)
+        gated = (m.get("gate_metrics") or {}).get(primary)
+        rows.append([m.get("name"), m.get("backbone"), m.get("head"), m.get("recipe"), m.get("seed"),
+                     m.get("weight"), own if own is not None else "-", gated if gated is not None else "-"])
+    ours = (ensemble.get("metrics") or {}).get(primary)
+    rows.append(["**ensemble**", "", "", "", "", 1.0, "-", ours if ours is not None else "-"])
+    headers = ["member", "backbone", "head", "recipe", "seed", "weight", f"{primary} (own test split)",
+               f"{primary} ({split}, {n} gate samples)"]
+    return ["## Ensemble members", "", f"Output `logits` = {ensemble.get('combination', 'averaged probabilities')}. "
+            "Each member's weights and run record are under `members/`.", "", _table(headers, rows), ""]
 
 
 def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "main") -> str:
@@ -241,6 +276,7 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     cols, rows = _report_rows(report)
     if rows:
         body += ["## Validation of the exported models (ONNX vs PyTorch)", "", _table(cols, rows), ""]
+        body += _gate_samples(report)
     metric_rows = [[split, k, v] for split in ("test", "validation", "val")
                    for k, v in _scalar_metrics(summary.get(split)).items()]
     if metric_rows:

@@ -118,7 +118,8 @@ def collect_export(export_dir: Path) -> dict[str, Path]:
     """The files of an export (or ``hub pretrain``) folder to publish, by repo path; refuses anything disallowed.
 
     ``README.md`` and ``hub_manifest.json`` are generated at push time, so copies inside the
-    export are replaced. Symlinks must stay inside the folder (a link to ``~/.ssh`` is not data).
+    export are replaced; ``.gitattributes`` (which a pull brings along) is the server's, so it is
+    left out, and a pulled folder can be pushed again as it is. Symlinks must stay inside the folder (a link to ``~/.ssh`` is not data).
     """
     root = Path(export_dir)
     if not root.is_dir():
@@ -134,7 +135,7 @@ def collect_export(export_dir: Path) -> dict[str, Path]:
                 raise RefusedFile(f"{path}: a link pointing outside the export folder; copy the file in instead")
             if path.is_dir():
                 raise RefusedFile(f"{path}: a linked folder; copy its files into the export folder instead")
-            if rel not in GENERATED:
+            if rel not in GENERATED and rel not in SERVER_FILES:  # a pulled folder holds the server's own
                 found[rel] = path
     check_files(root, found, where=str(root))
     if folder_kind(found) is None:

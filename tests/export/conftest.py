@@ -95,8 +95,34 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_gate():
     from hub.export import GateOptions
 
-    return GateOptions(max_samples=48, batch_sizes=(1, 8))
+    return GateOptions(max_samples=64, batch_sizes=(1, 8))  # above the gate's floor of 50 samples
 
 
 def replace_export(rec: Recipe, **changes) -> Recipe:
     return dataclasses.replace(rec, export=dataclasses.replace(rec.export, **changes))
+
+
+def _run_onnx_test_runner(model_dir: Path) -> None:
+    """ONNX's own backend test runner, with onnxruntime as the backend, on the model folder."""
+    import unittest
+    import warnings
+
+    import onnxruntime.backend as backend
+    from onnx.backend.test.case.test_case import TestCase
+    from onnx.backend.test.runner import Runner
+
+    with warnings.catch_warnings():  # building ONNX's own node cases warns about their edge values
+        warnings.simplefilter("ignore")
+        runner = Runner(backend, __name__)
+    case = TestCase(name="test_hub_export", model_name="hub_export", url=None, model_dir=str(model_dir),
+                    model=None, data_sets=None, kind="real", rtol=1e-3, atol=1e-7)  # the runner's defaults
+    runner._add_model_test(case, "Real")
+    suite = unittest.TestSuite([runner.test_cases["OnnxBackendRealModelTest"]("test_hub_export_cpu")])
+    result = unittest.TextTestRunner(verbosity=0).run(suite)
+    assert result.testsRun == 1 and result.wasSuccessful(), result.failures + result.errors
+
+
+@pytest.fixture(scope="session")
+def onnx_test_runner():
+    """``run(model_dir)``: ONNX's backend test runner over ``model.onnx`` + ``test_data_set_0`` there."""
+    return _run_onnx_test_runner

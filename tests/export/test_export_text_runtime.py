@@ -19,7 +19,7 @@ for name in ("torch", "onnx", "transformers", "safetensors"):
     sys.modules[name] = None  # any import of them now raises ImportError
 import hub.runtime as runtime
 model = runtime.load(sys.argv[1])
-inputs = sys.argv[2:] if model.modality == "text" else __import__("numpy").zeros((2, 8, 8), "uint8")
+inputs = sys.argv[2:]  # strings, or image files
 print(json.dumps({"results": model.predict(inputs), "variant": model.variant,
                   "heavy": sorted(m for m in ("torch", "onnx", "transformers") if sys.modules.get(m) is not None)}))
 """
@@ -30,12 +30,15 @@ def text_export(text_run: Path, small_gate, tmp_path_factory) -> Path:
     from hub.export.gate import Tolerance
 
     out = tmp_path_factory.mktemp("exports") / "rt"
-    options = dataclasses.replace(small_gate, tolerances={"int8-dynamic": Tolerance(None, 0.0, 10.0)})
-    export_run(text_run, out, quantize=["int8-dynamic"], gate_options=options)
+    # 64 samples: one flipped review is 1.6 points and 0.016 agreement. MiniLM int8 agrees ~0.965 on the
+    # whole test split, so on this small draw it needs a lower floor than the default 0.95
+    options = dataclasses.replace(small_gate, tolerances={"int8-dynamic": Tolerance(None, 0.0, 10.0, 0.85)})
+    report = export_run(text_run, out, quantize=["int8-dynamic"], gate_options=options)
+    assert "int8-dynamic" in report["kept"], [r.get("failures") for r in report["variants"]]
     return out
 
 
-def test_text_export_layout_and_gate(text_export: Path) -> None:
+def test_text_export_layout_and_gate(text_export: Path, onnx_test_runner) -> None:
     import onnx
 
     config = json.loads((text_export / "config.json").read_text())
@@ -50,20 +53,56 @@ def test_text_export_layout_and_gate(text_export: Path) -> None:
     fp32 = report["variants"][0]
     assert fp32["passed"] and fp32["max_abs_diff"] < 1e-3 and fp32["batch_sizes"] == [1, 8]
     assert len(fp32["sequence_lengths"]) >= 2 and 64 in fp32["sequence_lengths"]  # the padded pass
+    # three int64 inputs in the graph's order, checked by ONNX's own runner against model.onnx
+    assert sorted(p.name for p in (text_export / "onnx/test_data_set_0").iterdir()) == [
+        "input_0.pb", "input_1.pb", "input_2.pb", "output_0.pb"]
+    onnx_test_runner(text_export / "onnx")
+
+
+def _same_predictions(subprocess_results: list[dict], in_process: list[dict]) -> None:
+    assert [r["label"] for r in subprocess_results] == [r["label"] for r in in_process]
+    for got, want in zip(subprocess_results, in_process):
+        assert got["probabilities"].keys() == want["probabilities"].keys()
+        np.testing.assert_allclose(list(got["probabilities"].values()), list(want["probabilities"].values()),
+                                   atol=1e-6)
 
 
 def test_runtime_without_torch(text_export: Path, image_run: Path, small_gate, tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-c", TORCH_FREE, str(text_export), "a wonderful, moving film",
-                          "dull and far too long"], capture_output=True, text=True, timeout=120)
+    """The torch-free process gives the very predictions the in-process runtime (and PyTorch) gives."""
+    import torch
+
+    from hub import runtime
+    from hub.plugins import get_hub
+    from hub.train.rundir import load_run
+
+    texts = ["a wonderful, moving film", "dull and far too long", "an unwatchable, witless mess"]
+    out = subprocess.run([sys.executable, "-c", TORCH_FREE, str(text_export), *texts],
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["heavy"] == [] and len(data["results"]) == 2
-    assert data["results"][0]["label"] in ("rotten", "fresh")
+    assert data["heavy"] == [] and len(data["results"]) == 3
+    loaded = runtime.load(text_export)
+    _same_predictions(data["results"], loaded.predict(texts))
+    _, _, model = load_run(text_export, get_hub().registry, weights="model.safetensors")
+    feeds = loaded.encode(texts)
+    with torch.no_grad():
+        want = model(*(torch.from_numpy(feeds[n]) for n in loaded.config["input_names"])).argmax(-1)
+    assert [r["label"] for r in data["results"]] == [loaded.config["label_names"][i] for i in want.tolist()]
+    from PIL import Image
+
+    from hub.export.samples import load_dataset
+
+    info, comps, _ = load_run(image_run, get_hub().registry)
+    files = []
+    for i, array in enumerate(load_dataset(info, comps).split("test").inputs[:6]):  # real test digits as PNGs
+        files.append(str(tmp_path / f"digit-{i}.png"))
+        Image.fromarray(np.asarray(array, dtype=np.uint8)).save(files[-1])
     image = tmp_path / "img"
     export_run(image_run, image, gate_options=small_gate)
-    out = subprocess.run([sys.executable, "-c", TORCH_FREE, str(image)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", TORCH_FREE, str(image), *files], capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
-    assert len(json.loads(out.stdout)["results"]) == 2
+    _same_predictions(json.loads(out.stdout)["results"], runtime.load(image).predict(files))
 
 
 def test_runtime_text_matches_gate_batches(text_export: Path) -> None:
@@ -86,11 +125,8 @@ def test_repo_id_without_pull_module_is_a_clear_error(monkeypatch) -> None:
 
 
 def test_cli_predict_validate_and_errors(text_export: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    from hub.cli import cli, main
-    from hub.cli.export_cmd import bench, export, predict, validate
+    from hub.cli import main  # the verbs as hub/cli registers them: no fixture adds them here
 
-    for command in (export, validate, bench, predict):
-        monkeypatch.setitem(cli.commands, command.name, command)
     assert main(["predict", str(text_export), "--text", "--json", "what a great film"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed[0]["input"] == "what a great film" and printed[0]["label"] in ("rotten", "fresh")
@@ -101,8 +137,12 @@ def test_cli_predict_validate_and_errors(text_export: Path, tmp_path: Path, monk
     assert err.startswith("error:") and "not a run directory" in err and len(err.splitlines()) == 1
     assert main(["predict", str(tmp_path), "x.png"]) == 1
     assert "not a hub export" in capsys.readouterr().err
-    assert main(["validate", str(text_export), "--max-samples", "16"]) == 0
-    assert "every variant passed" in capsys.readouterr().out
+    assert main(["validate", str(text_export), "--max-samples", "16"]) == 1  # under the gate's floor of 50
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "only 16 held-out samples" in errors[0] and "--allow-few-samples" in errors[0]
+    assert main(["validate", str(text_export), "--max-samples", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "every variant passed" in out and "gate: 64 held-out samples of the test split" in out
 
 
 @pytest.mark.slow

@@ -65,13 +65,9 @@ def make_export_dir():
 
 @pytest.fixture
 def cli_main():
-    """``hub.cli.main`` with push/pull present (registered here until hub/cli/__init__ does it)."""
-    from hub.cli import cli, main
-    from hub.cli.publish_cmd import pull, push
+    """``hub.cli.main`` as hub/cli registers its verbs (nothing is added here, so a missing verb fails)."""
+    from hub.cli import main
 
-    for command in (push, pull):
-        if command.name not in cli.commands:
-            cli.add_command(command)
     return main
 
 
@@ -153,13 +149,17 @@ def make_export(root: Path, *, big: bool = False, text: bool = False) -> Path:
                 "metrics": {"pytorch": {"accuracy": 0.91, "macro_f1": 0.9}, "onnx": {"accuracy": onnx_acc}},
                 "failures": [], "tolerance": {"atol": 1e-4}, "seconds": 0.2}
 
-    (root / "report.json").write_text(json.dumps({"opset": 18, "split": "test", "variants": [
-        gate("fp32", 1e-6, 1.0, 0.91), gate("int8-dynamic", 0.02, 0.99, 0.9)], "preferred_variant": "int8-dynamic"}))
+    (root / "report.json").write_text(json.dumps({  # report.json format 1 (hub/export/report.py)
+        "format": 1, "hub_version": "0.1.0", "opset": 18, "target": "default", "split": "test",
+        "gate": {"split": "test", "samples": 269, "min_samples": 50, "warn_below": 200, "criterion": "passed",
+                 "allow_few_samples": False, "metric_resolution_points": 0.3717, "warnings": []},
+        "variants": [gate("fp32", 1e-6, 1.0, 0.91), gate("int8-dynamic", 0.02, 0.99, 0.9)],
+        "kept": ["fp32", "int8-dynamic"], "rejected": [], "preferred_variant": "int8-dynamic", "passed": True}))
     (root / "summary.json").write_text(json.dumps({"epochs": 3, "test": {"accuracy": 0.91, "macro_f1": 0.9, "loss": 0.3},
                                                    "validation": {"accuracy": 0.92}, "confusion": {}}))
     (root / "metrics.jsonl").write_text("".join(json.dumps({"epoch": i, "val_accuracy": 0.8 + i / 100}) + "\n"
                                                 for i in range(3)))
-    data = root / "test_data_set_0"
+    data = root / "onnx" / "test_data_set_0"
     data.mkdir(exist_ok=True)
     (data / "input_0.pb").write_bytes(numpy_helper.from_array(np.zeros((1, 4), np.float32), "pixel_values")
                                       .SerializeToString())

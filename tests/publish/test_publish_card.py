@@ -150,3 +150,12 @@ def test_hub_card_previews_exactly_what_push_publishes(export_dir, server, token
     (export_dir / "weights.pt").write_bytes(b"x")
     assert cli_main(["card", str(export_dir)]) == 1
     assert "pickle" in capsys.readouterr().err
+def test_card_says_how_many_samples_the_gate_used(export_dir):
+    text = _card(export_dir)
+    assert "Gate samples: **269** held-out examples of the `test` split (one changed answer = 0.37 points)." in text
+    assert "weak evidence" not in text
+    report = json.loads((export_dir / "report.json").read_text())
+    report["gate"].update(samples=12, criterion="failed (allowed by allow_few_samples)")
+    (export_dir / "report.json").write_text(json.dumps(report))
+    assert "**12** held-out examples" in _card(export_dir) and "weak evidence" in _card(export_dir)
+

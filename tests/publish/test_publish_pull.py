@@ -113,3 +113,15 @@ def test_cached_snapshot_used_offline_or_when_unreachable(server, repo_id, publi
     assert snapshot(f"{repo_id}@{v1.commit_sha}") == online
     with pytest.raises(PublishError, match="HF_HUB_OFFLINE=1"):
         snapshot(repo_id, "main")
+
+
+def test_a_pulled_folder_can_be_pushed_again_unchanged(server, repo_id, export_dir, token, tmp_path):
+    """pull brings the server's .gitattributes; pushing that folder back is a no-op, to a new repo a copy."""
+    first = push(export_dir, repo_id, endpoint=server.url, token=token)
+    pulled = pull_dir(repo_id, tmp_path / "pulled", endpoint=server.url)
+    assert (tmp_path / "pulled" / ".gitattributes").is_file()  # what used to be refused as a hidden file
+    again = push(pulled.path, repo_id, endpoint=server.url, token=token)
+    assert again.created_commit is False and again.commit_sha == first.commit_sha  # same card, same manifest
+    assert ".gitattributes" not in again.files
+    copy = push(pulled.path, repo_id + "-copy", endpoint=server.url, token=token)
+    assert copy.created_commit and sorted(copy.files) == sorted(first.files)

@@ -22,7 +22,7 @@ def test_push_big_export_one_commit_card_and_manifest(server, api, repo_id, big_
     files = set(api.list_repo_files(repo_id))
     assert files == set(result.files) | {".gitattributes"}
     assert {"onnx/model.onnx", "onnx/model.onnx.data", "onnx/model.int8-dynamic.onnx", "model.safetensors",
-            "config.json", "README.md", "hub_manifest.json", "curves.png", "test_data_set_0/input_0.pb"} <= files
+            "config.json", "README.md", "hub_manifest.json", "curves.png", "onnx/test_data_set_0/input_0.pb"} <= files
     commits = api.list_repo_commits(repo_id)
     assert len(commits) == 2 and commits[0].commit_id == result.commit_sha  # creation + exactly one publish
     info = api.model_info(repo_id, files_metadata=True)

@@ -6,11 +6,9 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 # Run from a source checkout too, before the plugin is pip-installed.
 if importlib.util.find_spec("hub_text") is None:

@@ -10,7 +10,6 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may be downloaded
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 # Run from a source checkout too, before the plugin is pip-installed.
