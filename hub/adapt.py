@@ -98,7 +98,11 @@ def recompute_norm_stats(backbone: nn.Module, batches: Batches, layers: list | N
     TF-style 0.01) a few hundred steps leave the running statistics far from
     the data, so a model right in train mode is wrong in eval mode. Only the
     statistics change: every other module stays in eval mode (no dropout, no
-    RNG draws) and no parameter is touched. Returns the number of examples seen.
+    RNG draws) and no parameter is touched. Each batch's statistics enter with
+    weight ``batch / seen so far``, so the running mean is the exact mean over
+    every example and the running variance the size-weighted mean of the batch
+    variances (as in precise BN, Wu & Johnson 2021). Returns the number of
+    examples seen.
     """
     layers = norm_layers(backbone) if layers is None else layers
     if not layers:
@@ -108,13 +112,15 @@ def recompute_norm_stats(backbone: nn.Module, batches: Batches, layers: list | N
     backbone.eval()
     for m in layers:
         m.reset_running_stats()
-        m.momentum = None  # cumulative moving average: the exact mean over all batches
         m.train()
     seen = 0
     try:
         for inputs in batches():
+            n = len(inputs[0])
+            for m in layers:  # weight each batch by its size: the mean is the exact mean over all examples
+                m.momentum = n / (seen + n)
             backbone(*inputs)
-            seen += len(inputs[0])
+            seen += n
     finally:
         for m, momentum in momenta:
             m.momentum = momentum
