@@ -6,6 +6,7 @@ no behaviour of its own beyond the order and the folder layout::
 
     OUT/run/      the run directory (resumable)
     OUT/export/   the gated ONNX export
+    OUT/pulled/   the pushed revision pulled back (sha256-verified) and run by hub.runtime on the test split
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Outcome:
     summary: dict[str, Any]
     report: dict[str, Any]
     push: Any = None  # hub.publish.PushResult, or None with publish off
+    verified: dict[str, Any] | None = None  # hub.verify.verify_published: the pulled revision, run by hub.runtime
 
 
 def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, repo: str | None = None,
@@ -57,4 +59,22 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, 
         note(f"publish -> {repo_id}@{recipe.publish.revision}")
         pushed = push(export_dir, repo_id, revision=recipe.publish.revision, tag=recipe.publish.tag or None,
                       private=recipe.publish.private, endpoint=endpoint)
+        verified = verify_stage(recipe, registry, out, pushed, result.summary, note)
+        return Outcome(run_dir, export_dir, result.summary, report, pushed, verified)
     return Outcome(run_dir, export_dir, result.summary, report, pushed)
+
+
+def verify_stage(recipe: Recipe, registry: Registry, out: Path, pushed: Any, summary: dict[str, Any],
+                 note: Callable[[str], None]) -> dict[str, Any]:
+    """Pull the pushed commit into OUT/pulled and classify the test split with hub.runtime."""
+    from .train.api import load_dataset
+    from .verify import verify_published
+
+    folder = out / "pulled"  # pull_dir replaces only an empty folder or a previous pull
+    note(f"pull {pushed.repo_id}@{pushed.commit_sha[:12]} -> {folder}, verify with hub.runtime on the test split")
+    data = load_dataset(recipe, registry)
+    split = data.splits.get("test") or data.split("validation")
+    return verify_published(pushed.repo_id, pushed.commit_sha, folder, split, endpoint=pushed.endpoint or None,
+                            pytorch_accuracy=(summary.get("test") or summary.get("validation") or {}).get("accuracy"),
+                            max_drop_points=recipe.export.max_metric_drop)
+

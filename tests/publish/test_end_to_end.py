@@ -54,6 +54,14 @@ def test_train_export_push_load_predict(table, tmp_path, server, token, monkeypa
     fp32 = next(v for v in outcome.report["variants"] if v["variant"] == "fp32")
     assert fp32["passed"] and fp32["top1_agreement"] == 1.0
     assert outcome.push.created_commit and outcome.push.repo_id == repo
+    # The last stage pulled the pushed commit and ran it with hub.runtime on the whole test split.
+    verified = outcome.verified
+    assert verified["commit_sha"] == outcome.push.commit_sha and verified["files_verified"] > 0
+    assert verified["samples"] == len(load_dataset(recipe, registry).split("test"))
+    drop = 100 * (outcome.summary["test"]["accuracy"] - verified["variants"]["fp32"]["accuracy"])
+    assert abs(drop) <= recipe.export.max_metric_drop  # the gate's metric budget, in points
+    assert verified["variants"]["fp32"]["top1_agreement_vs_fp32"] == 1.0
+    assert (tmp_path / "job" / "pulled" / "hub_manifest.json").is_file()
 
     from hub.runtime import load
 
@@ -69,3 +77,23 @@ def recipe_modality(outcome):
     import json
 
     return json.loads((outcome.export_dir / "config.json").read_text())["modality"]
+
+
+def test_hub_run_cli_prints_the_verified_summary_as_json(tmp_path, server, token, monkeypatch, capsys):
+    import json
+
+    from hub.cli import main
+
+    monkeypatch.setenv("HF_TOKEN", token)
+    repo = f"alice/run-{uuid.uuid4().hex[:8]}"
+    code = main(["run", "--backbone", "efficientnet-lite0", "--dataset", "digits", "--epochs", "2",
+                 "--set", "backbone.image_size=32", "--no-progress", "--repo", repo, "--endpoint", server.url,
+                 "--out", str(tmp_path / "job"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    data = json.loads(captured.out)
+    assert data["published"]["repo_id"] == repo
+    assert data["verified"]["commit_sha"] == data["published"]["commit_sha"]
+    fp32 = data["verified"]["variants"]["fp32"]
+    assert abs(data["train"]["test"]["accuracy"] - fp32["accuracy"]) * 100 <= 1.0
+    assert data["gate"]["fp32"]["passed"] is True
