@@ -42,6 +42,10 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, 
 
     out = Path(out)
     note = on_stage or (lambda message: log.info("%s", message))
+    if not progress:  # --no-progress covers huggingface_hub's upload/download bars too
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
     run_dir, export_dir = out / "run", out / "export"
     if not resume:
         from .fsutil import check_output_dir
