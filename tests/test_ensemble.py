@@ -215,7 +215,7 @@ def test_config_and_report_list_members_with_their_metrics(exported, members):
     for m in record["members"]:
         assert (exported / m["dir"] / "model.safetensors").is_file() and (exported / m["dir"] / "run.json").is_file()
     assert json.loads((exported / "summary.json").read_text())["test"] == record["metrics"]
-    assert {p.name for p in (exported / "test_data_set_0").iterdir()} == {"input_0.pb", "output_0.pb"}
+    assert {p.name for p in (exported / "onnx" / "test_data_set_0").iterdir()} == {"input_0.pb", "output_0.pb"}
 
 
 def _edit_run(src: Path, dst: Path, change) -> Path:
@@ -355,7 +355,7 @@ def test_cli_ensemble_success_and_bad_input(hubx, members, tmp_path, capsys):
     from hub.cli import main
 
     out = tmp_path / "cli-ens"
-    assert main(["ensemble", *map(str, members), "--out", str(out), "--weights", "1,1,2", "--max-samples", "48"]) == 0
+    assert main(["ensemble", *map(str, members), "--out", str(out), "--weights", "1,1,2", "--max-samples", "64"]) == 0
     shown = capsys.readouterr().out
     assert "ensemble: accuracy" in shown and "member mlp: weight 0.500" in shown
     image = tmp_path / "seven.png"

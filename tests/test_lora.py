@@ -109,7 +109,10 @@ def test_run_trains_only_adapters_and_records_them(lora_run):
 
 
 def test_final_weights_are_base_plus_scaled_low_rank_update(lora_run):
-    state, merged = _checkpoint(lora_run), load_file(lora_run / "weights.safetensors")
+    # The shipped weights are the best validation epoch's (train.select = "best"), else the last checkpoint's.
+    best = lora_run / "best.safetensors"
+    state = load_file(best) if best.is_file() else _checkpoint(lora_run)
+    merged = load_file(lora_run / "weights.safetensors")
     assert not [k for k in merged if ".lora_" in k or ".base_layer." in k]  # a plain backbone + head
     for layer in range(6):
         for proj in ("query", "value"):

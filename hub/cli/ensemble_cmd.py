@@ -32,14 +32,15 @@ def _weights(text: str | None) -> list[str] | None:
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
 def ensemble(run_dirs: tuple[Path, ...], out: Path, weights: str | None, name: str | None, dataset: str | None,
              opset: int | None, quantize: tuple[str, ...], target: str | None, atol, rtol, max_metric_drop,
-             tolerance, max_samples, threads, as_json: bool) -> None:
+             min_agreement, tolerance, max_samples, allow_few_samples, threads, as_json: bool) -> None:
     """Average the class probabilities of RUN_DIRs (from `hub train`) in ONE ONNX graph in --out, gated
     against the members' averaged PyTorch output on held-out data."""
     from ..export import export_ensemble
 
     report = export_ensemble(list(run_dirs), out, weights=_weights(weights), name=name, dataset=dataset,
                              opset=opset, quantize=list(quantize) if quantize else None, target=target,
-                             gate_options=_options(atol, rtol, max_metric_drop, tolerance, max_samples, threads))
+                             gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
+                                                   allow_few_samples, threads))
     if as_json:
         echo_json(report)
         return

@@ -13,13 +13,14 @@ HEADER = """# CLI reference
 
 Generated from the commands by `python -m hub.cli.reference > docs/cli-reference.md`
 (a test keeps it current). The guide with examples is [cli.md](cli.md).
+Every command also takes `-h` / `--help`.
 """
 
 
 def _rows(command: click.Command, ctx: click.Context) -> list[str]:
     rows = []
     for param in command.get_params(ctx):
-        if isinstance(param, click.Argument):
+        if isinstance(param, click.Argument) or param.name == "help":  # every command takes -h/--help
             continue
         record = param.get_help_record(ctx)
         if record is None:

@@ -122,7 +122,8 @@ def test_variant_file_linked_outside_is_refused(tmp_path: Path):
     os.symlink(built, folder / "onnx" / "model.onnx")
     (folder / "config.json").write_text(json.dumps({
         "format": 1, "label_names": ["a", "b", "c", "d"], "modality": "image",
-        "preprocessing": {"kind": "image", "size": [2, 2]}, "variants": {"fp32": {"file": "onnx/model.onnx"}}}))
+        "preprocessing": {"kind": "image", "size": [2, 2], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+        "variants": {"fp32": {"file": "onnx/model.onnx"}}}))
     with pytest.raises(UnsafeModelError, match="outside"):
         runtime.load(folder)
     assert not contained(folder, "onnx/model.onnx")

@@ -14,12 +14,13 @@ def registry():
     return load_hub().registry
 
 
-def test_five_families_are_registered(registry):
+def test_the_families_are_registered(registry):
     families = {c.spec.family for c in registry.list("backbones") if c.plugin == "vision"}
-    assert families == {"resnet", "vgg", "inception", "mobilenet", "efficientnet_lite"}
+    assert families == {"resnet", "vgg", "inception", "mobilenet", "efficientnet_lite", "small_cnn"}
 
 
-@pytest.mark.parametrize("name", ["resnet18", "vgg11-bn", "inception-v3", "mobilenet-v3-small", "efficientnet-lite0"])
+@pytest.mark.parametrize("name", ["resnet18", "vgg11-bn", "inception-v3", "mobilenet-v3-small", "efficientnet-lite0",
+                                  "small-cnn"])
 def test_spec_matches_the_built_module(registry, name):
     spec = registry.get("backbone", name).spec
     model = build_backbone(spec, {}, pretrained=False).eval()
@@ -28,7 +29,7 @@ def test_spec_matches_the_built_module(registry, name):
     assert sum(p.numel() for p in model.parameters()) == spec.num_params
     side = 75 if name == "inception-v3" else 64
     with torch.no_grad():
-        assert model(torch.zeros(2, 3, side, side)).shape == (2, spec.feature_dim)
+        assert model(torch.zeros(2, spec.input.channels, side, side)).shape == (2, spec.feature_dim)
 
 
 def test_lite0_pretrained_through_the_hub_matches_the_package(registry):
