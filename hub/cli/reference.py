@@ -20,7 +20,7 @@ Every command also takes `-h` / `--help`.
 def _rows(command: click.Command, ctx: click.Context) -> list[str]:
     rows = []
     for param in command.get_params(ctx):
-        if isinstance(param, click.Argument) or param.name == "help":  # every command takes -h/--help
+        if isinstance(param, click.Argument) or "--help" in param.opts:  # every command takes -h/--help
             continue
         record = param.get_help_record(ctx)
         if record is None:
