@@ -55,17 +55,22 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, 
     result = train(recipe, run_dir, registry, resume=resume, progress=progress, on_epoch=on_epoch)
     note(f"export + validation gate -> {export_dir}")
     report = export_run(run_dir, export_dir, registry=registry)
-    pushed = None
-    if publish:
-        from .publish import push
+    if not publish:
+        return Outcome(run_dir, export_dir, result.summary, report)
+    pushed = publish_stage(recipe, export_dir, repo, endpoint, note)
+    verified = verify_stage(recipe, registry, out, pushed, result.summary, note)
+    return Outcome(run_dir, export_dir, result.summary, report, pushed, verified)
 
-        repo_id = repo or recipe.publish.repo or f"zoo/{recipe.name}"
-        note(f"publish -> {repo_id}@{recipe.publish.revision}")
-        pushed = push(export_dir, repo_id, revision=recipe.publish.revision, tag=recipe.publish.tag or None,
-                      private=recipe.publish.private, endpoint=endpoint)
-        verified = verify_stage(recipe, registry, out, pushed, result.summary, note)
-        return Outcome(run_dir, export_dir, result.summary, report, pushed, verified)
-    return Outcome(run_dir, export_dir, result.summary, report, pushed)
+
+def publish_stage(recipe: Recipe, export_dir: Path, repo: str | None, endpoint: str | None,
+                  note: Callable[[str], None]) -> Any:
+    """Push an export with the recipe's publish section (repo default ``zoo/NAME``); shared with ensembles."""
+    from .publish import push
+
+    repo_id = repo or recipe.publish.repo or f"zoo/{recipe.name}"
+    note(f"publish -> {repo_id}@{recipe.publish.revision}")
+    return push(export_dir, repo_id, revision=recipe.publish.revision, tag=recipe.publish.tag or None,
+                private=recipe.publish.private, endpoint=endpoint)
 
 
 def verify_stage(recipe: Recipe, registry: Registry, out: Path, pushed: Any, summary: dict[str, Any],

@@ -136,7 +136,7 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, section: Mapping[str, 
     exists); ``OUT/export`` is the ensemble export.
     """
     from .export import export_ensemble
-    from .pipeline import Outcome
+    from .pipeline import Outcome, publish_stage
     from .train.api import train
 
     out = Path(out)
@@ -153,14 +153,7 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, section: Mapping[str, 
     note(f"ensemble export + validation gate -> {export_dir}")
     report = export_ensemble(run_dirs, export_dir, weights=section.get("weights"), names=[n for n, _ in members],
                              name=recipe.name, dataset=recipe.dataset, export_config=recipe.export, registry=registry)
-    pushed = None
-    if publish:
-        from .publish import push
-
-        repo_id = repo or recipe.publish.repo or f"zoo/{recipe.name}"
-        note(f"publish -> {repo_id}@{recipe.publish.revision}")
-        pushed = push(export_dir, repo_id, revision=recipe.publish.revision, tag=recipe.publish.tag or None,
-                      private=recipe.publish.private, endpoint=endpoint)
+    pushed = publish_stage(recipe, export_dir, repo, endpoint, note) if publish else None
     record = report["ensemble"]
     summary = {record["split"]: record["metrics"], "members": {m["name"]: m["gate_metrics"] for m in record["members"]}}
     return Outcome(out / "members", export_dir, summary, report, pushed)

@@ -40,15 +40,10 @@ class Adaptation:
 
 
 def _load_target(recipe: Recipe, registry: Registry) -> Dataset:
+    from .api import load_named_dataset  # api imports this module: resolve at call time
+
     ref = dict(recipe.adapt.target)
-    name = ref.pop("name")
-    spec = registry.get("dataset", name).spec
-    try:
-        return resolve(spec.factory)(**ref)
-    except HubError:
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"target dataset {name!r} failed to load: {exc}") from exc
+    return load_named_dataset(registry, ref.pop("name"), ref, role="target dataset")
 
 
 def prepare(recipe: Recipe, registry: Registry, source: Dataset, backbone: torch.nn.Module, feature_dim: int,

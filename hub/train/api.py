@@ -45,14 +45,18 @@ class TrainResult:
 
 
 def load_dataset(recipe: Recipe, registry: Registry) -> Dataset:
-    spec = registry.get("dataset", recipe.dataset.name).spec
+    return load_named_dataset(registry, recipe.dataset.name, recipe.dataset.options)
+
+
+def load_named_dataset(registry: Registry, name: str, options: Any, role: str = "dataset") -> Dataset:
+    """Build a registered dataset; a factory's OS/value error becomes one DataError naming it."""
+    spec = registry.get("dataset", name).spec
     try:
-        data = resolve(spec.factory)(**recipe.dataset.options)
+        return resolve(spec.factory)(**options)
     except HubError:
         raise
     except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"dataset {recipe.dataset.name!r} failed to load: {exc}") from exc
-    return data
+        raise DataError(f"{role} {name!r} failed to load: {exc}") from exc
 
 
 def check_data(data: Dataset, recipe: Recipe) -> None:

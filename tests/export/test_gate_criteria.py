@@ -78,11 +78,18 @@ def test_planted_low_agreement_variant_is_rejected(planted_export: Path) -> None
     assert list(json.loads((planted_export / "config.json").read_text())["variants"]) == ["fp32"]
 
 
-def test_metric_drop_alone_fails_a_variant(reference, planted_export: Path, tmp_path: Path) -> None:
-    ref, _ = reference
+@pytest.fixture
+def planted_copy(planted_export: Path, tmp_path: Path) -> Path:
+    """A copy of the export's fp32 graph with the class-0 bias planted (the model changes, the gate must see it)."""
     bad = tmp_path / "bad.onnx"
     shutil.copy2(planted_export / "onnx/model.onnx", bad)
     plant(bad)
+    return bad
+
+
+def test_metric_drop_alone_fails_a_variant(reference, planted_copy: Path) -> None:
+    ref, _ = reference
+    bad = planted_copy
     result = gate.check_variant("int8-dynamic", bad, ref, Tolerance(None, 0.0, 1.0, 0.0))
     assert result["passed"] is False and result["metric_drop_points"] > 1.0
     assert result["criteria"]["metric_drop"] == "failed" and result["criteria"]["top1_agreement"] == "passed"
@@ -93,11 +100,9 @@ def test_metric_drop_alone_fails_a_variant(reference, planted_export: Path, tmp_
     assert generous["passed"] and generous["criteria"]["metric_drop"] == "passed"  # the budget is what decided
 
 
-def test_agreement_alone_fails_a_variant(reference, planted_export: Path, tmp_path: Path) -> None:
+def test_agreement_alone_fails_a_variant(reference, planted_export: Path, planted_copy: Path) -> None:
     ref, _ = reference
-    bad = tmp_path / "bad.onnx"
-    shutil.copy2(planted_export / "onnx/model.onnx", bad)
-    plant(bad)
+    bad = planted_copy
     result = gate.check_variant("int8-dynamic", bad, ref, Tolerance(None, 0.0, 100.0, 0.95))
     assert result["passed"] is False and [c for c, v in result["criteria"].items() if v == "failed"] == \
         ["top1_agreement"]

@@ -170,3 +170,12 @@ def test_metrics_also_go_to_tensorboard_and_mlflow(tiny_hub, tmp_path):
     assert [m.value for m in sorted(metric, key=lambda m: m.step)] == pytest.approx([h["val_accuracy"] for h in hist])
     assert run.data.params["train.epochs"] == "2" and run.info.status == "FINISHED"
     assert result.summary["epochs"] == 2
+
+
+def test_a_logger_whose_package_is_missing_is_refused_before_the_run_dir_is_claimed(tiny_hub, tmp_path, monkeypatch):
+    from hub.train import loggers
+
+    monkeypatch.setitem(loggers._PACKAGES, "mlflow", "no_such_mlflow_package")  # as on a machine without the extra
+    with pytest.raises(HubError, match="pip install 'zoohub\\[loggers\\]'"):
+        train(recipe(tiny_hub, epochs=1, loggers=["mlflow"]), tmp_path / "run", tiny_hub.registry, progress=False)
+    assert not (tmp_path / "run").exists()
