@@ -123,15 +123,58 @@ def _fetch(source: WeightSource) -> Path:
     elif source.kind == "hf":
         import huggingface_hub
 
+        # A cached file is read without asking the network; otherwise look before downloading:
+        # huggingface_hub retries an unreachable host for ~26 s before saying so.
+        cached = _hf_cached(source)
+        if not cached:
+            from huggingface_hub import constants
+
+            check_reachable(constants.ENDPOINT)
         if source.format == "folder":
-            path = Path(huggingface_hub.snapshot_download(source.location, revision=source.revision))
+            path = Path(huggingface_hub.snapshot_download(source.location, revision=source.revision,
+                                                          local_files_only=cached))
         else:
-            path = Path(huggingface_hub.hf_hub_download(source.location, source.filename, revision=source.revision))
+            path = Path(huggingface_hub.hf_hub_download(source.location, source.filename, revision=source.revision,
+                                                        local_files_only=cached))
     else:
         path = Path(os.path.expanduser(source.location))
     if not path.exists():
         raise FileNotFoundError(str(path))
     return path
+
+
+class HubUnreachable(OSError):
+    """The hub endpoint does not answer at the network level (no DNS, no route, refused)."""
+
+
+_REACHABLE: dict[str, str | None] = {}  # endpoint -> None (reachable) or why not, once per process
+
+
+def check_reachable(endpoint: str, timeout: float = 3.0) -> None:
+    """Raise :class:`HubUnreachable` at once when ``endpoint``'s host cannot be resolved or connected to.
+
+    Only the network level is probed (a DNS lookup and a TCP connect, ``timeout`` seconds); HTTP
+    errors are left to huggingface_hub, whose messages say more. ``HF_HUB_OFFLINE=1`` is
+    huggingface_hub's own business (it fails fast already).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return
+    if endpoint not in _REACHABLE:
+        parts = urlsplit(endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+                _REACHABLE[endpoint] = None
+        except OSError as exc:
+            _REACHABLE[endpoint] = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    why = _REACHABLE[endpoint]
+    if why is not None:
+        raise HubUnreachable(f"{endpoint} cannot be reached ({why}) and the file is not in the local cache "
+                             "(offline? set HF_ENDPOINT to a hub you can reach, or HF_HUB_OFFLINE=1 to use the "
+                             "cache only)")
 
 
 def load_state_dict(path: Path, fmt: str | None = None) -> dict[str, Any]:

@@ -76,3 +76,52 @@ def test_pickled_objects_are_never_loaded(tmp_path):
     path.write_bytes(pickle.dumps({"w": _Evil()}))
     with pytest.raises(WeightsError, match="not a plain tensor checkpoint.*convert it to safetensors"):
         load_state_dict(path)
+
+
+def _dead_endpoint() -> str:
+    """A loopback port nobody listens on: connecting is refused at once (what offline looks like)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_an_unreachable_hub_fails_at_once_without_download_retries(tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from hub import weights
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", _dead_endpoint())
+    monkeypatch.setattr(weights, "_REACHABLE", {})
+    calls = []
+    real = huggingface_hub.hf_hub_download
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: calls.append(k) or real(*a, **k))
+    with pytest.raises(WeightsError) as err:
+        resolve_weights(spec(WeightSource("hf", "org/net", filename="model.safetensors", revision="v1")))
+    assert "cannot be reached" in str(err.value) and "not in the local cache" in str(err.value)
+    assert calls == []  # huggingface_hub's retry loop was never entered
+
+
+def test_a_cached_hub_file_loads_while_the_hub_is_unreachable(tmp_path, monkeypatch):
+    import torch
+    from huggingface_hub import constants
+    from safetensors.torch import save_file
+
+    from hub import weights
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(constants, "ENDPOINT", _dead_endpoint())
+    monkeypatch.setattr(weights, "_REACHABLE", {})
+    commit = "a" * 40
+    snapshot = tmp_path / "models--org--net" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (tmp_path / "models--org--net" / "refs").mkdir()
+    (tmp_path / "models--org--net" / "refs" / "v1").write_text(commit)
+    save_file({"w": torch.ones(2)}, str(snapshot / "model.safetensors"))
+    path, _ = resolve_weights(spec(WeightSource("hf", "org/net", filename="model.safetensors", revision="v1")))
+    assert torch.equal(load_state_dict(path)["w"], torch.ones(2))

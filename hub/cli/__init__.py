@@ -40,6 +40,8 @@ def cli(debug: bool, strict: bool, verbose: bool) -> None:
     """Fine-tune pretrained backbones, export them to ONNX and publish them."""
     logging.basicConfig(level=logging.INFO if verbose or debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # huggingface_hub prints its warnings through its own handler; ours would print each one again.
+    logging.getLogger("huggingface_hub").propagate = False
     if debug:
         os.environ["HUB_DEBUG"] = "1"
     if strict:
