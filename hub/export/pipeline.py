@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_dir, atomic_write_json, check_output_dir
+from ..progress import Steps
 from ..runtime import read_config
 from . import gate, package, samples, variants
 from . import report as reports
@@ -178,6 +179,17 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
     """Everything of one export inside ``tmp``. ``customize`` amends config.json before the first ONNX file
     takes its metadata and ``copy_files`` replaces copying the run's files: how an ensemble
     (:mod:`hub.export.ensemble`) goes through the same export, gate and variants as one run."""
+    total = 4 + 2 * len(wanted) + (target == "edge") + (target == "ort-mobile")
+    with Steps(total, "export + gate") as step:
+        return _build_steps(step, tmp, run_dir, out, info, comps, model, tokenizer, opset, wanted, target, options,
+                            tolerances, threshold, bench_iters, where, customize, copy_files)
+
+
+def _build_steps(step: Steps, tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: Any,
+                 tokenizer: Path | None, opset: int, wanted: list[str], target: str, options: GateOptions,
+                 tolerances: Mapping[str, gate.Tolerance], threshold: int, bench_iters: int, where: str,
+                 customize: Callable[[dict[str, Any]], None] | None,
+                 copy_files: Callable[[Path], Any] | None) -> dict[str, Any]:
     spec = comps.backbone_spec
     onnx_dir = tmp / "onnx"
     onnx_dir.mkdir()
@@ -188,14 +200,17 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
     if customize is not None:
         customize(config)
     encode = samples.make_encoder(info.input, spec.input_names, tokenizer)
-    ref, gate_facts = _reference(info, comps, model, tokenizer, options, encode,
-                                 allow_few=options.allow_few(info.recipe.export))
+    with step("PyTorch reference on held-out data"):
+        ref, gate_facts = _reference(info, comps, model, tokenizer, options, encode,
+                                     allow_few=options.allow_few(info.recipe.export))
     fp32 = onnx_dir / variants.FILES["fp32"]
-    facts = export_onnx(model, spec.input_names, comps.task.spec.output_names, config["preprocessing"], fp32, opset,
-                        metadata=package.metadata_props(config, "fp32"), external_data_threshold=threshold,
-                        where=where)
+    with step("torch.onnx.export fp32"):
+        facts = export_onnx(model, spec.input_names, comps.task.spec.output_names, config["preprocessing"], fp32,
+                            opset, metadata=package.metadata_props(config, "fp32"), external_data_threshold=threshold,
+                            where=where)
     config["external_data"] = facts["external_data"]
-    results = [gate.check_variant("fp32", fp32, ref, tolerances["fp32"], threads=options.threads)]
+    with step("gate fp32"):
+        results = [gate.check_variant("fp32", fp32, ref, tolerances["fp32"], threads=options.threads)]
     report = reports.new(run_dir=run_dir, opset=opset, target=target, facts=facts, split=options.split,
                          gate=gate_facts, variants=results)
     if not results[0]["passed"]:
@@ -212,15 +227,17 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
     for name in wanted:
         path = onnx_dir / variants.FILES[name]
         try:
-            variants.make_variant(name, fp32, path, family=spec.family, calibration=calibration,
-                                  num_heads=heads, hidden_size=hidden)
+            with step(f"make {name}"):
+                variants.make_variant(name, fp32, path, family=spec.family, calibration=calibration,
+                                      num_heads=heads, hidden_size=hidden)
         except ExportError as exc:  # a variant the tools cannot make is rejected, like one that fails the gate
             log.warning("variant %s could not be made and is not kept: %s", name, exc)
             variants.remove(path)
             results.append({"variant": name, "file": str(path), "passed": False, "failures": [str(exc)]})
             continue
         set_metadata(path, package.metadata_props(config, name))
-        result = gate.check_variant(name, path, ref, tolerances[name], threads=options.threads)
+        with step(f"gate {name}"):
+            result = gate.check_variant(name, path, ref, tolerances[name], threads=options.threads)
         results.append(result)
         if result["passed"]:
             kept[name] = path
@@ -228,9 +245,11 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
             log.warning("variant %s failed the gate and is not kept: %s", name, "; ".join(result["failures"]))
             variants.remove(path)
     if target == "edge":
-        _pick_fastest(config, kept, ref, options.threads, bench_iters, results, gate_facts)
+        with step("batch-1 latency of each kept variant"):
+            _pick_fastest(config, kept, ref, options.threads, bench_iters, results, gate_facts)
     if target == "ort-mobile":
-        results.append(_ort_mobile(onnx_dir, kept, ref, tolerances, options.threads, config))
+        with step("ORT format + gate"):
+            results.append(_ort_mobile(onnx_dir, kept, ref, tolerances, options.threads, config))
     for result in results:
         reports.relative(result, tmp)
         if result["variant"] in kept:
@@ -243,10 +262,11 @@ def _build(tmp: Path, run_dir: Path, out: Path, info: Any, comps: Any, model: An
                       "batch_sizes": sorted(set(options.batch_sizes)),
                       "allow_few_samples": gate_facts["allow_few_samples"],
                       "tolerances": {k: v.as_dict() for k, v in tolerances.items()}}
-    gate.write_test_data(tmp / TEST_DATA, ref, facts["graph_inputs"], fp32, threads=options.threads)
-    config["samples"] = package.write_samples(tmp, *samples.split_samples(samples.load_dataset(info, comps),
-                                                                          options.split, None),
-                                              info.label_names, info.modality)  # inputs the model card runs on
+    with step("test data, samples, config"):
+        gate.write_test_data(tmp / TEST_DATA, ref, facts["graph_inputs"], fp32, threads=options.threads)
+        config["samples"] = package.write_samples(tmp, *samples.split_samples(samples.load_dataset(info, comps),
+                                                                              options.split, None),
+                                                  info.label_names, info.modality)  # inputs the model card runs on
     if copy_files is None:
         package.copy_run_files(run_dir, tmp, "weights.safetensors")
     else:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from .. import progress as bars
 from ..data import Dataset
 from ..errors import DataError, HubError
 from ..fsutil import atomic_write_json, check_output_dir
@@ -121,7 +122,8 @@ def train(recipe: Recipe, run_dir: Path, registry: Registry, *, resume: bool = F
     device = distributed.select_device(cfg.device)
     dist = distributed.init(device)
     try:
-        return _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_epoch)
+        with bars.enabled(progress and bars.is_enabled()):  # feature caching draws its own bar
+            return _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_epoch)
     finally:
         distributed.shutdown(dist)
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import progress
 from ..data import Split
 from ..errors import DataError
 from ..specs import ImageInput, TextInput
@@ -85,7 +86,9 @@ def compute_features(backbone: torch.nn.Module, split: Split, encoder: InputEnco
     backbone.eval()
     plan = batch_plan(len(split), batch_size, shuffle=False, seed=0, epoch=0)
     chunks = []
-    for inputs, _ in iterate(split, encoder, plan, device):
+    batches = progress.bar(iterate(split, encoder, plan, device), total=len(plan), desc=f"caching features ({len(split)})",
+                           unit="batch")
+    for inputs, _ in batches:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             chunks.append(backbone(*inputs).float().cpu())
     return torch.cat(chunks)
