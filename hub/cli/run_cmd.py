@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -12,14 +11,17 @@ from .train_cmd import adapt_overrides, choose_recipe, print_epoch, recipe_optio
 
 @click.command("run")
 @recipe_options
-@click.option("--out", type=click.Path(file_okay=False), help="Folder for run/ and export/ (default: runs/NAME-TIME).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Folder for run/, export/ and pulled/ (default: runs/NAME). Running again into the same folder "
+                   "reuses every stage whose recipe, code and data did not change.")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the job whose folder is this (from --out).")
 @click.option("--repo", help="Hub repo id (default: the recipe's publish.repo, else zoo/NAME).")
 @click.option("--endpoint", help="Hub endpoint (default: HF_ENDPOINT, else a local `hub serve`).")
 @click.option("--no-push", is_flag=True, help="Stop after export.")
+@click.option("--force", is_flag=True, help="Redo every stage, even those whose inputs did not change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job's summary as JSON.")
 def run(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, target_dataset, adapt_method, overrides,
-        no_progress, out, resume, repo, endpoint, no_push, as_json) -> None:
+        no_progress, out, resume, repo, endpoint, no_push, force, as_json) -> None:
     """Train ENTRY, export it to ONNX (gated on held-out data) and push it to a Hub repo."""
     from ..pipeline import run as run_pipeline
     from ..pipeline_ensemble import runner_for
@@ -30,12 +32,12 @@ def run(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, target
     overrides = adapt_overrides(target_dataset, adapt_method) + tuple(overrides)
     recipe = choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides,
                            str(run_dir) if run_dir else None, registry)
-    folder = Path(resume or out or f"runs/{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    folder = Path(resume or out or f"runs/{recipe.name}")
     click.echo(f"{recipe.name}: {recipe.backbone.name} + {recipe.head.name} on {recipe.dataset.name} "
                f"({recipe.train.strategy})", err=True)
     runner = runner_for(entry, zoo_path, overrides) or run_pipeline  # an ensemble entry trains each member first
     outcome = runner(recipe, registry, folder, publish=not no_push, repo=repo, endpoint=endpoint,
-                     resume=bool(resume), progress=not no_progress,
+                     resume=bool(resume), progress=not no_progress, force=force,
                      on_stage=lambda message: click.echo(f"== {message}", err=True), on_epoch=print_epoch)
     if as_json:
         from ._output import echo_json

@@ -86,9 +86,10 @@ def test_hub_run_cli_prints_the_verified_summary_as_json(tmp_path, server, token
 
     monkeypatch.setenv("HF_TOKEN", token)
     repo = f"alice/run-{uuid.uuid4().hex[:8]}"
-    code = main(["run", "--backbone", "efficientnet-lite0", "--dataset", "digits", "--epochs", "2",
-                 "--set", "backbone.image_size=32", "--no-progress", "--repo", repo, "--endpoint", server.url,
-                 "--out", str(tmp_path / "job"), "--json"])
+    args = ["run", "--backbone", "efficientnet-lite0", "--dataset", "digits", "--epochs", "2",
+            "--set", "backbone.image_size=32", "--no-progress", "--repo", repo, "--endpoint", server.url,
+            "--out", str(tmp_path / "job"), "--json"]
+    code = main(args)
     captured = capsys.readouterr()
     assert code == 0, captured.err[-2000:]
     data = json.loads(captured.out)
@@ -97,3 +98,14 @@ def test_hub_run_cli_prints_the_verified_summary_as_json(tmp_path, server, token
     fp32 = data["verified"]["variants"]["fp32"]
     assert abs(data["train"]["test"]["accuracy"] - fp32["accuracy"]) * 100 <= 1.0
     assert data["gate"]["fp32"]["passed"] is True
+    # The same command again: train, export and verification are reused; the push finds nothing new.
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    again = json.loads(captured.out)
+    stages = [line for line in captured.err.splitlines() if line.startswith("== ")]
+    assert [s.split(":")[0] for s in stages if "reused" in s] == ["== train", "== export + validation gate",
+                                                                   "== pull + verify"], stages
+    assert again["published"]["commit_sha"] == data["published"]["commit_sha"]
+    assert again["published"]["created_commit"] is False
+    assert again["verified"] == data["verified"]
