@@ -129,6 +129,17 @@ def _tag(api: Any, target: Target, repo_id: str, tag: str, commit: str) -> None:
                  what=f"tag {repo_id}@{commit[:12]} as {tag}", recovered=done)
 
 
+def _url(endpoint: str, repo_id: str, revision: str, sha: str) -> str:
+    """A URL that opens: the repo's page on huggingface.co; elsewhere (hub serve has no web pages)
+    the model-info API of the pushed commit, which every Hub-compatible server answers."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint).hostname or ""
+    if host == "huggingface.co" or host.endswith(".huggingface.co"):
+        return f"{endpoint}/{repo_id}" + ("" if revision == "main" else f"/tree/{revision}")
+    return f"{endpoint}/api/models/{repo_id}/revision/{sha}"
+
+
 def push(export_dir: Path | str, repo_id: str, *, revision: str = "main", tag: str | None = None,
          private: bool = False, endpoint: str | None = None, token: str | None = None) -> PushResult:
     """Publish ``export_dir`` to ``repo_id`` on ``revision`` (a branch) in one commit.
@@ -158,7 +169,7 @@ def push(export_dir: Path | str, repo_id: str, *, revision: str = "main", tag: s
             created, deleted = True, stale
         if tag:
             _tag(api, target, repo_id, tag, sha)
-    url = f"{target.endpoint}/{repo_id}" + ("" if revision == "main" else f"/tree/{revision}")
+    url = _url(target.endpoint, repo_id, revision, sha)
     return PushResult(url=url, commit_sha=sha, created_commit=created, files=names, repo_id=repo_id,
                       revision=revision, tag=tag, endpoint=target.endpoint, embedded=target.embedded,
                       deleted=deleted)
