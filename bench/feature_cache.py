@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +33,7 @@ def main() -> int:
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
+    os.environ["HUB_FEATURE_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-fc-")  # in-run caching only, no disk hits
     registry = get_hub().registry
     results = {}
     for cache in (True, False):

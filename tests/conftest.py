@@ -62,3 +62,11 @@ def _fresh_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     set_hub(None)
     yield
     set_hub(None)
+
+
+@pytest.fixture(autouse=True)
+def _own_feature_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test gets an empty on-disk feature cache (never the user's ~/.cache/hub/features)."""
+    monkeypatch.setenv("HUB_FEATURE_CACHE_DIR", str(tmp_path / "feature-cache"))
+    monkeypatch.delenv("HUB_FEATURE_CACHE", raising=False)
+    monkeypatch.delenv("HUB_FEATURE_CACHE_MAX_BYTES", raising=False)

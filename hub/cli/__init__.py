@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import HubError
 from .ensemble_cmd import ensemble
 from ._output import safe
+from .cache_cmd import cache
 from .card_cmd import card
 from .export_cmd import bench, export, predict, validate
 from .list_cmd import list_components
@@ -61,6 +62,7 @@ cli.add_command(ensemble)
 for command in (export, validate, predict, bench):
     cli.add_command(command)
 cli.add_command(card)
+cli.add_command(cache)
 
 
 def main(argv: list[str] | None = None) -> int:

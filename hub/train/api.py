@@ -173,7 +173,8 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
         adapt_info = adaptation.method.setup(ctx)  # deterministic: runs again on resume, before the restore
         sample_weights = adapting.combine_weights(sample_weights, adaptation.method.source_weights())
     cache = strategy.frozen_backbone and cfg.cache_features and cfg.mixup == 0 and cfg.augment == "none"
-    feeds = _feeds(data, model, encoder, cfg, device, dist, cache, sample_weights)
+    disk_cache = _feature_cache(comps, recipe, contract, model, cfg, device, tokenizer) if cache else None
+    feeds = _feeds(data, model, encoder, cfg, device, dist, cache, sample_weights, disk_cache)
 
     optimizer = make_optimizer(param_groups(model, groups, group_lr_scales(list(groups), cfg.layer_lr_decay), cfg), cfg)
     scheduler = make_scheduler(optimizer, cfg, feeds["train"].steps(0))
@@ -210,6 +211,8 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     if adapter is not None:
         adapter.merge()  # weights.safetensors holds the plain backbone + head
     extra: dict[str, Any] = {}
+    if disk_cache is not None:
+        extra["feature_cache"] = {"folder": str(disk_cache.folder), **disk_cache.stats}
     if "precise_bn" in trainer.state.extra:
         extra["precise_bn"] = trainer.state.extra["precise_bn"]
     if adaptation is not None:
@@ -266,7 +269,23 @@ def _augmentation(cfg, registry: Registry, contract: Any) -> Any:
         raise HubError(f"augmentation {component.qualified_name!r}: {exc}") from exc
 
 
-def _feeds(data: Dataset, model, encoder, cfg, device, dist, cache: bool, sample_weights) -> dict[str, Feed]:
+def _feature_cache(comps, recipe: Recipe, contract, model, cfg, device, tokenizer):
+    """The on-disk feature cache for this run's frozen backbone (None when HUB_FEATURE_CACHE=off)."""
+    from ..plugins import get_hub
+    from . import feature_cache
+
+    if not feature_cache.enabled():
+        return None
+    modules = {p.name: p.module for p in get_hub().plugins}
+    plugin = comps.backbone.plugin
+    return feature_cache.FeatureCache(model.backbone, plugin=plugin, plugin_module=modules.get(plugin, plugin),
+                                      contract=contract, backbone_options=recipe.backbone.options,
+                                      dtype=torch.bfloat16 if cfg.precision == "bf16" else None, device=device,
+                                      tokenizer=tokenizer)
+
+
+def _feeds(data: Dataset, model, encoder, cfg, device, dist, cache: bool, sample_weights,
+           disk_cache=None) -> dict[str, Feed]:
     feeds = {}
     for name, split in data.splits.items():
         if len(split) == 0:
@@ -277,7 +296,13 @@ def _feeds(data: Dataset, model, encoder, cfg, device, dist, cache: bool, sample
                     sample_weights=sample_weights if is_train else None)
         if cache:
             dtype = torch.bfloat16 if cfg.precision == "bf16" else None
-            feed.features = compute_features(model.backbone, split, encoder, max(cfg.batch_size, 64), device, dtype)
+            key = disk_cache.key(split, data.modality) if disk_cache is not None else None
+            features = disk_cache.get(key, name, len(split)) if key else None
+            if features is None:
+                features = compute_features(model.backbone, split, encoder, max(cfg.batch_size, 64), device, dtype)
+                if key and dist.writer:
+                    disk_cache.put(key, features)
+            feed.features = features
         feeds[name] = feed
     return feeds
 
