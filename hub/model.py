@@ -49,6 +49,29 @@ def components(recipe: Recipe, registry: Registry) -> Components:
     )
 
 
+def check_feature_shape(spec: BackboneSpec, backbone: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+    """One eval-mode forward on a couple of real examples: a backbone must return ``(batch, feature_dim)``.
+
+    Why before training: a wrong ``feature_dim`` otherwise surfaces in the head as torch's
+    "mat1 and mat2 shapes cannot be multiplied", after the run folder was claimed.
+    """
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            out = backbone(*inputs)
+    except Exception as exc:
+        raise SpecError(f"backbone {spec.name!r}: forward on {len(inputs[0])} real examples failed: "
+                        f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        backbone.train(was_training)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != spec.feature_dim:
+        raise SpecError(f"backbone {spec.name!r} returns {shape} for a batch of {len(inputs[0])}, but its spec says "
+                        f"(batch, feature_dim={spec.feature_dim}); fix feature_dim in the plugin's BackboneSpec "
+                        "(or make forward return pooled features)")
+
+
 class HubModel(nn.Module):
     """Backbone features -> head outputs; ``forward(*inputs)`` in ``input_names`` order."""
 

@@ -161,7 +161,7 @@ def _check_contract(plugin: Any, info: PluginInfo) -> None:
     declared = getattr(plugin, "HUB_CONTRACT", None)
     if declared is None:
         raise _Broken(
-            f"declares no contract range; add HUB_CONTRACT = '>={CONTRACT_VERSION},<{CONTRACT_VERSION.split('.')[0]}' "
+            f"declares no contract range; add HUB_CONTRACT = '>={CONTRACT_VERSION},<{int(CONTRACT_VERSION.split('.')[0]) + 1}' "
             f"to {info.module!r}"
         )
     info.contract = str(declared)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PretrainedStatus:
     available: bool
-    short: str  # offline | cached | local | download | none
+    short: str  # offline | cached | local | download | missing | none
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,7 +75,9 @@ def pretrained_status(spec: BackboneSpec) -> PretrainedStatus:
             if Path(os.path.expanduser(source.location)).exists():
                 return PretrainedStatus(True, "local", f"path {source.location}")
             tried.append(f"path {source.location} missing")
-    return PretrainedStatus(False, "download", "; ".join(tried))
+    # "download" only when a hub source could still deliver; missing local files and packages cannot
+    downloadable = any(source.kind == "hf" for source in spec.weights)
+    return PretrainedStatus(False, "download" if downloadable else "missing", "; ".join(tried))
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -102,9 +104,12 @@ def resolve_weights(spec: BackboneSpec) -> tuple[Path, WeightSource]:
         if source.sha256 and path.is_file():
             actual = sha256_file(path)
             if actual != source.sha256:
+                fix = ("the file is the plugin's own: if its weights changed on purpose, update the spec's sha256 "
+                       "(do not delete it)" if source.kind == "path" else
+                       f"delete the downloaded copy ({path}) and retry, or reinstall the package that ships it")
                 raise WeightsError(
                     f"weights for backbone {spec.name!r} from {source.kind} {source.location} failed verification: "
-                    f"sha256 {actual} != expected {source.sha256}; refusing to load them (delete the file and retry)"
+                    f"sha256 {actual} != expected {source.sha256}; refusing to load them; {fix}"
                 )
         log.info("weights for %s from %s %s", spec.name, source.kind, path)
         return path, source

@@ -108,6 +108,12 @@ def test_missing_contract_declaration_is_refused(plugin_dir):
     plugin_dir("nocontract", "x = 1\n")
     info = _info(load_hub(), "nocontract")
     assert info.status == "broken" and "declares no contract range; add HUB_CONTRACT" in info.error
+    import re
+
+    from packaging.specifiers import SpecifierSet
+
+    suggested = re.search(r"HUB_CONTRACT = '([^']+)'", info.error).group(1)
+    assert CONTRACT_VERSION in SpecifierSet(suggested)  # the hint, pasted, loads on this hub
 
 
 def test_unknown_hook_name_is_reported(plugin_dir):

@@ -53,8 +53,18 @@ def test_sources_are_tried_in_order_and_verified(tmp_path):
 def test_sha256_mismatch_is_refused(tmp_path):
     bad = tmp_path / "w.safetensors"
     bad.write_bytes(b"tampered")
-    with pytest.raises(WeightsError, match="failed verification: sha256 .* != expected 0{64}; refusing"):
+    with pytest.raises(WeightsError, match="failed verification: sha256 .* != expected 0{64}; refusing") as err:
         resolve_weights(spec(WeightSource("path", str(bad), sha256="0" * 64)))
+    # a path source is the author's own file: the advice must never be to delete it
+    assert "update the spec's sha256" in str(err.value) and "delete the file" not in str(err.value)
+    assert bad.read_bytes() == b"tampered"
+
+
+def test_a_missing_local_weights_file_is_missing_not_download(tmp_path):
+    status = pretrained_status(spec(WeightSource("path", str(tmp_path / "gone.safetensors"))))
+    assert (status.available, status.short) == (False, "missing")
+    hub_source = WeightSource("hf", "org/net", filename="model.safetensors")
+    assert pretrained_status(spec(WeightSource("path", str(tmp_path / "gone")), hub_source)).short == "download"
 
 
 def test_no_source_available_says_what_was_tried(tmp_path):

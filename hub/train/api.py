@@ -23,14 +23,14 @@ from .. import progress as bars
 from ..data import Dataset
 from ..errors import DataError, HubError
 from ..fsutil import atomic_write_json, check_output_dir
-from ..model import build_model, build_task, check_layer_groups, components, input_contract
+from ..model import build_model, build_task, check_feature_shape, check_layer_groups, components, input_contract
 from ..recipe import Recipe
 from ..registry import Registry
 from ..specs import TextInput, resolve
 from ..weights import resolve_pretrain_weights, resolve_weights
 from . import adapting, checkpoint, distributed, lora, loggers, plots
 from .callbacks import BestWeights, Checkpointer, EarlyStopping, MetricsLog, OnEpoch
-from .data import InputEncoder, compute_features
+from .data import InputEncoder, compute_features, take
 from .optim import make_optimizer, make_scheduler, param_groups
 from .rundir import BEST, WEIGHTS, RunDirError, RunInfo, read_run_info, write_run_info
 from .strategies import group_lr_scales, make_strategy
@@ -162,6 +162,8 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
 
     tokenizer = resolve_weights(spec)[0] if isinstance(contract, TextInput) else None
     encoder = InputEncoder(contract, tokenizer)
+    probe = take(data.split("train"), np.arange(min(2, len(data.split("train")))))
+    check_feature_shape(spec, model.backbone, tuple(t.to(device) for t in encoder(probe)))
     sample_weights = 1.0 / np.maximum(counts, 1)[train_labels] if cfg.class_balance == "sampler" else None
     adaptation = adapting.prepare(recipe, registry, data, model.backbone, spec.feature_dim, strategy.frozen_backbone)
     adapt_info: dict[str, Any] = {}

@@ -28,7 +28,7 @@ WEIGHTS = {weights!r}
 SHA256 = {sha!r}
 
 
-def build(weights=None, norm=True, width=8, dim=32):
+def build(weights=None, norm=True, width=8, dim=32, announce=True):
     import torch
     from torch import nn
 
@@ -40,7 +40,8 @@ def build(weights=None, norm=True, width=8, dim=32):
             self.block = nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), bn(2 * width), nn.ReLU())
             self.pool = nn.AdaptiveAvgPool2d(4)  # keep some layout: digits are shapes
             self.proj = nn.Linear(2 * width * 16, dim)
-            self.num_features = dim
+            if announce:  # a third-party backbone may not say its width at all
+                self.num_features = dim
 
         def forward(self, x):
             return self.proj(self.pool(self.block(self.stem(x))).flatten(1))
@@ -128,6 +129,10 @@ def register_backbones(register):
     register(BackboneSpec(
         name="liar-cnn", factory="hubtest_tinytrain:build", modality="image", input=ImageInput(size=(16, 16)),
         feature_dim=99, options={{"norm": True}},
+    ))
+    register(BackboneSpec(
+        name="silent-liar-cnn", factory="hubtest_tinytrain:build", modality="image", input=ImageInput(size=(16, 16)),
+        feature_dim=99, options={{"norm": True, "announce": False}},
     ))
 
 

@@ -86,6 +86,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tiny_hu
     ({"dataset": "no-validation", "early_stopping": {"patience": 1}}, DataError, "has no validation split, but early_stopping"),
     ({"backbone": {"name": "liar-cnn", "pretrained": False}}, SpecError,
      "built with 32 features but its spec says feature_dim=99"),
+    ({"backbone": {"name": "silent-liar-cnn", "pretrained": False, "announce": False}}, SpecError,
+     r"returns \(2, 32\) for a batch of 2, but its spec says \(batch, feature_dim=99\)"),
     ({"strategy": "partial", "trainable_groups": 5}, HubError, "trainable_groups = 5 but the backbone has 3 layer groups"),
     ({"early_stopping": {"metric": "val_acc"}}, HubError, "early_stopping.metric 'val_acc' is not computed; choose one of"),
     ({"augment": {"name": "custom", "flip": 2.0}}, HubError, "augmentation 'vision:custom'"),
