@@ -75,3 +75,39 @@ def make_splits(inputs: Any, labels: Any, fractions: Sequence[float] = (0.7, 0.1
     parts = split_indices(len(labels), fractions, seed)
     take = (lambda idx: inputs[idx]) if hasattr(inputs, "shape") else (lambda idx: [inputs[i] for i in idx])
     return {name: Split(take(idx), labels[idx]) for name, idx in zip(SPLITS, parts)}
+
+
+def check_dataset_value(value: Any, where: str, modality: str) -> Dataset:
+    """What a dataset factory returned, checked against the documented types; each mistake is the plugin's,
+    named with ``where`` (e.g. ``dataset 'acme:photos' (factory 'acme.data:photos')``), never an internal error."""
+    if not isinstance(value, Dataset):
+        raise DataError(f"{where} returned a {type(value).__name__}, not a hub.data.Dataset; fix the plugin's factory")
+    names = value.label_names
+    if not isinstance(names, (tuple, list)) or not names or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{where}: label_names must be a non-empty tuple of strings, got {names!r:.80}")
+    if not isinstance(value.splits, dict) or not value.splits:
+        raise DataError(f"{where}: splits must be a dict of name -> hub.data.Split, got {type(value.splits).__name__}")
+    parts = dict(value.splits)
+    if value.unlabelled is not None:
+        parts["unlabelled"] = value.unlabelled
+    for name, split in parts.items():
+        if not isinstance(split, Split):
+            raise DataError(f"{where}: split {name!r} is a {type(split).__name__}, not a hub.data.Split")
+        _check_inputs(split.inputs, f"{where}: split {name!r}", modality)
+    return value
+
+
+def _check_inputs(inputs: Any, where: str, modality: str) -> None:
+    if modality == "image" and hasattr(inputs, "dtype"):
+        shape = tuple(getattr(inputs, "shape", ()))
+        if str(inputs.dtype) != "uint8" or len(shape) not in (3, 4):
+            raise DataError(f"{where}: images must be a uint8 array (N, H, W) or (N, H, W, C) with pixels 0..255, "
+                            f"got {inputs.dtype} {shape}; convert in the factory (e.g. (x * 255).round().astype('uint8'))")
+        return
+    if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Sequence):
+        raise DataError(f"{where}: inputs must be a sequence ({'image paths or a uint8 array' if modality == 'image' else 'strings'}), "
+                        f"got {type(inputs).__name__}")
+    if modality == "text":
+        bad = next((type(x).__name__ for x in inputs[:1000] if not isinstance(x, str)), None)
+        if bad is not None:
+            raise DataError(f"{where}: texts must be strings, found a {bad}")

@@ -114,6 +114,11 @@ def build_backbone(spec: BackboneSpec, options: dict[str, Any], pretrained: bool
         raise
     except Exception as exc:
         raise SpecError(f"backbone {spec.name!r}: its factory {spec.factory!r} failed: {type(exc).__name__}: {exc}") from exc
+    actual = sum(p.numel() for p in module.parameters())
+    if spec.num_params is not None and actual != spec.num_params:
+        log.warning("backbone %r declares num_params=%d but the built module has %d parameters; fix num_params in "
+                    "the plugin's BackboneSpec (`hub list` and cards show the declared count)",
+                    spec.name, spec.num_params, actual)
     dim = getattr(module, "num_features", spec.feature_dim)
     if dim != spec.feature_dim:
         raise SpecError(

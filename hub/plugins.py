@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -41,7 +42,7 @@ class PluginInfo:
     module: str
     distribution: str | None = None
     version: str | None = None
-    status: str = "ok"  # "ok" | "broken" | "disabled"
+    status: str = "ok"  # "ok" | "broken" | "disabled" | "shadowed"
     error: str | None = None
     contract: str | None = None
     components: list[str] = field(default_factory=list)
@@ -107,9 +108,13 @@ def load_hub(
         if ep.name in seen:
             if seen[ep.name].module == ep.value and seen[ep.name].distribution == info.distribution:
                 continue  # the same distribution seen twice on sys.path
-            info.status, info.error = "broken", (
-                f"plugin name {ep.name!r} is already used by {seen[ep.name].distribution or seen[ep.name].module}; "
-                "rename the entry point"
+            # Like an import, the copy earlier on sys.path wins (entry points come in path order and the sort
+            # is stable); the later one is shadowed, not broken: an author's test copy of their own
+            # installed plugin (hub.testing.write_plugin_dist) must not break it or be broken by it.
+            first = seen[ep.name]
+            info.status, info.error = "shadowed", (
+                f"plugin name {ep.name!r} is also provided by {first.distribution or first.module} earlier on "
+                f"sys.path, which is the one loaded; rename this entry point to load both"
             )
         elif ep.name in blocked:
             info.status = "disabled"
@@ -118,9 +123,15 @@ def load_hub(
                 registry.add_all(_load_one(pm, ep, info))
             except _Broken as exc:
                 info.status, info.error = "broken", str(exc)
+                if _env_flag("HUB_DEBUG") and exc.__cause__ is not None:  # the plugin's own frames, not ours
+                    import traceback
+
+                    sys.stderr.write(f"plugin {ep.name!r} failed to load; its traceback:\n"
+                                     + "".join(traceback.format_exception(exc.__cause__)))
         seen.setdefault(ep.name, info)
         infos.append(info)
         if info.status == "broken":
+            registry.broken[info.name] = info.error or "broken"
             log.info("plugin %s is broken: %s", info.name, info.error)
             if strict:
                 raise PluginError(

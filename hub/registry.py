@@ -38,6 +38,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._items: dict[str, list[Component]] = {kind: [] for kind in SPEC_TYPES}
+        #: plugin name -> why it failed to load; a lookup that misses names them (the component may be theirs)
+        self.broken: dict[str, str] = {}
 
     def add_all(self, components: Iterable[Component]) -> None:
         for component in components:
@@ -70,7 +72,15 @@ class Registry:
             raise AmbiguousComponent(
                 f"{kind} {name!r} is provided by {len(found)} plugins ({choices}); use a qualified name such as {found[0].qualified_name!r}"
             )
-        raise ComponentNotFound(self._not_found_message(kind, name))
+        raise ComponentNotFound(self._not_found_message(kind, name) + self._broken_note(plugin if sep else None))
+
+    def _broken_note(self, plugin: str | None) -> str:
+        if plugin is not None and plugin in self.broken:
+            return f"; its plugin {plugin!r} is broken and provides nothing: {self.broken[plugin]}"
+        if plugin is None and self.broken:
+            why = "; ".join(f"{name}: {error}" for name, error in sorted(self.broken.items()))
+            return f"; note: {len(self.broken)} broken plugin(s) registered nothing and may provide it ({why})"
+        return ""
 
     def _not_found_message(self, kind: str, name: str) -> str:
         names = sorted({c.name for c in self._items[kind]} | {c.qualified_name for c in self._items[kind]})

@@ -317,6 +317,10 @@ def validate_spec(spec: Any, kind: str) -> None:
 def _validate_backbone(spec: BackboneSpec, where: str) -> None:
     if not isinstance(spec.feature_dim, int) or spec.feature_dim <= 0:
         raise SpecError(f"{where}: feature_dim must be a positive int, got {spec.feature_dim!r}")
+    if spec.num_params is not None and (isinstance(spec.num_params, bool) or not isinstance(spec.num_params, int)
+                                        or spec.num_params <= 0):
+        raise SpecError(f"{where}: num_params must be a positive int (the backbone's parameter count) or None, "
+                        f"got {spec.num_params!r}")
     wanted = ImageInput if spec.modality == "image" else TextInput
     if not isinstance(spec.input, wanted):
         raise SpecError(f"{where}: a {spec.modality} backbone needs input={wanted.__name__}(...)")

@@ -254,6 +254,13 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
     """Check an entry's components against the registry and build the recipe."""
     backbone = _lookup(registry, "backbone", entry.backbone, ("backbone",))
     dataset = _lookup(registry, "dataset", entry.dataset, ("dataset",))
+    if entry.task is None:  # the dataset's own task: a name no plugin provides is the dataset plugin's mistake
+        try:
+            registry.get("task", dataset.spec.task)
+        except HubError as exc:
+            raise FieldError(("dataset",), f"dataset {dataset.qualified_name!r} declares task {dataset.spec.task!r}, "
+                                           f"which is not installed ({exc}); fix task in the plugin's DatasetSpec, "
+                                           "or name a task in the recipe") from None
     task_ref = entry.task or ComponentRef(dataset.spec.task)
     task = _lookup(registry, "task", task_ref, ("task",))
     head_ref = entry.head or ComponentRef(task.spec.default_head)

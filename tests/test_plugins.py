@@ -190,3 +190,53 @@ def test_glob_listing_matches_names_and_qualified_names(plugin_dir):
     assert [c.name for c in registry.list("backbones", "tiny*")] == ["tiny-cnn"]
     assert {c.qualified_name for c in registry.list(None, "tiny:*")} == {"tiny:tiny-cnn", "tiny:linear"}
     assert registry.list("heads", "nothing*") == []
+
+
+def test_a_lookup_that_misses_names_the_broken_plugin_and_why(plugin_dir):
+    plugin_dir("shaky", '''
+        from hub.hookspecs import hookimpl
+
+        HUB_CONTRACT = ">=1.0,<2"
+
+        @hookimpl
+        def register_backbones(register):
+            raise RuntimeError("weights index is corrupt")
+    ''')
+    registry = load_hub().registry
+    with pytest.raises(ComponentNotFound) as err:
+        registry.get("backbone", "shaky:mine")
+    assert "its plugin 'shaky' is broken and provides nothing" in str(err.value)
+    assert "weights index is corrupt" in str(err.value)
+    with pytest.raises(ComponentNotFound, match=r"note: 1 broken plugin\(s\) registered nothing .*shaky: hook"):
+        registry.get("backbone", "mine")
+
+
+def test_debug_shows_the_plugins_own_traceback(plugin_dir, monkeypatch, capsys):
+    plugin_dir("shaky2", '''
+        from hub.hookspecs import hookimpl
+
+        HUB_CONTRACT = ">=1.0,<2"
+
+        @hookimpl
+        def register_backbones(register):
+            raise RuntimeError("weights index is corrupt")
+    ''')
+    load_hub()
+    assert "Traceback" not in capsys.readouterr().err  # quiet by default
+    monkeypatch.setenv("HUB_DEBUG", "1")
+    load_hub()
+    err = capsys.readouterr().err
+    assert "plugin 'shaky2' failed to load; its traceback:" in err
+    assert "hubtest_shaky2" in err and 'raise RuntimeError("weights index is corrupt")' in err
+
+
+def test_an_authors_test_copy_shadows_the_installed_plugin_instead_of_breaking_it(plugin_dir, tmp_path, monkeypatch):
+    """write_plugin_dist with the plugin name of an installed distribution ('vision'): the copy placed first
+    on sys.path is loaded, the installed one is shadowed, and nothing is broken."""
+    plugin_dir("vision", GOOD_PLUGIN, module="hubtest_vision_copy", dist_name="my-vision-copy")
+    hub = load_hub(strict=True)  # strict: a broken plugin would raise here
+    info = [p for p in hub.plugins if p.name == "vision"]
+    assert [p.status for p in info] == ["ok", "shadowed"], [(p.distribution, p.status) for p in info]
+    assert info[0].distribution == "my-vision-copy"
+    assert "earlier on sys.path" in info[1].error and not hub.broken
+    assert hub.registry.get("backbone", "vision:tiny-cnn").spec.feature_dim == 16  # the copy's component

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Dataset
+from ..data import Dataset, check_dataset_value
 from ..errors import DataError
 from ..specs import resolve
 
@@ -28,8 +28,11 @@ Encoder = Callable[[Any], dict[str, np.ndarray]]
 
 def load_dataset(info: Any, comps: Any) -> Dataset:
     """The run's dataset, built by its plugin with the recipe's options."""
+    spec = comps.dataset.spec
     try:
-        return resolve(comps.dataset.spec.factory)(**dict(info.recipe.dataset.options))
+        value = resolve(spec.factory)(**dict(info.recipe.dataset.options))
+        return check_dataset_value(value, f"dataset {comps.dataset.qualified_name!r} (factory {spec.factory!r})",
+                                   spec.modality)
     except DataError:
         raise
     except Exception as exc:

@@ -20,7 +20,7 @@ import torch
 
 from .. import __version__
 from .. import progress as bars
-from ..data import Dataset
+from ..data import Dataset, check_dataset_value
 from ..errors import DataError, HubError
 from ..fsutil import atomic_write_json, check_output_dir
 from ..model import build_model, build_task, check_feature_shape, check_layer_groups, components, input_contract
@@ -51,13 +51,15 @@ def load_dataset(recipe: Recipe, registry: Registry) -> Dataset:
 
 def load_named_dataset(registry: Registry, name: str, options: Any, role: str = "dataset") -> Dataset:
     """Build a registered dataset; a factory's OS/value error becomes one DataError naming it."""
-    spec = registry.get("dataset", name).spec
+    component = registry.get("dataset", name)
+    spec = component.spec
     try:
-        return resolve(spec.factory)(**options)
+        value = resolve(spec.factory)(**options)
     except HubError:
         raise
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"{role} {name!r} failed to load: {exc}") from exc
+    return check_dataset_value(value, f"{role} {component.qualified_name!r} (factory {spec.factory!r})", spec.modality)
 
 
 def check_data(data: Dataset, recipe: Recipe) -> None:

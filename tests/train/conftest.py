@@ -109,6 +109,18 @@ def no_validation():
     return Dataset("no-val", "image", ("a", "b"), {{"train": Split(images, np.array([0, 1] * 3))}})
 
 
+def float_images():
+    import numpy as np
+    from hub.data import Dataset, Split
+
+    images = np.random.default_rng(0).random((6, 8, 8)).astype(np.float32)  # 0..1 floats: the classic mistake
+    return Dataset("float-images", "image", ("a", "b"), {{"train": Split(images, np.array([0, 1] * 3))}})
+
+
+def not_a_dataset():
+    return {{"train": ([], [])}}
+
+
 def bad_labels():
     import numpy as np
     from hub.data import Dataset, Split
@@ -124,7 +136,7 @@ def register_backbones(register):
         input=ImageInput(size=(16, 16), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)), feature_dim=32,
         layer_groups=(LayerGroup("stem", ("stem.",)), LayerGroup("block", ("block.",)), LayerGroup("proj", ("proj.",))),
         weights=(WeightSource("path", WEIGHTS, sha256=SHA256),),
-        license="mit", num_params=9680, options={{"norm": True, "width": 8, "dim": 32}},
+        license="mit", num_params=9664, options={{"norm": True, "width": 8, "dim": 32}},
     ))
     register(BackboneSpec(
         name="liar-cnn", factory="hubtest_tinytrain:build", modality="image", input=ImageInput(size=(16, 16)),
@@ -148,6 +160,12 @@ def register_datasets(register):
                          task="image-classification"))
     register(DatasetSpec(name="bad-labels", factory="hubtest_tinytrain:bad_labels", modality="image",
                          task="image-classification"))
+    register(DatasetSpec(name="float-images", factory="hubtest_tinytrain:float_images", modality="image",
+                         task="image-classification"))
+    register(DatasetSpec(name="not-a-dataset", factory="hubtest_tinytrain:not_a_dataset", modality="image",
+                         task="image-classification"))
+    register(DatasetSpec(name="taskless", factory="hubtest_tinytrain:one_class", modality="image",
+                         task="no-such-task"))
     register(DatasetSpec(name="no-validation", factory="hubtest_tinytrain:no_validation", modality="image",
                          task="image-classification"))
 '''

@@ -91,6 +91,9 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tiny_hu
     ({"strategy": "partial", "trainable_groups": 5}, HubError, "trainable_groups = 5 but the backbone has 3 layer groups"),
     ({"early_stopping": {"metric": "val_acc"}}, HubError, "early_stopping.metric 'val_acc' is not computed; choose one of"),
     ({"augment": {"name": "custom", "flip": 2.0}}, HubError, "augmentation 'vision:custom'"),
+    ({"dataset": "float-images"}, DataError, r"images must be a uint8 array .* got float32 \(6, 8, 8\)"),
+    ({"dataset": "not-a-dataset"}, DataError, r"dataset 'tinytrain:not-a-dataset' \(factory .*\) returned a dict, "
+                                              "not a hub.data.Dataset"),
     ({"dataset": "bad-labels"}, DataError, r"the 'train' split needs one integer label in 0..1 per example"),
 ])
 def test_bad_input_fails_before_training(tiny_hub, tmp_path, kwargs, error, message):
@@ -181,3 +184,28 @@ def test_a_logger_whose_package_is_missing_is_refused_before_the_run_dir_is_clai
     with pytest.raises(HubError, match="pip install 'zoohub\\[loggers\\]'"):
         train(recipe(tiny_hub, epochs=1, loggers=["mlflow"]), tmp_path / "run", tiny_hub.registry, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_dataset_declaring_an_unknown_task_is_the_plugins_mistake(tiny_hub):
+    from hub.zoo import recipe_from_table
+
+    with pytest.raises(HubError) as err:
+        recipe_from_table("x", {"backbone": "tiny-cnn", "dataset": "taskless"}, tiny_hub.registry, "command line")
+    message = str(err.value)
+    assert "dataset 'tinytrain:taskless' declares task 'no-such-task', which is not installed" in message
+    assert "fix task in the plugin's DatasetSpec" in message
+
+
+def test_a_wrong_parameter_count_is_named_and_a_negative_one_refused(tiny_hub, caplog):
+    import dataclasses
+
+    from hub.errors import SpecError
+    from hub.model import build_backbone
+    from hub.specs import validate_spec
+
+    spec = tiny_hub.registry.get("backbone", "tiny-cnn").spec
+    with caplog.at_level("WARNING", logger="hub.model"):
+        build_backbone(dataclasses.replace(spec, num_params=5), {}, False)
+    assert "declares num_params=5 but the built module has 9664 parameters" in caplog.text
+    with pytest.raises(SpecError, match="num_params must be a positive int"):
+        validate_spec(dataclasses.replace(spec, num_params=-3), "backbone")
