@@ -68,7 +68,9 @@ cli.add_command(cache)
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the exit code instead of raising."""
     try:
-        cli.main(args=argv, prog_name="hub", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="hub", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool):  # a raised click Exit(n) comes back as n
+            return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
