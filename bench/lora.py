@@ -37,6 +37,10 @@ CONFIGS: dict[str, dict] = {
     # the zoo's rt-minilm-finetune
     "minilm-finetune": {"backbone": MINILM, "train": {"strategy": "fine-tune", "epochs": 3, "layer_lr_decay": 0.8,
                                                       "warmup_epochs": 0.5, "batch_size": 32}, "lrs": [5e-5]},
+    # ULMFiT-style: the head alone for one epoch, then one more layer group (top first) per epoch
+    "minilm-gradual": {"backbone": MINILM, "train": {"strategy": "gradual-unfreeze", "epochs": 4, "unfreeze_every": 1,
+                                                     "layer_lr_decay": 0.8, "warmup_epochs": 0.5, "batch_size": 32},
+                       "lrs": [1e-4]},
     "minilm-lora": {"backbone": MINILM, "train": {"strategy": "lora", "epochs": 3, "warmup_epochs": 0.5,
                                                   "batch_size": 32, "lora_rank": 8, "lora_alpha": 16},
                     "lrs": [1e-3, 3e-4]},

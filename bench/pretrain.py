@@ -159,6 +159,11 @@ def main() -> int:
                 val_acc, test_acc, c = fit_probe(feats["train"], feats["val"], feats["test"])
                 row[name] = {"val": round(val_acc, 4), "test": round(test_acc, 4), "C": c}
                 print(f"  seed {seed} {name}: val {val_acc:.4f} test {test_acc:.4f} (C={c})", file=sys.stderr)
+            # Context for both: the same probe on the raw pixels at the backbone's input size (no network at all).
+            pixels = {k: (encoder(s.inputs)[0].flatten(1).numpy(), np.asarray(s.labels)) for k, s in splits.items()}
+            val_acc, test_acc, c = fit_probe(pixels["train"], pixels["val"], pixels["test"])
+            row["pixels"] = {"val": round(val_acc, 4), "test": round(test_acc, 4), "C": c}
+            print(f"  seed {seed} pixels: val {val_acc:.4f} test {test_acc:.4f} (C={c})", file=sys.stderr)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     if args.json:
@@ -180,7 +185,8 @@ def report(args: dict, rows: list) -> None:
     print("|---|---|---|---|")
     for name, label in (("random_init_stored_bn", "random init, stored BN statistics"),
                         ("random_init", "random init, precise-BN"),
-                        ("simclr", "SimCLR pre-trained (no labels), precise-BN")):
+                        ("simclr", "SimCLR pre-trained (no labels), precise-BN"),
+                        ("pixels", "no network: the same probe on the encoded pixels")):
         tests = [r[name]["test"] for r in rows]
         vals = [r[name]["val"] for r in rows]
         sd = statistics.stdev(tests) if len(tests) > 1 else 0.0

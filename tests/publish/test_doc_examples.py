@@ -60,7 +60,7 @@ def _walk(group: str, tmp_path: Path) -> dict[int, subprocess.CompletedProcess]:
     try:
         for step, language, code, where in examples()[group]:
             command = ["bash", "-euo", "pipefail", "-c", code] if language == "bash" else [sys.executable, "-c", code]
-            done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+            done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
             assert done.returncode == 0, f"{where} failed (exit {done.returncode}):\n{done.stderr[-3000:]}"
             results[step] = done
     finally:
