@@ -50,3 +50,18 @@ def check(name: str, no_export: bool, as_json: bool) -> None:
         click.echo(f"{len(results) - len(failed) - skipped} passed, {len(failed)} failed, {skipped} skipped")
     if failed:
         raise click.exceptions.Exit(1)
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(file_okay=False),
+              help="Where to write the distribution (default: ./hub-plugin-NAME); must be new or empty.")
+def new(name: str, folder: str | None) -> None:
+    """Scaffold plugin distribution NAME: pyproject, torch-free plugin module, example backbone with shipped
+    weights, head and dataset, conformance tests, README."""
+    from pathlib import Path
+
+    from ..testing.scaffold import scaffold
+
+    out = scaffold(name, Path(folder or f"hub-plugin-{name}"))
+    click.echo(f"wrote {out}; next: pip install -e {out} && hub plugins check {name}")
