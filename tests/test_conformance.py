@@ -141,3 +141,16 @@ def test_hub_plugins_check_exits_1_with_one_line_per_check(defects, capsys, monk
     assert all(r["status"] == "skip" for r in results if "ONNX" in r["name"])  # --no-export
     assert main(["plugins", "check", "no-such-plugin"]) == 1
     assert "no plugin 'no-such-plugin'" in capsys.readouterr().out
+
+
+def test_the_pytest_fixture_passes_a_good_plugin_and_fails_a_bad_one(hub_conformance, defects):
+    """`hub_conformance` comes from the hub's pytest11 entry point, as in any plugin author's suite."""
+    from hub.plugins import set_hub
+
+    results = hub_conformance("common", export=False)
+    assert results and all(c.status != "fail" for c in results)
+    set_hub(defects)
+    with pytest.raises(pytest.fail.Exception) as err:
+        hub_conformance("defects", export=False)
+    assert "conformance check(s) failed for plugin 'defects'" in str(err.value)
+    assert "backbone defects:wrong-dim: forward returns (batch, feature_dim)" in str(err.value)
