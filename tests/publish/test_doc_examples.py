@@ -42,7 +42,7 @@ def examples() -> dict[str, list[tuple[int, str, str, str]]]:
 
 def test_every_marked_walkthrough_has_numbered_steps_without_gaps():
     groups = examples()
-    assert {"digits", "text"} <= set(groups), sorted(groups)
+    assert {"digits", "text", "plugin"} <= set(groups), sorted(groups)
     for name, steps in groups.items():
         assert [s[0] for s in steps] == list(range(1, len(steps) + 1)), (name, [(s[0], s[3]) for s in steps])
 
@@ -80,6 +80,16 @@ def test_the_digits_walkthrough_runs_as_written(tmp_path):
     assert [p["label"] for p in loaded] == labels, (results[5].stdout, labels)
     # The plain-onnxruntime block prints a class of the export's first test sample.
     assert results[6].stdout.strip() in {str(d) for d in range(10)}, results[6].stdout
+
+
+def test_the_plugin_tutorial_runs_as_written(tmp_path):
+    """docs/plugins.md from an empty folder: scaffold, pip install, conformance check, train (then uninstall)."""
+    try:
+        results = _walk("plugin", tmp_path)
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "--quiet", "hub-plugin-acme"],
+                       capture_output=True, timeout=300)
+    assert "0 failed" in results[1].stdout, results[1].stdout
 
 
 @pytest.mark.slow
