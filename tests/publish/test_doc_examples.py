@@ -3,7 +3,7 @@
 A fenced ``bash`` or ``python`` block preceded by ``<!-- example: GROUP/STEP -->`` is one step of
 a walkthrough: the steps of a group run in STEP order, in one fresh working folder (holding a copy
 of docs/samples), as separate processes with the venv's ``hub`` and ``python`` — what a reader
-pasting them into a shell does. The hub is a real ``hub serve`` on 127.0.0.1 (``HF_ENDPOINT`` and
+pasting them into a shell does (a Python block defining ``test_`` functions runs under pytest). The hub is a real ``hub serve`` on 127.0.0.1 (``HF_ENDPOINT`` and
 ``HF_TOKEN`` set, as docs/publishing.md tells readers to), started for the group and stopped after.
 The ``digits`` walkthrough is cheap and runs in the default suite; ``text`` (MiniLM feature
 caching, an edge export with int8 variants) is marked slow and runs with ``make test-all``.
@@ -59,7 +59,13 @@ def _walk(group: str, tmp_path: Path) -> dict[int, subprocess.CompletedProcess]:
     results = {}
     try:
         for step, language, code, where in examples()[group]:
-            command = ["bash", "-euo", "pipefail", "-c", code] if language == "bash" else [sys.executable, "-c", code]
+            if language == "bash":
+                command = ["bash", "-euo", "pipefail", "-c", code]
+            elif re.search(r"^def test_", code, re.M):  # a block of pytest tests: run them as a reader's suite would
+                (work / f"test_doc_step{step}.py").write_text(code)
+                command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"test_doc_step{step}.py"]
+            else:
+                command = [sys.executable, "-c", code]
             done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
             assert done.returncode == 0, f"{where} failed (exit {done.returncode}):\n{done.stderr[-3000:]}"
             results[step] = done
@@ -90,6 +96,8 @@ def test_the_plugin_tutorial_runs_as_written(tmp_path):
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "--quiet", "hub-plugin-acme"],
                        capture_output=True, timeout=300)
     assert "0 failed" in results[1].stdout, results[1].stdout
+    for step in (2, 3, 4):  # the test blocks ran as pytest files and their tests passed
+        assert re.search(r"\b[12] passed\b", results[step].stdout), results[step].stdout
 
 
 @pytest.mark.slow
