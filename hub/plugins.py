@@ -233,6 +233,11 @@ def get_hub() -> Hub:
     return _HUB
 
 
+def plugin_modules() -> dict[str, str]:
+    """Plugin name -> its entry point's module, for code fingerprints (hub.stages, the feature cache)."""
+    return {p.name: p.module for p in get_hub().plugins}
+
+
 def set_hub(hub: Hub | None) -> None:
     """Replace (or with ``None`` forget) the process-wide hub; tests use this."""
     global _HUB

@@ -138,7 +138,7 @@ def data_fingerprint(*datasets: Any) -> str:
 def train_inputs(recipe: Any, registry: Any) -> dict[str, str]:
     """The three fingerprints of the train stage: recipe (all but export/publish), code, data."""
     from .model import components
-    from .plugins import get_hub
+    from .plugins import plugin_modules
     from .train.api import load_dataset, load_named_dataset
 
     comps = components(recipe, registry)
@@ -152,7 +152,7 @@ def train_inputs(recipe: Any, registry: Any) -> dict[str, str]:
     augment = recipe.train.augment
     if augment not in ("none", "", None):
         used.append(registry.get("augmentation", augment if isinstance(augment, str) else augment["name"]))
-    modules = {p.name: p.module for p in get_hub().plugins}
+    modules = plugin_modules()
     plugins = {c.plugin: modules.get(c.plugin, c.plugin) for c in used}
     sections = recipe.to_dict()
     for key in ("export", "publish", "source"):

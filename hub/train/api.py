@@ -275,12 +275,12 @@ def _augmentation(cfg, registry: Registry, contract: Any) -> Any:
 
 def _feature_cache(comps, recipe: Recipe, contract, model, cfg, device, tokenizer):
     """The on-disk feature cache for this run's frozen backbone (None when HUB_FEATURE_CACHE=off)."""
-    from ..plugins import get_hub
+    from ..plugins import plugin_modules
     from . import feature_cache
 
     if not feature_cache.enabled():
         return None
-    modules = {p.name: p.module for p in get_hub().plugins}
+    modules = plugin_modules()
     plugin = comps.backbone.plugin
     return feature_cache.FeatureCache(model.backbone, plugin=plugin, plugin_module=modules.get(plugin, plugin),
                                       contract=contract, backbone_options=recipe.backbone.options,
