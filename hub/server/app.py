@@ -27,6 +27,8 @@ from .errors import JSONResponse, ServerError, repo_not_found
 from .lfs import LfsStore
 from .limits import Limits, check_declared_length, loads, read_capped
 from .storage import GitRepo, RepoStore
+from .xet.store import XetStore
+from .xet.tokens import XetTokens
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +41,15 @@ class Hub:
     store: RepoStore
     lfs: LfsStore
     auth: Auth
+    xet: XetStore
     limits: Limits = field(default_factory=Limits)
+    xet_tokens: XetTokens = field(default_factory=XetTokens)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     lock_file: Any = None  # open file holding the data folder's exclusive flock
 
     def close(self) -> None:
         """Release the data folder so another server may use it."""
+        self.xet.close()
         if self.lock_file is not None:
             self.lock_file.close()
             self.lock_file = None
@@ -121,8 +126,11 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
     """Pick the handler for a decoded path: ``(handler, args, repo_id)`` or ``None``."""
     from . import routes_read as r, routes_repo as m, routes_write as w
+    from .xet import routes as x
 
     n = len(segs)
+    if segs[:2] == ["api", "xet"]:
+        return _xet_route(method, segs[2:])
     if n >= 2 and segs[0] == "api":
         if segs[1:] == ["whoami-v2"] and method in ("GET", "HEAD"):
             return m.whoami, [], ""
@@ -145,6 +153,7 @@ def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | Non
                 ("POST", "tag"): m.create_tag, ("DELETE", "tag"): m.delete_tag,
                 ("POST", "branch"): m.create_branch, ("DELETE", "branch"): m.delete_branch,
                 ("POST", "preupload"): w.preupload, ("POST", "commit"): w.commit,
+                ("GET", "xet-write-token"): x.write_token, ("GET", "xet-read-token"): x.read_token,
             }
             handler = table.get(("GET" if method == "HEAD" else method, action))
             if handler is None:
@@ -165,6 +174,21 @@ def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | Non
     if n >= 5 and segs[0] not in ("api", "datasets", "spaces") and segs[2] == "resolve" and method in ("GET", "HEAD"):
         return r.resolve, [segs[3], "/".join(segs[4:])], f"{segs[0]}/{segs[1]}"
     return None
+
+
+def _xet_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
+    """The CAS API (``casUrl`` = ``/api/xet``): Xet-token auth, checked by each handler."""
+    from .xet import routes as x
+
+    table: dict[tuple[str, str, str, int], Handler] = {
+        ("POST", "v1", "xorbs", 2): x.upload_xorb, ("POST", "v1", "shards", 0): x.upload_shard,
+        ("GET", "v1", "chunks", 2): x.dedup_query, ("GET", "v1", "reconstructions", 1): x.reconstruction_v1,
+        ("GET", "v2", "reconstructions", 1): x.reconstruction_v2, ("GET", "v1", "xorb-data", 1): x.xorb_data,
+    }
+    if len(segs) < 2:
+        return None
+    handler = table.get(("GET" if method == "HEAD" else method, segs[0], segs[1], len(segs) - 2))
+    return (handler, segs[2:], "") if handler else None
 
 
 def _log_path(path: str) -> str:
@@ -215,7 +239,7 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
     try:
         hub = Hub(data_dir, RepoStore(data_dir), LfsStore(data_dir),
                   Auth(dict(tokens), {k: set(v) for k, v in (orgs or {}).items()}, allow_any_namespace),
-                  limits=limits or Limits(), lock_file=lock_file)
+                  XetStore(data_dir), limits=limits or Limits(), lock_file=lock_file)
     except BaseException:
         lock_file.close()
         raise
@@ -231,7 +255,9 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
             if found is None:
                 raise ServerError(404, f"Not found: {method} {request.url.path}")
             handler, args, repo_id = found
-            ctx = Ctx(request, hub, hub.auth.user_for(request.headers.get("authorization")), args,
+            xet_cas = segs[:2] == ["api", "xet"]  # authenticated by a Xet token, in the handler
+            user = None if xet_cas else hub.auth.user_for(request.headers.get("authorization"))
+            ctx = Ctx(request, hub, user, args,
                       dict(parse_qsl(request.url.query, keep_blank_values=True)), repo_id)
             response = await handler(ctx)
         except ServerError as exc:

@@ -180,6 +180,11 @@ async def resolve(ctx: Ctx) -> Response:
             if not file.exists():
                 raise ServerError(500, f"LFS object {sha} of {path} is missing from the store")
             headers.update({"ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(size)})
+            xet_id = ctx.hub.xet.file_id_for_sha(sha)
+            if xet_id is not None:  # uploaded through Xet: a client with hf_xet downloads it from the CAS
+                route = f"{ctx.base_url}/api/models/{ctx.repo_id}/xet-read-token/{commit}"
+                headers.update({"X-Xet-Hash": xet_id, "X-Xet-Refresh-Route": route,
+                                "Link": f'<{route}>; rel="xet-auth"'})
             return file, headers
         headers["ETag"] = f'"{entry.oid}"'
         return _blob_cache_file(ctx, repo, entry.oid), headers
