@@ -27,7 +27,7 @@ def push(export_dir: Path, repo_id: str, revision: str, tag: str | None, private
     """Publish EXPORT_DIR (from `hub export`) to REPO_ID in one commit, with a model card.
 
     Pushing the same export again makes no new commit. The token comes from HF_TOKEN or
-    `hf auth login`; hubs other than huggingface.co are used over classic LFS (no Xet).
+    `hf auth login`; files go over Xet (hub serve speaks it too) unless HF_HUB_DISABLE_XET=1.
     """
     from ..publish import push as do_push
 

@@ -38,7 +38,7 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
           allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str) -> None:
     """Serve model repos to the huggingface_hub client (uploads included).
 
-    Point clients at it with HF_ENDPOINT=<printed URL> and HF_HUB_DISABLE_XET=1. Reads of public
+    Point clients at it with HF_ENDPOINT=<printed URL> (Xet and classic LFS both work). Reads of public
     repos need no token; writes need a token from --token-file or HUB_SERVE_TOKENS (either may
     hold sha256:<hex> hashes of tokens: see `hub serve hash-token`).
     """
@@ -62,7 +62,7 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
 
     def ready(url: str) -> None:
         click.echo(f"hub serve: listening on {url} (data: {data_dir})")
-        click.echo(f"  export HF_ENDPOINT={url} HF_HUB_DISABLE_XET=1")
+        click.echo(f"  export HF_ENDPOINT={url}")
 
     try:
         run_server(data_dir, host=host, port=port, tokens=tokens, orgs=orgs,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ RETRIES = 4  # extra attempts of a whole step after the client's own per-request
 BACKOFF_S = 1.0  # first wait; doubles each attempt
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 HF_HOSTS = ("huggingface.co", "hf.co")
-_xet_lock = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -79,17 +77,8 @@ def is_hf(endpoint: str) -> bool:
 
 @contextlib.contextmanager
 def client_for(target: Target) -> Iterator[Any]:
-    """An ``HfApi`` for ``target``, with Xet switched off unless it is huggingface.co."""
-    from huggingface_hub import constants
-
-    with _xet_lock:
-        saved = constants.HF_HUB_DISABLE_XET
-        if not is_hf(target.endpoint):
-            constants.HF_HUB_DISABLE_XET = True
-        try:
-            yield target.api()
-        finally:
-            constants.HF_HUB_DISABLE_XET = saved
+    """An ``HfApi`` for ``target``. Xet is left as the user set it: ``hub serve`` speaks it too."""
+    yield target.api()
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

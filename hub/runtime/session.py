@@ -129,16 +129,21 @@ def _roots(folder: Path) -> list[str]:
     """Real folders a file of ``folder`` may resolve into: the folder, and a HF cache's blobs.
 
     The Hugging Face cache keeps ``models--ns--name/snapshots/<rev>/...`` as links into
-    ``models--ns--name/blobs``. That ``blobs`` counts only when it is a real folder (not itself a
-    link somewhere else), so a hand-made look-alike layout grants nothing more than its folder.
+    ``models--ns--name/blobs``; files that came through Xet link on into the cache-wide shared
+    store ``<cache>/blobs/<xx>/<xet hash>`` (huggingface_hub >= 1.x). Each ``blobs`` counts only
+    when it is a real folder (not itself a link somewhere else), so a hand-made look-alike layout
+    grants nothing more than its folder.
     """
     here = Path(os.path.abspath(folder))
     roots = [os.path.realpath(here)]
     for ancestor in (here, *here.parents):
         if ancestor.parent.name == "snapshots":
-            blobs = ancestor.parent.parent / "blobs"
-            if blobs.is_dir() and not blobs.is_symlink() and not ancestor.parent.parent.is_symlink():
-                roots.append(os.path.realpath(blobs))
+            repo = ancestor.parent.parent
+            shared = [repo.parent / "blobs"] if repo.name.startswith("models--") else []
+            for blobs in (repo / "blobs", *shared):
+                if blobs.is_dir() and not blobs.is_symlink() and not repo.is_symlink() \
+                        and not repo.parent.is_symlink():
+                    roots.append(os.path.realpath(blobs))
             break
     return roots
 

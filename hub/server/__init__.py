@@ -1,8 +1,8 @@
 """``hub serve``: a self-hosted, Hugging Face Hub-compatible server for model repositories.
 
 It speaks the subset of the Hub HTTP API that the official ``huggingface_hub`` client uses to
-create repos, upload (regular files and classic LFS; set ``HF_HUB_DISABLE_XET=1`` on the client,
-the Xet protocol is not served) and download, and stores every repo as a real bare git repository
+create repos, upload (regular files, classic LFS, and the Xet protocol that ``hf_xet`` speaks:
+``xet/``) and download, and stores every repo as a real bare git repository
 with git-lfs pointers, so ordinary git tools can read what was published.
 
 Access rules:
@@ -19,12 +19,13 @@ Access rules:
 Budgets: a commit body is capped (``--max-commit-bytes``, default 64 MiB: 413 past it), JSON bodies
 at 16 MiB and 32 levels of nesting, card YAML as ``cardmeta.py`` says; a full disk answers 507.
 
-Limits: model repos only; no pull requests (``create_pr`` is refused), no Xet, no LFS download
+Limits: model repos only; no pull requests (``create_pr`` is refused), no LFS download
 API for git-lfs clients (use ``/resolve``), no pagination (listings come in one page), one server
 process per data folder (enforced with a lock file). It binds 127.0.0.1 by default.
 
 Data layout: ``repos/models/{ns}/{name}.git`` (bare repo) + ``{name}.json`` (metadata),
-``lfs/objects/ab/cd/<sha256>`` (LFS bytes, shared and deduplicated), ``cache/blobs`` (regular files
+``lfs/objects/ab/cd/<sha256>`` (LFS bytes, shared and deduplicated), ``xet/xorbs`` +
+``xet/index.sqlite`` (the Xet CAS), ``cache/blobs`` (regular files
 materialised for range requests), ``tmp`` and ``lfs/tmp`` (cleared at start).
 
 Use :func:`create_app` to get the ASGI app, :func:`serve` to run it in the foreground, and

@@ -131,6 +131,8 @@ def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | Non
     n = len(segs)
     if segs[:2] == ["api", "xet"]:
         return _xet_route(method, segs[2:])
+    if segs == ["v1", "telemetry"] and method == "POST":  # hf_xet's usage report: accepted, not kept
+        return x.telemetry, [], ""
     if n >= 2 and segs[0] == "api":
         if segs[1:] == ["whoami-v2"] and method in ("GET", "HEAD"):
             return m.whoami, [], ""
@@ -255,7 +257,7 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
             if found is None:
                 raise ServerError(404, f"Not found: {method} {request.url.path}")
             handler, args, repo_id = found
-            xet_cas = segs[:2] == ["api", "xet"]  # authenticated by a Xet token, in the handler
+            xet_cas = segs[:2] == ["api", "xet"] or segs == ["v1", "telemetry"]  # Xet token, checked in the handler
             user = None if xet_cas else hub.auth.user_for(request.headers.get("authorization"))
             ctx = Ctx(request, hub, user, args,
                       dict(parse_qsl(request.url.query, keep_blank_values=True)), repo_id)

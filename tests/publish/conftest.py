@@ -1,7 +1,8 @@
 """Fixtures for publishing tests: a real `hub serve`, synthetic export folders, fault injection.
 
-Like tests/server, the client's environment is fixed before huggingface_hub is imported:
-no Xet, a throwaway HF_HOME (never the user's token), no ambient HF_ENDPOINT/HF_TOKEN.
+The client's environment is fixed before huggingface_hub is imported: a throwaway HF_HOME (never
+the user's token) and Xet cache, no ambient HF_ENDPOINT/HF_TOKEN. Xet stays on, as a stock client
+has it (tests/server covers the classic LFS path with HF_HUB_DISABLE_XET=1).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import os
 import shutil
 import tempfile
 
-os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ.pop("HF_HUB_DISABLE_XET", None)
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hub-publish-hfhome-"))
 atexit.register(shutil.rmtree, os.environ["HF_HOME"], True)
+os.environ.setdefault("HF_XET_CACHE", os.path.join(os.environ["HF_HOME"], "xet"))
 for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
     os.environ.pop(_var, None)
 
@@ -33,9 +35,30 @@ TOKENS = {TOKEN: "alice"}
 BIG = 10_500_000  # > 10 MB: forces the LFS path even for text-like content
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_xet() -> None:
-    constants.HF_HUB_DISABLE_XET = True
+@pytest.fixture(autouse=True)
+def _xet_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another test module may have turned Xet off (in the process or its environment)."""
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    monkeypatch.delenv("HF_HUB_DISABLE_XET", raising=False)
+
+
+@pytest.fixture
+def lfs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client with Xet off: uploads and downloads over classic LFS."""
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+
+
+def xorbs_of(server: ServerHandle, sha256: str) -> list[Path]:
+    """The stored xorbs holding the file whose sha256 is given (it must have come through Xet)."""
+    import sqlite3
+
+    db = sqlite3.connect(server.data_dir / "xet" / "index.sqlite")
+    try:
+        row = db.execute("SELECT terms FROM file WHERE sha256 = ?", (sha256,)).fetchone()
+    finally:
+        db.close()
+    assert row is not None, f"{sha256} did not come through Xet"
+    return [server.data_dir / "xet" / "xorbs" / x[:2] / x for x, _, _ in json.loads(row[0])]
 
 
 @pytest.fixture(autouse=True)

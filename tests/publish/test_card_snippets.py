@@ -68,7 +68,7 @@ def text_repo(server, token, tmp_path_factory):
 
 def _env(server, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env.update(HF_ENDPOINT=server.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf-home"),
+    env.update(HF_ENDPOINT=server.url, HF_HOME=str(tmp_path / "hf-home"),
                PYTHONPATH=os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]))
     return env
 

@@ -52,10 +52,11 @@ def _walk(group: str, tmp_path: Path) -> dict[int, subprocess.CompletedProcess]:
     shutil.copytree(ROOT / "docs" / "samples", work / "docs" / "samples")
     token = "tok-" + uuid.uuid4().hex
     server = start_background(tmp_path / "serve", tokens={token: "alice"}, allow_any_namespace=True)
-    env = {**os.environ, "HF_ENDPOINT": server.url, "HF_TOKEN": token, "HF_HUB_DISABLE_XET": "1",
+    env = {**os.environ, "HF_ENDPOINT": server.url, "HF_TOKEN": token, "HF_XET_CACHE": str(tmp_path / "xet"),
            "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "HUB_HOME": str(tmp_path / "hub-home"),
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     env.pop("HF_HUB_OFFLINE", None)
+    env.pop("HF_HUB_DISABLE_XET", None)  # as a reader's shell has it: the stock client uses Xet
     results = {}
     try:
         for step, language, code, where in examples()[group]:

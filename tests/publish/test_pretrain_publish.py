@@ -145,8 +145,11 @@ def test_offline_with_a_cached_copy_works(published, monkeypatch):
     assert resolve_pretrain_weights(f"{repo}@v1", spec()).record["commit"] == commit
 
 
-def test_a_tampered_server_copy_is_refused(published, pretrained, server, monkeypatch):
-    """The server's LFS object for backbone.safetensors is overwritten: the manifest check refuses it."""
+def test_a_tampered_server_copy_is_refused(published, pretrained, server, monkeypatch, lfs_only):
+    """The server's LFS object for backbone.safetensors is overwritten: the manifest check refuses it.
+
+    Over LFS (``lfs_only``): that is where a client without Xet reads; tests/publish/test_publish_pull.py
+    tampers with the xorbs too."""
     repo, _ = published
     digest = json.loads((pretrained / "pretrain.json").read_text())["weights"]["sha256"]
     blobs = [p for p in Path(server.data_dir).rglob(digest) if p.is_file()]

@@ -139,14 +139,18 @@ def test_lost_answer_after_commit_is_not_applied_twice(faulty, repo_id, export_d
     assert "the server had applied it" in caplog.text
 
 
+@pytest.mark.parametrize("protocol", ["lfs", "xet"])
 def test_connection_dropped_mid_upload_leaves_repo_unchanged(faulty, repo_id, big_export, export_dir, token,
-                                                             fast_retries):
-    from huggingface_hub import HfApi
+                                                             fast_retries, protocol, monkeypatch):
+    from huggingface_hub import HfApi, constants
 
+    if protocol == "lfs":
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     api = HfApi(endpoint=faulty.url, token=token)
     push(export_dir, repo_id, endpoint=faulty.url, token=token)
     before = _state(api, repo_id)
-    faulty.faults.rules.append(Rule("PUT", "/info/lfs/objects/", drop_mid_upload, -1))
+    where = ("PUT", "/info/lfs/objects/") if protocol == "lfs" else ("POST", "/api/xet/v1/xorbs/")
+    faulty.faults.rules.append(Rule(*where, drop_mid_upload, -1))
     with pytest.raises(PublishError, match="connection to .* failed"):
         push(big_export, repo_id, endpoint=faulty.url, token=token)
     assert len(faulty.faults.fired) > 1  # retried, by the client and by us
@@ -155,6 +159,7 @@ def test_connection_dropped_mid_upload_leaves_repo_unchanged(faulty, repo_id, bi
     while list((faulty.data_dir / "lfs" / "tmp").iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert list((faulty.data_dir / "lfs" / "tmp").iterdir()) == []  # no partial object left
+    assert list((faulty.data_dir / "xet" / "tmp").iterdir()) == []
     faulty.faults.rules.clear()
     assert push(big_export, repo_id, endpoint=faulty.url, token=token).created_commit  # recovers afterwards
 

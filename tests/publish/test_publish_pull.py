@@ -49,18 +49,30 @@ def _lfs_object(server, sha: str):
     return server.data_dir / "lfs" / "objects" / sha[:2] / sha[2:4] / sha
 
 
-def test_tampered_object_on_server_refused_then_recovers(server, api, repo_id, published, tmp_path):
+@pytest.mark.parametrize("protocol", ["lfs", "xet"])
+def test_tampered_object_on_server_refused_then_recovers(server, api, repo_id, published, tmp_path, protocol,
+                                                         monkeypatch):
+    from huggingface_hub import constants
+
+    from .conftest import xorbs_of
+
     v1, _ = published
     sha = next(s.lfs.sha256 for s in api.model_info(repo_id, revision="v1", files_metadata=True).siblings
                if s.rfilename == "model.safetensors")
-    obj = _lfs_object(server, sha)
+    if protocol == "lfs":  # the LFS object is what a client without Xet downloads
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        obj = _lfs_object(server, sha)
+    else:  # a client with Xet reassembles the file from the xorbs
+        obj = xorbs_of(server, sha)[-1]
     good = obj.read_bytes()
     os.chmod(obj, 0o644)
     obj.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))  # same size: only sha256 can tell
+    # (a xorb packs several files: the first one found corrupted may be another file of the export)
+    named = "model.safetensors" if protocol == "lfs" else ""
     try:
-        with pytest.raises(IntegrityError, match="model.safetensors has sha256"):
+        with pytest.raises(IntegrityError, match=f"{named}.*has sha256.*corrupted"):
             snapshot(repo_id, "v1", endpoint=server.url)
-        with pytest.raises(IntegrityError, match="model.safetensors"):
+        with pytest.raises(IntegrityError, match=named):
             pull_dir(repo_id, tmp_path / "out", "v1", endpoint=server.url)
         assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
     finally:

@@ -25,7 +25,6 @@ def test_the_documented_python_example_runs(tmp_path, server, token, monkeypatch
     block = block.replace("docs/samples/", str(DOCS.parent / "samples") + "/")
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.setenv("HF_TOKEN", token)
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # this server speaks LFS only (Xet: issue 12)
     repo_ns = "alice"
     script = tmp_path / "example.py"
     script.write_text(block.replace("me/digits-py", f"{repo_ns}/digits-py"))

@@ -99,6 +99,27 @@ def test_hugging_face_cache_layout_is_fine(tmp_path: Path):
         check_external_data(snap / "model.onnx")
 
 
+def test_xet_shared_blob_store_layout_is_fine(tmp_path: Path):
+    """huggingface_hub's Xet downloads: snapshot -> repo blobs -> the cache-wide ``blobs/<xx>/<hash>``."""
+    built = write_model(tmp_path / "built")
+    cache = tmp_path / "hub"
+    repo = cache / "models--a--b"
+    snap = repo / "snapshots" / ("0" * 40)
+    for folder in (repo / "blobs", snap, cache / "blobs" / "ab"):
+        folder.mkdir(parents=True, exist_ok=True)
+    for name, blob in (("model.onnx", "b1"), ("weights.data", "b2")):
+        shutil.copy(built.parent / name, cache / "blobs" / "ab" / f"ab{blob}")
+        os.symlink(f"../../blobs/ab/ab{blob}", repo / "blobs" / blob)
+        os.symlink(f"../../blobs/{blob}", snap / name)
+    assert check_external_data(snap / "model.onnx") == ["weights.data"]
+    # the shared store counts only for a real models--* repo folder in a real cache folder
+    fake = tmp_path / "other" / "not-a-repo"
+    shutil.copytree(repo, fake, symlinks=True)
+    (tmp_path / "other" / "blobs").symlink_to(cache / "blobs")
+    with pytest.raises(UnsafeModelError):
+        check_external_data(fake / "snapshots" / ("0" * 40) / "model.onnx")
+
+
 def test_a_blobs_folder_that_is_a_link_grants_nothing(tmp_path: Path):
     built = write_model(tmp_path / "built")
     fake = tmp_path / "fake"

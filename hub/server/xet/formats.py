@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass, field
 
 import lz4.block
+import lz4.frame
 
 from .hashing import chunk_hash
 

@@ -245,3 +245,9 @@ async def xorb_data(ctx: Ctx) -> Response:
     data = await ctx.run(ctx.hub.xet.read_range, xorb, lo, hi + 1)
     return Response(data, status_code=206, media_type="application/octet-stream",
                     headers={"Content-Range": f"bytes {lo}-{lo + len(data) - 1}/*"})
+
+
+async def telemetry(ctx: Ctx) -> Response:
+    """hf_xet posts transfer statistics to the endpoint; read (capped) and dropped, never logged."""
+    await _body(ctx, 1 << 20, "Telemetry")
+    return Response(status_code=204)
