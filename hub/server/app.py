@@ -126,6 +126,7 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
     """Pick the handler for a decoded path: ``(handler, args, repo_id)`` or ``None``."""
     from . import routes_read as r, routes_repo as m, routes_write as w
+    from . import routes_list as lst
     from .xet import routes as x
 
     n = len(segs)
@@ -142,6 +143,10 @@ def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | Non
             return m.create_repo, [], ""
         if segs[1:] == ["repos", "delete"] and method == "DELETE":
             return m.delete_repo, [], ""
+        if segs[1:] == ["repos", "move"] and method == "POST":
+            return lst.move_repo, [], ""
+        if segs[1:] == ["models"] and method in ("GET", "HEAD"):
+            return lst.list_models, [], ""
         if segs[1] in ("datasets", "spaces") and n >= 4:
             return m.unsupported_type, [], f"{segs[2]}/{segs[3]}"
         if segs[1] == "models" and n >= 4:
@@ -156,6 +161,7 @@ def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | Non
                 ("POST", "branch"): m.create_branch, ("DELETE", "branch"): m.delete_branch,
                 ("POST", "preupload"): w.preupload, ("POST", "commit"): w.commit,
                 ("GET", "xet-write-token"): x.write_token, ("GET", "xet-read-token"): x.read_token,
+                ("PUT", "settings"): lst.update_settings,
             }
             handler = table.get(("GET" if method == "HEAD" else method, action))
             if handler is None:

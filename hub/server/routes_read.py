@@ -16,6 +16,7 @@ from starlette.responses import FileResponse, Response
 from .app import Ctx
 from .commits import check_path, lfs_info_for
 from .errors import JSONResponse, ServerError, entry_not_found, revision_not_found
+from .routes_list import decode_cursor, page_size, paged
 from .routes_repo import parse_card_data
 from .storage import GitRepo, TreeEntry, atomic_write
 
@@ -50,47 +51,48 @@ def _last_commit(repo: GitRepo, commit: str, path: str) -> dict | None:
 async def model_info(ctx: Ctx) -> Response:
     meta, repo = ctx.readable()
     rev = ctx.args[0] if ctx.args else None
-    blobs = ctx.flag("blobs")
+    return JSONResponse(await ctx.run(repo_summary, ctx, ctx.repo_id, meta, repo, rev, ctx.flag("blobs")))
 
-    def work() -> dict:
-        commit = _commit_for(ctx, repo, rev)
-        files = [e for e in repo.ls_tree(commit, recursive=True) if e.type == "blob"]
-        lfs = lfs_info_for(repo, files)
-        siblings = []
-        for e in files:
-            sib: dict = {"rfilename": e.path}
-            if blobs:
-                sib.update(size=e.size, blobId=e.oid)
-                if e.oid in lfs:
-                    sha, size, pointer_size = lfs[e.oid]
-                    sib.update(size=size, lfs={"sha256": sha, "size": size, "pointerSize": pointer_size})
-            siblings.append(sib)
-        card = None
-        readme = next((e for e in files if e.path == "README.md" and e.oid not in lfs), None)
-        if readme is not None:
-            try:
-                card = parse_card_data(repo.read_blobs([readme.oid])[readme.oid].decode("utf-8", "replace"))
-            except ValueError:
-                card = None
-        head = repo.log(commit, max_count=1)[0]
-        info: dict = {
-            "_id": ctx.repo_id, "id": ctx.repo_id, "modelId": ctx.repo_id, "author": ctx.namespace,
-            "sha": commit, "lastModified": head.date, "createdAt": meta.get("createdAt"),
-            "private": bool(meta.get("private")), "disabled": False, "gated": False,
-            "downloads": 0, "likes": 0, "tags": [], "siblings": siblings, "spaces": [],
-        }
-        if card is not None:
-            info["cardData"] = card
-            tags = card.get("tags") or []
-            info["tags"] = [str(t) for t in (tags if isinstance(tags, list) else [tags])]
-            for key in ("library_name", "pipeline_tag"):
-                if isinstance(card.get(key), str):
-                    info[key] = card[key]
-            if isinstance(card.get("license"), str):
-                info["tags"].append(f"license:{card['license']}")
-        return info
 
-    return JSONResponse(await ctx.run(work))
+def repo_summary(ctx: Ctx, repo_id: str, meta: dict, repo: GitRepo, rev: str | None, blobs: bool,
+                 siblings_too: bool = True) -> dict:
+    """The Hub's ModelInfo JSON for one repo (also one item of the ``/api/models`` listing, without siblings)."""
+    commit = _commit_for(ctx, repo, rev)
+    files = [e for e in repo.ls_tree(commit, recursive=True) if e.type == "blob"]
+    lfs = lfs_info_for(repo, files)
+    siblings = []
+    for e in files if siblings_too else ():
+        sib: dict = {"rfilename": e.path}
+        if blobs:
+            sib.update(size=e.size, blobId=e.oid)
+            if e.oid in lfs:
+                sha, size, pointer_size = lfs[e.oid]
+                sib.update(size=size, lfs={"sha256": sha, "size": size, "pointerSize": pointer_size})
+        siblings.append(sib)
+    card = None
+    readme = next((e for e in files if e.path == "README.md" and e.oid not in lfs), None)
+    if readme is not None:
+        try:
+            card = parse_card_data(repo.read_blobs([readme.oid])[readme.oid].decode("utf-8", "replace"))
+        except ValueError:
+            card = None
+    head = repo.log(commit, max_count=1)[0]
+    info: dict = {
+        "_id": repo_id, "id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0],
+        "sha": commit, "lastModified": head.date, "createdAt": meta.get("createdAt"),
+        "private": bool(meta.get("private")), "disabled": False, "gated": False,
+        "downloads": 0, "likes": 0, "tags": [], "siblings": siblings, "spaces": [],
+    }
+    if card is not None:
+        info["cardData"] = card
+        tags = card.get("tags") or []
+        info["tags"] = [str(t) for t in (tags if isinstance(tags, list) else [tags])]
+        for key in ("library_name", "pipeline_tag"):
+            if isinstance(card.get(key), str):
+                info[key] = card[key]
+        if isinstance(card.get("license"), str):
+            info["tags"].append(f"license:{card['license']}")
+    return info
 
 
 def _in_repo(path: str) -> bool:
@@ -108,7 +110,7 @@ async def tree(ctx: Ctx) -> Response:
     path = "/".join(ctx.args[1:]).strip("/")
     recursive, expand = ctx.flag("recursive"), ctx.flag("expand")
 
-    def work() -> list[dict]:
+    def work() -> tuple[list[dict], bool]:
         commit = _commit_for(ctx, repo, rev)
         if path and not _in_repo(path):
             raise entry_not_found(path, commit)
@@ -117,10 +119,14 @@ async def tree(ctx: Ctx) -> Response:
             entries = [e for e in entries if e.path.startswith(path + "/")]
             if not entries:
                 raise entry_not_found(path, commit)
-        lfs = lfs_info_for(repo, entries)
-        return [_entry_json(e, lfs, _last_commit(repo, commit, e.path) if expand else None) for e in entries]
+        page = entries[offset:offset + size + 1]  # one more than the page: does a next one exist?
+        lfs = lfs_info_for(repo, page[:size])
+        items = [_entry_json(e, lfs, _last_commit(repo, commit, e.path) if expand else None) for e in page[:size]]
+        return items, len(page) > size
 
-    return JSONResponse(await ctx.run(work))
+    size, offset = page_size(ctx, 50 if expand else 1000), decode_cursor(ctx.query.get("cursor"))
+    items, more = await ctx.run(work)
+    return paged(ctx, items, offset + size if more else None)
 
 
 async def paths_info(ctx: Ctx) -> Response:

@@ -313,6 +313,25 @@ class RepoStore:
             self.write_meta(repo_id, {"private": bool(private), "createdAt": now_iso(), "createdBy": user})
         logger.info("created repo %s (private=%s)", repo_id, private)
 
+    def list_ids(self) -> list[str]:
+        """Ids of every existing model repo (the metadata file marks a repo as existing)."""
+        base = self.root / "models"
+        if not base.is_dir():
+            return []
+        return sorted(f"{meta.parent.name}/{meta.stem}" for meta in base.glob("*/*.json"))
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename a repo (git folder, then metadata); 409 when ``dst`` exists, 404 when ``src`` does not."""
+        with self._create_lock:
+            if self.meta_path(dst).exists():
+                raise ServerError(409, f"Repository {dst} already exists")
+            if not self.meta_path(src).exists():
+                raise ServerError(404, f"Repository not found: {src}", "RepoNotFound")
+            self.git_dir(dst).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.git_dir(src), self.git_dir(dst))
+            os.replace(self.meta_path(src), self.meta_path(dst))
+        logger.info("moved repo %s to %s", src, dst)
+
     def delete(self, repo_id: str) -> None:
         """Delete a repo: metadata first (it disappears at once), then the git folder via trash."""
         with self._create_lock:

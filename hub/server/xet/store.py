@@ -106,6 +106,11 @@ class XetStore:
     def owners(self, xorb_hex: str) -> list[str]:
         return [r for (r,) in self._db.execute("SELECT repo FROM owner WHERE xorb = ?", (xorb_hex,))]
 
+    def rename_owner(self, src: str, dst: str) -> None:
+        """A moved repo keeps the xorbs it uploaded."""
+        with self._lock:
+            self._db.execute("UPDATE OR IGNORE owner SET repo = ? WHERE repo = ?", (dst, src))
+
     def read_range(self, xorb_hex: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of a stored xorb."""
         with open(self.xorb_path(xorb_hex), "rb") as fh:
