@@ -33,9 +33,10 @@ def default_data_dir() -> Path:
                    "or HUB_SERVE_MAX_COMMIT_BYTES].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="Server log level.")
+@click.option("--stop", "stop_embedded", is_flag=True, help="Stop the embedded local hub (same as `hub serve stop`).")
 @click.pass_context
 def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token_file: Path | None,
-          allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str) -> None:
+          allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str, stop_embedded: bool) -> None:
     """Serve model repos to the huggingface_hub client (uploads included).
 
     Point clients at it with HF_ENDPOINT=<printed URL> (Xet and classic LFS both work). Reads of public
@@ -43,6 +44,9 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
     hold sha256:<hex> hashes of tokens: see `hub serve hash-token`).
     """
     if ctx.invoked_subcommand is not None:
+        return
+    if stop_embedded:
+        ctx.invoke(stop_cmd)
         return
     from ..server import serve as run_server
     from ..server.auth import parse_token_env, parse_token_file
@@ -96,3 +100,32 @@ def hash_token_cmd(generate: bool) -> None:
     if not token:
         raise click.ClickException("no token given on standard input")
     click.echo(hash_token(token))
+
+
+@serve.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print {running, pid, url, data} as JSON.")
+def status_cmd(as_json: bool) -> None:
+    """Say whether the embedded local hub (the one `hub push` starts on its own) is running, and where."""
+    import json
+
+    from ..publish.embedded import home, server_status
+
+    state = server_status()
+    if as_json:
+        click.echo(json.dumps({"running": state is not None, **(state or {"data": str(home())})}))
+    elif state is None:
+        click.echo(f"the embedded hub is not running (data: {home()})")
+    else:
+        note = "" if state["answering"] else " but not answering its token (the next push restarts it)"
+        click.echo(f"the embedded hub is running at {state['url']} (pid {state['pid']}, data: {state['data']}){note}")
+
+
+@serve.command("stop")
+def stop_cmd() -> None:
+    """Stop the embedded local hub; repos stay in its data folder and the next push starts it again."""
+    from ..publish.embedded import home, stop_server
+
+    if stop_server():
+        click.echo(f"stopped the embedded hub (data kept in {home()})")
+    else:
+        click.echo("the embedded hub was not running")

@@ -192,6 +192,19 @@ def _is_alive(pid: int) -> bool:
     return True
 
 
+def server_status() -> dict | None:
+    """``{"pid", "url", "data"}`` of the embedded server when it runs and answers; ``None`` otherwise."""
+    data = home()
+    if not data.is_dir():
+        return None
+    with _locked(data):
+        state = _read_state(data)
+        if not state or not _is_our_server(state["pid"]):
+            return None
+        token = _token(data)
+        return {**state, "data": str(data), "answering": _answers(state["url"], token)}
+
+
 def stop_server() -> bool:
     """Stop the embedded server if it runs; returns whether one was stopped."""
     data = home()

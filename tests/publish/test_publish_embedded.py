@@ -63,3 +63,18 @@ def test_endpoint_or_token_disables_the_embedded_default(hub_home, server, expor
     result = push(export_dir, "alice/not-embedded")
     assert not result.embedded and result.endpoint == server.url
     assert not (hub_home / "embedded.json").exists()
+
+
+def test_serve_status_and_stop_for_the_embedded_hub(hub_home, export_dir, capsys, cli_main):
+    assert cli_main(["serve", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"running": False, "data": str(hub_home)}
+    push(export_dir, "demo/model")
+    assert cli_main(["serve", "status", "--json"]) == 0
+    state = json.loads(capsys.readouterr().out)
+    assert state["running"] and state["answering"] and state["pid"] == _state(hub_home)["pid"]
+    assert cli_main(["serve", "--stop"]) == 0
+    assert "stopped the embedded hub" in capsys.readouterr().out
+    assert not embedded._is_alive(state["pid"]) and not (hub_home / "embedded.json").exists()
+    assert cli_main(["serve", "stop"]) == 0 and "was not running" in capsys.readouterr().out
+    assert cli_main(["serve", "status"]) == 0 and "not running" in capsys.readouterr().out
+    assert (hub_home / "repos" / "models" / "demo" / "model.json").exists()  # stopping keeps the repos
