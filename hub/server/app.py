@@ -27,6 +27,7 @@ from .errors import JSONResponse, ServerError, repo_not_found
 from .lfs import LfsStore
 from .limits import Limits, check_declared_length, loads, read_capped
 from .storage import GitRepo, RepoStore
+from .web.session import COOKIE, Sessions
 from .xet.store import XetStore
 from .xet.tokens import XetTokens
 
@@ -44,6 +45,7 @@ class Hub:
     xet: XetStore
     limits: Limits = field(default_factory=Limits)
     xet_tokens: XetTokens = field(default_factory=XetTokens)
+    sessions: Sessions = field(default_factory=Sessions)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     lock_file: Any = None  # open file holding the data folder's exclusive flock
 
@@ -181,7 +183,22 @@ def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | Non
         return None
     if n >= 5 and segs[0] not in ("api", "datasets", "spaces") and segs[2] == "resolve" and method in ("GET", "HEAD"):
         return r.resolve, [segs[3], "/".join(segs[4:])], f"{segs[0]}/{segs[1]}"
-    return None
+    return _web_route(method, segs)
+
+
+def _web_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
+    """The web pages: ``/`` (list, ``?search=``), ``/{ns}/{name}`` (repo page), sign-in and out."""
+    from .web import pages as web
+
+    read = method in ("GET", "HEAD")
+    if not segs and read:
+        return web.index, [], ""
+    if segs == ["login"]:
+        return (web.login_form if read else web.login if method == "POST" else None), [], ""
+    if segs == ["logout"] and method == "POST":
+        return web.logout, [], ""
+    if len(segs) == 2 and read and segs[0] not in ("api", "datasets", "spaces"):
+        return web.repo_page, [], f"{segs[0]}/{segs[1]}"
 
 
 def _xet_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
@@ -263,8 +280,13 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
             if found is None:
                 raise ServerError(404, f"Not found: {method} {request.url.path}")
             handler, args, repo_id = found
+            if handler is None:
+                raise ServerError(405, f"Method {method} is not allowed on {request.url.path}")
             xet_cas = segs[:2] == ["api", "xet"] or segs == ["v1", "telemetry"]  # Xet token, checked in the handler
             user = None if xet_cas else hub.auth.user_for(request.headers.get("authorization"))
+            if user is None and not xet_cas and method in ("GET", "HEAD"):  # a signed-in browser, reads only
+                session = hub.sessions.get(request.cookies.get(COOKIE))
+                user = session.user if session else None
             ctx = Ctx(request, hub, user, args,
                       dict(parse_qsl(request.url.query, keep_blank_values=True)), repo_id)
             response = await handler(ctx)

@@ -18,7 +18,7 @@ from hub.publish import PublishError, RefusedFile, push
 def test_push_big_export_one_commit_card_and_manifest(server, api, repo_id, big_export, tmp_path, caplog, token):
     caplog.set_level(logging.DEBUG)
     result = push(big_export, repo_id, endpoint=server.url, token=token)
-    assert result.created_commit and result.url == f"{server.url}/api/models/{repo_id}/revision/{result.commit_sha}"
+    assert result.created_commit and result.url == f"{server.url}/{repo_id}?rev={result.commit_sha}"
     files = set(api.list_repo_files(repo_id))
     assert files == set(result.files) | {".gitattributes"}
     assert {"onnx/model.onnx", "onnx/model.onnx.data", "onnx/model.int8-dynamic.onnx", "model.safetensors",
@@ -124,7 +124,7 @@ def test_cli_push_token_never_printed_or_published(server, api, repo_id, export_
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     assert cli_main(["-v", "push", str(export_dir), repo_id, "--tag", "v1"]) == 0
     out = capsys.readouterr()
-    assert f"-> {server.url}/api/models/{repo_id}/revision/" in out.out and "tag v1" in out.out
+    assert f"-> {server.url}/{repo_id}?rev=" in out.out and "tag v1" in out.out
     assert cli_main(["pull", f"{repo_id}@v1", "--out", str(tmp_path / "pulled")]) == 0
     out2 = capsys.readouterr()
     for text in (out.out, out.err, out2.out, out2.err, caplog.text):

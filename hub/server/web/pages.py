@@ -1,0 +1,137 @@
+"""The page handlers: repo list, repo page, sign-in and sign-out (see the package docstring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from ..app import Ctx
+from ..commits import lfs_info_for
+from ..errors import ServerError
+from . import render
+from .session import COOKIE, CSRF_COOKIE, cookie, same
+
+_ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                   autoescape=select_autoescape(["html"]))
+_ENV.globals["human"] = render.human
+HEADERS = {"Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+                                      "form-action 'self'; frame-ancestors 'none'",
+           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+PLOTS = ("curves.png", "confusion.png")
+
+
+def _page(ctx: Ctx, template: str, status: int = 200, **values) -> HTMLResponse:
+    session = ctx.hub.sessions.get(ctx.request.cookies.get(COOKIE))
+    html = _ENV.get_template(template).render(user=ctx.user, csrf=session.csrf if session else "",
+                                              base_url=ctx.base_url, **values)
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+async def index(ctx: Ctx) -> Response:
+    from ..routes_read import repo_summary
+
+    search = ctx.query.get("search", "").strip()
+
+    def work() -> list[dict]:
+        found = []
+        for repo_id in ctx.hub.store.list_ids():
+            meta = ctx.hub.store.meta(repo_id)
+            if meta is None or (meta.get("private") and not ctx.hub.auth.owns(ctx.user, repo_id.split("/")[0])):
+                continue
+            if search and search.lower() not in repo_id.lower():
+                continue
+            try:
+                found.append(repo_summary(ctx, repo_id, meta, ctx.hub.store.open(repo_id), None, False, False))
+            except ServerError:
+                found.append({"id": repo_id, "tags": [], "private": bool(meta.get("private"))})
+        return sorted(found, key=lambda r: str(r.get("lastModified") or ""), reverse=True)
+
+    return _page(ctx, "index.html", repos=await ctx.run(work), search=search)
+
+
+async def repo_page(ctx: Ctx) -> Response:
+    from ..routes_read import _commit_for, repo_summary
+
+    try:
+        meta, repo = ctx.readable()
+    except ServerError as exc:
+        if exc.status != 404:
+            raise
+        hint = "" if ctx.user else " (sign in to see private repos)"
+        return _page(ctx, "index.html", status=404, repos=[], search=f"{ctx.repo_id}: no such repo{hint}")
+    rev = ctx.query.get("rev") or "main"
+
+    def work() -> dict:
+        commit = _commit_for(ctx, repo, rev)
+        info = repo_summary(ctx, ctx.repo_id, meta, repo, commit, True)
+        entries = [e for e in repo.ls_tree(commit, recursive=True) if e.type == "blob"]
+        lfs = lfs_info_for(repo, entries)
+        files, sizes = [], {}
+        for e in entries:
+            sha, size = (lfs[e.oid][0], lfs[e.oid][1]) if e.oid in lfs else (None, e.size)
+            sizes[e.path] = size
+            files.append({"path": e.path, "size": size, "sha256": sha,
+                          "url": f"/{ctx.repo_id}/resolve/{commit}/{quote(e.path)}"})
+        small = {e.path: e.oid for e in entries if e.oid not in lfs and e.path in ("README.md", "report.json")}
+        texts = {p: b.decode("utf-8", "replace") for p, b in
+                 zip(small, repo.read_blobs(list(small.values())).values())} if small else {}
+        refs = repo.refs()
+        return {"info": info, "rev": rev, "files": files,
+                "card": render.card_html(texts.get("README.md", "")),
+                "metrics": render.metrics(info.get("cardData")),
+                "variants": render.variants(texts.get("report.json"), sizes),
+                "images": [(p, f"/{ctx.repo_id}/resolve/{commit}/{p}") for p in PLOTS if p in sizes],
+                "commits": repo.log(commit, max_count=20),
+                "refs": [("branch", n, c) for n, c in sorted(refs["branches"])]
+                        + [("tag", n, c) for n, c in sorted(refs["tags"])]}
+
+    return _page(ctx, "repo.html", repo_id=ctx.repo_id, **await ctx.run(work))
+
+
+def _safe_next(value: str) -> str:
+    """Only a local path: an open redirect would let a link send a signed-in user anywhere."""
+    parts = urlsplit(value or "/")
+    return value if value.startswith("/") and not value.startswith("//") and not parts.netloc else "/"
+
+
+async def login_form(ctx: Ctx, error: str = "", status: int = 200, next_url: str | None = None) -> Response:
+    import secrets
+
+    csrf = secrets.token_urlsafe(24)
+    response = _page(ctx, "login.html", status=status, form_csrf=csrf, error=error,
+                     next=_safe_next(next_url if next_url is not None else ctx.query.get("next", "/")))
+    response.headers.append("Set-Cookie", cookie(CSRF_COOKIE, csrf, 3600))
+    return response
+
+
+async def login(ctx: Ctx) -> Response:
+    form = parse_qs((await ctx.body()).decode("utf-8", "replace"))
+    token, csrf = (form.get("token") or [""])[0], (form.get("csrf") or [""])[0]
+    if not same(csrf, ctx.request.cookies.get(CSRF_COOKIE)):
+        raise ServerError(403, "Sign-in form expired or came from another site; reload the sign-in page")
+    try:
+        user = ctx.hub.auth.user_for(f"Bearer {token}") if token else None
+    except ServerError:
+        user = None
+    next_url = (form.get("next") or ["/"])[0]
+    if user is None:
+        return await login_form(ctx, "That token is not valid on this hub.", 401, next_url)
+    response = RedirectResponse(_safe_next(next_url), status_code=303)
+    response.headers.append("Set-Cookie", cookie(COOKIE, ctx.hub.sessions.open(user)))
+    response.headers.append("Set-Cookie", cookie(CSRF_COOKIE, "", 0))
+    return response
+
+
+async def logout(ctx: Ctx) -> Response:
+    form = parse_qs((await ctx.body()).decode("utf-8", "replace"))
+    sid = ctx.request.cookies.get(COOKIE)
+    session = ctx.hub.sessions.get(sid)
+    if session is None or not same((form.get("csrf") or [""])[0], session.csrf):
+        raise ServerError(403, "Sign-out needs the form of a signed-in page")
+    ctx.hub.sessions.close(sid)
+    response = RedirectResponse("/", status_code=303)
+    response.headers.append("Set-Cookie", cookie(COOKIE, "", 0))
+    return response

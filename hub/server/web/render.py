@@ -1,0 +1,80 @@
+"""What a repo page shows, computed from the repo: card HTML (sanitised), metrics, variants, files.
+
+The card is untrusted Markdown from whoever pushed: markdown-it renders it with raw HTML off, and
+nh3 (the Ammonia sanitiser) then keeps only a small allow-list of tags and attributes and only
+http(s)/mailto/relative links, so a ``<script>`` or a ``javascript:`` link in a card is inert text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+TAGS = {"a", "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "code", "pre", "em", "strong",
+        "blockquote", "table", "thead", "tbody", "tr", "th", "td", "img", "hr", "br"}
+ATTRS = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"align"}, "td": {"align"}}
+
+
+def strip_front_matter(text: str) -> str:
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end != -1:
+            return text[end + 4:].lstrip("\n")
+    return text
+
+
+def card_html(markdown: str) -> str:
+    html = _MD.render(strip_front_matter(markdown))
+    return nh3.clean(html, tags=TAGS, attributes=ATTRS, url_schemes={"http", "https", "mailto"},
+                     link_rel="noopener noreferrer nofollow")
+
+
+def metrics(card: dict | None) -> list[dict[str, Any]]:
+    """Rows of the card's ``model-index``: task, dataset, split, metric, value."""
+    rows = []
+    for model in (card or {}).get("model-index") or []:
+        for result in (model or {}).get("results") or [] if isinstance(model, dict) else []:
+            if not isinstance(result, dict):
+                continue
+            task = (result.get("task") or {}).get("type", "") if isinstance(result.get("task"), dict) else ""
+            data = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
+            for m in result.get("metrics") or []:
+                if isinstance(m, dict):
+                    rows.append({"task": task, "dataset": data.get("name", ""), "split": data.get("split", ""),
+                                 "metric": m.get("name") or m.get("type", ""), "value": m.get("value")})
+    return rows
+
+
+def variants(report_text: str | None, sizes: dict[str, int]) -> list[dict[str, Any]]:
+    """One row per exported variant from ``report.json``: passed, file size, latency, accuracy."""
+    if not report_text:
+        return []
+    try:
+        report = json.loads(report_text)
+    except ValueError:
+        return []
+    kept = set(report.get("kept") or [])
+    rows = []
+    for v in report.get("variants") or []:
+        if not isinstance(v, dict) or ":" in str(v.get("variant", "")):
+            continue
+        file = str(v.get("file", ""))
+        rows.append({"name": v.get("variant"), "passed": bool(v.get("passed")), "kept": v.get("variant") in kept,
+                     "file": file, "size": sizes.get(file) or sizes.get(f"onnx/{file}"),
+                     "latency": v.get("latency_ms_p50"),
+                     "accuracy": next((v[k] for k in ("accuracy", "metric", "onnx_accuracy") if k in v), None)})
+    return rows
+
+
+def human(size: int | None) -> str:
+    if size is None:
+        return ""
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return str(size)

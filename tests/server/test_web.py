@@ -1,0 +1,138 @@
+"""The web pages of ``hub serve``: rendered in a real headless Chromium (Debian's ``chromium`` +
+``chromium-driver``, driven by selenium) for a repo that ``hub run`` pushed, plus the page's
+defences checked over HTTP: sanitised cards, private repos behind sign-in, CSRF, no open redirect."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def browser():
+    """Headless Chromium; a clear failure (never a silent skip) when it is not installed."""
+    chromium, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.fail("the web tests need Chromium and its driver: `make browser` "
+                    "(apt-get install chromium chromium-driver) installs both")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,2400", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+@pytest.fixture(scope="module")
+def pushed_by_hub_run(server, tmp_path_factory):
+    """A tiny model through the whole ``hub run``: train, export + gate, push (card, curves), verify."""
+    import os
+
+    from hub import api
+
+    out = tmp_path_factory.mktemp("web-run") / "run"
+    repo = f"alice/web-{uuid.uuid4().hex[:6]}"
+    saved = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = "alice-token"
+    try:
+        outcome = api.run(backbone="small-cnn", dataset="digits", out=out, repo=repo, endpoint=server.url,
+                          progress=False, overrides=["backbone.pretrained=false", "backbone.image_size=16",
+                                                     "train.epochs=2", "export.quantize=[]"])
+    finally:
+        os.environ.pop("HF_TOKEN") if saved is None else os.environ.__setitem__("HF_TOKEN", saved)
+    return repo, outcome
+
+
+def test_model_page_in_a_real_browser(server, pushed_by_hub_run, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    repo, outcome = pushed_by_hub_run
+    assert outcome.push.url == f"{server.url}/{repo}?rev={outcome.push.commit_sha}"  # the URL hub run prints ...
+    driver = browser()
+    try:
+        driver.get(outcome.push.url)  # ... opens the repo's page
+        driver.save_screenshot(str(tmp_path / "model-page.png"))
+        assert driver.find_element(By.ID, "repo-title").text.startswith(repo)
+        card = driver.find_element(By.ID, "card").text
+        assert "small-cnn" in card or "digits" in card
+        cells = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#metrics td")]
+        accuracy = outcome.summary["test"]["accuracy"]
+        assert any(c.startswith("Accuracy") for c in cells) and f"{accuracy:.4f}" in cells, cells
+        curves = driver.find_element(By.ID, "img-curves")
+        assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", curves) > 100
+        files = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#files a")]
+        assert "hub_manifest.json" in files and any(f.endswith(".onnx") for f in files)
+        assert driver.find_elements(By.CSS_SELECTOR, "#variants td")[0].text == "fp32"
+        assert repo in driver.find_element(By.ID, "load-runtime").text
+        driver.get(f"{server.url}/?search={repo.split('/')[1]}")
+        assert [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#repos a")] == [repo]
+        driver.save_screenshot(str(tmp_path / "search.png"))
+    finally:
+        driver.quit()
+    assert (tmp_path / "model-page.png").stat().st_size > 10_000
+
+
+def test_private_repo_only_after_sign_in_in_the_browser(server, bob, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    repo = f"bob/hidden-{uuid.uuid4().hex[:6]}"
+    bob.create_repo(repo, private=True)
+    driver = browser()
+    try:
+        driver.get(f"{server.url}/{repo}")
+        assert "no such repo" in driver.page_source
+        driver.get(f"{server.url}/login?next=/{repo}")
+        driver.find_element(By.NAME, "token").send_keys("wrong")
+        driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+        assert "not valid" in driver.find_element(By.ID, "error").text
+        driver.find_element(By.NAME, "token").send_keys("bob-token")
+        driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+        assert driver.find_element(By.ID, "repo-title").text.startswith(repo)
+        cookie = driver.get_cookie("hub_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert driver.execute_script("return document.cookie") == ""  # scripts cannot read the session
+        driver.save_screenshot(str(tmp_path / "private.png"))
+        driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+        driver.get(f"{server.url}/{repo}")
+        assert "no such repo" in driver.page_source
+    finally:
+        driver.quit()
+
+
+HOSTILE = """---
+tags: [x]
+---
+# Card <script>document.title='pwned'</script>
+
+[click me](javascript:alert(1)) <img src=x onerror="alert(1)"> <a href="javascript:alert(2)">raw</a>
+"""
+
+
+def test_card_html_is_sanitised(server, alice, repo_id) -> None:
+    alice.upload_file(path_or_fileobj=HOSTILE.encode(), path_in_repo="README.md", repo_id=repo_id)
+    page = httpx.get(f"{server.url}/{repo_id}")
+    card = page.text.split('id="card">', 1)[1].split("</div>", 1)[0]
+    assert "<script" not in card and "<img" not in card  # no element: only escaped text
+    assert not re.search(r"<a [^>]*href=\"javascript:", card, re.I)
+    assert "&lt;script&gt;" in card  # shown as text, not run
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none': no script at all
+
+
+def test_sign_in_needs_its_csrf_value_and_never_redirects_off_site(server) -> None:
+    client = httpx.Client(base_url=server.url)
+    assert client.post("/login", data={"token": "alice-token", "csrf": "x"}).status_code == 403
+    form = client.get("/login?next=//evil.example/")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    assert 'value="/"' in form.text  # the off-site next was replaced
+    done = client.post("/login", data={"token": "alice-token", "csrf": csrf, "next": "https://evil.example/"})
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    assert client.post("/logout", data={"csrf": "wrong"}).status_code == 403  # a cross-site form cannot sign out
+    assert httpx.post(f"{server.url}/logout").status_code == 403
+    assert client.put("/login").status_code in (404, 405)
