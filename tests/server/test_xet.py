@@ -112,6 +112,28 @@ def test_stock_client_round_trip_through_xet(with_xet, server, alice: HfApi, bob
     alice.delete_repo(rid)
 
 
+def test_global_dedup_answers_the_stock_client(with_xet, server, alice: HfApi, tmp_path: Path, monkeypatch) -> None:
+    """A second upload of the same bytes, from a client with an empty Xet cache, into another repo:
+    the client finds the chunks through the dedup query (a shard with lookup tables it can read) and
+    sends no xorb; the file is still complete in both repos."""
+    import numpy as np
+
+    data = np.random.default_rng(1).standard_normal(2_500_000).astype(np.float32).tobytes()
+    path = tmp_path / "w.bin"
+    path.write_bytes(data)
+    xorbs = server.data_dir / "xet" / "xorbs"
+    sizes = []
+    for n in range(2):
+        monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / f"xet-cache-{n}"))
+        rid = f"alice/dedup-{uuid.uuid4().hex[:8]}"
+        alice.create_repo(rid)
+        alice.upload_file(path_or_fileobj=str(path), path_in_repo="w.bin", repo_id=rid)
+        sizes.append(sum(p.stat().st_size for p in xorbs.rglob("*") if p.is_file()))
+        got = hf_hub_download(rid, "w.bin", endpoint=server.url, cache_dir=tmp_path / f"dl-{n}")
+        assert Path(got).read_bytes() == data
+    assert sizes[1] == sizes[0], "the second upload sent its chunks again"
+
+
 # -- raw protocol: tokens and refusals --------------------------------------------------------------
 def xet_token(server, token: str | None, repo: str, kind: str = "write") -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}

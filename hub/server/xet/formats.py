@@ -201,25 +201,46 @@ def read_shard(data: bytes, max_entries: int = 1 << 20) -> tuple[list[FileInfo],
             h, start, size = struct.unpack("<32sII8x", r.take(ENTRY, "a xorb chunk entry"))
             chunks.append((h, start, size))
         cas.append(CasInfo(xorb, chunks, in_cas, on_disk))
-    rest = len(data) - r.pos
-    if rest not in (0, footer_size) or (footer_size and footer_size != SHARD_FOOTER_BYTES):
+    rest = len(data) - r.pos  # an upload has no footer; a stored shard has lookup tables + footer
+    if footer_size not in (0, SHARD_FOOTER_BYTES) or rest < footer_size or (not footer_size and rest):
         raise FormatError(f"shard has {rest} unexpected bytes after its sections")
     return files, cas
 
 
+def _truncate(h: bytes) -> int:
+    return int.from_bytes(h[:8], "little")
+
+
 def write_dedup_shard(xorbs: list[CasInfo], hmac_key: bytes, created: int, expiry: int) -> bytes:
-    """A shard with no files and the given xorb listings (chunk hashes already keyed), with footer."""
+    """A shard with no files and the given xorb listings (chunk hashes already keyed), with footer.
+
+    The footer's lookup tables (sorted truncated hashes -> entry index) are written as the
+    reference client writes them: its reader searches them, it does not scan the sections.
+    """
     out = bytearray(struct.pack("<32sQQ", SHARD_TAG, SHARD_HEADER_VERSION, SHARD_FOOTER_BYTES))
     file_info_offset = len(out)
     out += BOOKEND
     cas_info_offset = len(out)
+    xorb_lookup, chunk_lookup, index = [], [], 0
     for x in xorbs:
+        xorb_lookup.append((_truncate(x.xorb), index))
         out += struct.pack("<32sIIII", x.xorb, 0, len(x.chunks), x.bytes_in_cas, x.bytes_on_disk)
-        for h, start, size in x.chunks:
+        for i, (h, start, size) in enumerate(x.chunks):
             out += struct.pack("<32sII8x", h, start, size)
+            chunk_lookup.append((_truncate(h), index, i))
+        index += 1 + len(x.chunks)
     out += BOOKEND
+    file_lookup_offset = xorb_lookup_offset = len(out)
+    for key, at in sorted(xorb_lookup):
+        out += struct.pack("<QI", key, at)
+    chunk_lookup_offset = len(out)
+    for key, at, i in sorted(chunk_lookup):
+        out += struct.pack("<QII", key, at, i)
     footer_offset = len(out)
-    out += struct.pack("<QQQ48x32sQQ72xQ", SHARD_FOOTER_VERSION, file_info_offset, cas_info_offset, hmac_key,
-                       created, expiry, footer_offset)
+    on_disk = sum(x.bytes_on_disk for x in xorbs)
+    unpacked = sum(x.bytes_in_cas for x in xorbs)
+    out += struct.pack("<QQQQQQQQQ32sQQ48xQQQQ", SHARD_FOOTER_VERSION, file_info_offset, cas_info_offset,
+                       file_lookup_offset, 0, xorb_lookup_offset, len(xorb_lookup), chunk_lookup_offset,
+                       len(chunk_lookup), hmac_key, created, expiry, on_disk, unpacked, unpacked, footer_offset)
     assert len(out) - footer_offset == SHARD_FOOTER_BYTES
     return bytes(out)
