@@ -2,7 +2,8 @@
 
 1. Throughput: one file of ``--mb`` MB (float32 noise, like weights) uploaded with
    ``upload_file`` and downloaded with ``hf_hub_download``, over LFS (``HF_HUB_DISABLE_XET``) and
-   over Xet, interleaved ``--rounds`` times; each transfer starts from empty client caches.
+   over Xet, interleaved ``--rounds`` times; each round uses new bytes (so Xet's dedup cannot
+   skip the transfer) and each transfer starts from empty client caches.
 2. Dedup: two exports that share a frozen backbone (``--exports A B``: folders from ``hub export``)
    pushed one after the other with ``hub push``, over each protocol into a fresh server; reports the
    bytes the client sent for the second push (request bodies of LFS PUTs / xorb POSTs, counted
@@ -68,12 +69,12 @@ def throughput(mb: int, rounds: int, tmp: Path) -> None:
     from hub.server import start_background
 
     payload = tmp / "weights.bin"
-    payload.write_bytes(np.random.default_rng(0).standard_normal(mb * 250_000).astype(np.float32).tobytes())
-    size = payload.stat().st_size
+    size = mb * 1_000_000
     times: dict[tuple[str, str], list[float]] = {}
     with start_background(tmp / "serve-tp", tokens={"tok": "bench"}) as server:
         api = HfApi(endpoint=server.url, token="tok")
         for r in range(rounds):
+            payload.write_bytes(np.random.default_rng(r).standard_normal(size // 4).astype(np.float32).tobytes())
             for proto in ("lfs", "xet"):
                 _use_xet(proto == "xet", tmp)
                 repo = f"bench/tp-{proto}-{r}"
@@ -100,20 +101,19 @@ def dedup(exports: list[Path], tmp: Path) -> None:
     from hub.server import start_background
 
     counter = Counter()
-    print("\n| protocol | push | bytes sent | store grew by | export size |")
-    print("|---|---|---|---|---|")
+    print("\n| protocol | push | export size | bytes sent | LFS store grew by | Xet CAS grew by |")
+    print("|---|---|---|---|---|---|")
     for proto in ("lfs", "xet"):
         data = tmp / f"serve-dd-{proto}"
         with start_background(data, tokens={"tok": "bench"}) as server:
             _use_xet(proto == "xet", tmp)  # one client cache for both pushes: as one user would have
             for n, export in enumerate(exports, 1):
                 counter.sent = 0
-                before = _dir_bytes(data / "lfs" / "objects") + _dir_bytes(data / "xet" / "xorbs")
+                lfs0, cas0 = _dir_bytes(data / "lfs" / "objects"), _dir_bytes(data / "xet" / "xorbs")
                 push(export, f"bench/model-{n}", endpoint=server.url, token="tok")
-                grew = _dir_bytes(data / "lfs" / "objects") + _dir_bytes(data / "xet" / "xorbs") - before
-                print(f"| {proto} | {n} | {counter.sent / 1e6:.2f} MB | {grew / 1e6:.2f} MB "
-                      f"(xorbs {_dir_bytes(data / 'xet' / 'xorbs') / 1e6:.2f} MB in all) | "
-                      f"{_dir_bytes(export) / 1e6:.2f} MB |", flush=True)
+                lfs1, cas1 = _dir_bytes(data / "lfs" / "objects"), _dir_bytes(data / "xet" / "xorbs")
+                print(f"| {proto} | {n} | {_dir_bytes(export) / 1e6:.2f} MB | {counter.sent / 1e6:.2f} MB | "
+                      f"{(lfs1 - lfs0) / 1e6:.2f} MB | {(cas1 - cas0) / 1e6:.2f} MB |", flush=True)
 
 
 def main() -> int:
