@@ -80,7 +80,7 @@ def test_push_to_new_branch(server, api, repo_id, export_dir, token):
     refs = api.list_repo_refs(repo_id)
     assert {b.name: b.target_commit for b in refs.branches} == {"main": main.commit_sha,
                                                                  "exp/lr-sweep": branch.commit_sha}
-    assert branch.url.endswith(f"/revision/{branch.commit_sha}")  # the commit on the new branch
+    assert branch.url.endswith(f"?rev={branch.commit_sha}")  # the commit on the new branch
     with pytest.raises(PublishError, match="is a tag or commit"):
         push(export_dir, repo_id, revision="exp-1", endpoint=server.url, token=token)
 
