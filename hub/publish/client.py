@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -73,12 +73,6 @@ def resolve_target(endpoint: str | None = None, token: str | None = None, *, sta
 def is_hf(endpoint: str) -> bool:
     host = (urlsplit(endpoint).hostname or "").lower()
     return any(host == h or host.endswith("." + h) for h in HF_HOSTS)
-
-
-@contextlib.contextmanager
-def client_for(target: Target) -> Iterator[Any]:
-    """An ``HfApi`` for ``target``. Xet is left as the user set it: ``hub serve`` speaks it too."""
-    yield target.api()
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import OutputDirError
 from ..fsutil import atomic_dir, atomic_write_text, check_output_dir
-from .client import Target, client_for, is_retryable, resolve_target, with_retries
+from .client import Target, is_retryable, resolve_target, with_retries
 from .files import MANIFEST, SERVER_FILES, IntegrityError, PublishError, check_files, parse_manifest, verify_tree
 
 logger = logging.getLogger(__name__)
@@ -138,20 +138,20 @@ def _snapshot(repo_id: str, revision: str | None, *, endpoint: str | None, token
                                "pull it once while online")
         return _finish(found[0], repo_id, revision, found[1], "(offline cache)", evict=False)
     target = resolve_target(endpoint, token)
-    with client_for(target) as api:
-        try:
-            sha, _ = _resolve(api, target, repo_id, revision)
-        except PublishError as exc:
-            found = _cached(repo_id, revision, cache_dir) if local_dir is None else None
-            if found is None or not is_retryable(exc.__cause__ or exc):
-                raise
-            logger.warning("%s is unreachable; using the cached %s@%s (%s)", target.endpoint, repo_id, revision,
-                           found[1][:12])
-            return _finish(found[0], repo_id, revision, found[1], target.endpoint, evict=False)
-        folder = Path(with_retries(
-            lambda: snapshot_download(repo_id, revision=sha, cache_dir=cache_dir, local_dir=local_dir,
-                                      endpoint=target.endpoint, token=target.token or False, library_name="zoohub"),
-            target=target, what=f"download {repo_id}@{revision} ({sha[:12]})"))
+    api = target.api()
+    try:
+        sha, _ = _resolve(api, target, repo_id, revision)
+    except PublishError as exc:
+        found = _cached(repo_id, revision, cache_dir) if local_dir is None else None
+        if found is None or not is_retryable(exc.__cause__ or exc):
+            raise
+        logger.warning("%s is unreachable; using the cached %s@%s (%s)", target.endpoint, repo_id, revision,
+                       found[1][:12])
+        return _finish(found[0], repo_id, revision, found[1], target.endpoint, evict=False)
+    folder = Path(with_retries(
+        lambda: snapshot_download(repo_id, revision=sha, cache_dir=cache_dir, local_dir=local_dir,
+                                  endpoint=target.endpoint, token=target.token or False, library_name="zoohub"),
+        target=target, what=f"download {repo_id}@{revision} ({sha[:12]})"))
     result = _finish(folder, repo_id, revision, sha, target.endpoint, evict=local_dir is None)
     if local_dir is None and revision != sha:  # remember the ref, so the snapshot is found offline
         atomic_write_text(_cache_repo(repo_id, cache_dir) / "refs" / revision, sha)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .card import render
-from .client import Target, client_for, resolve_target, translate, with_retries
+from .client import Target, resolve_target, translate, with_retries
 from .files import (GENERATED, MANIFEST, README, SERVER_FILES, IntegrityError, PublishError, build_manifest,
                     collect_export, folder_kind, manifest_bytes, parse_manifest)
 
@@ -150,25 +150,25 @@ def push(export_dir: Path | str, repo_id: str, *, revision: str = "main", tag: s
     """
     export_dir = Path(export_dir)
     target = resolve_target(endpoint, token)
-    with client_for(target) as api:
-        if "/" not in repo_id:
-            try:
-                repo_id = f"{api.whoami()['name']}/{repo_id}"
-            except Exception as exc:
-                raise translate(exc, target, f"find the namespace for {repo_id}") from exc
-        files, generated, manifest = _prepare(export_dir, repo_id, revision)
-        base = _ensure_repo(api, target, repo_id, revision, private)
-        names = sorted([*files, *generated])
-        where = f"{repo_id}@{revision}"
-        if _same(api, repo_id, base, manifest):
-            sha, created, deleted = base, False, []
-            logger.info("%s already holds this export (commit %s); no new commit", where, base[:12])
-        else:
-            stale = sorted(_remote_files(api, repo_id, base) - set(names)) if base else []
-            sha = _commit(api, target, repo_id, revision, base, files, generated, manifest, stale)
-            created, deleted = True, stale
-        if tag:
-            _tag(api, target, repo_id, tag, sha)
+    api = target.api()
+    if "/" not in repo_id:
+        try:
+            repo_id = f"{api.whoami()['name']}/{repo_id}"
+        except Exception as exc:
+            raise translate(exc, target, f"find the namespace for {repo_id}") from exc
+    files, generated, manifest = _prepare(export_dir, repo_id, revision)
+    base = _ensure_repo(api, target, repo_id, revision, private)
+    names = sorted([*files, *generated])
+    where = f"{repo_id}@{revision}"
+    if _same(api, repo_id, base, manifest):
+        sha, created, deleted = base, False, []
+        logger.info("%s already holds this export (commit %s); no new commit", where, base[:12])
+    else:
+        stale = sorted(_remote_files(api, repo_id, base) - set(names)) if base else []
+        sha = _commit(api, target, repo_id, revision, base, files, generated, manifest, stale)
+        created, deleted = True, stale
+    if tag:
+        _tag(api, target, repo_id, tag, sha)
     url = _url(target.endpoint, repo_id, revision, sha)
     return PushResult(url=url, commit_sha=sha, created_commit=created, files=names, repo_id=repo_id,
                       revision=revision, tag=tag, endpoint=target.endpoint, embedded=target.embedded,

@@ -56,6 +56,13 @@ class Hub:
             self.lock_file.close()
             self.lock_file = None
 
+    def visible_meta(self, user: str | None, repo_id: str) -> dict | None:
+        """Metadata of ``repo_id`` when it exists and ``user`` may read it (private: its namespace's owners)."""
+        meta = self.store.meta(repo_id)
+        if meta is None or (meta.get("private") and not self.auth.owns(user, repo_id.split("/", 1)[0])):
+            return None
+        return meta
+
     def lock(self, repo_id: str) -> asyncio.Lock:
         """The lock serialising ref updates of ``repo_id`` (commits, tags, branches, delete)."""
         return self.locks.setdefault(repo_id, asyncio.Lock())
@@ -109,8 +116,8 @@ class Ctx:
     def readable(self) -> tuple[dict, GitRepo]:
         """Metadata and git repo of ``repo_id``; 404 if missing or private to someone else."""
         self.hub.store.check_repo_id(self.repo_id)
-        meta = self.hub.store.meta(self.repo_id)
-        if meta is None or (meta.get("private") and not self.hub.auth.owns(self.user, self.namespace)):
+        meta = self.hub.visible_meta(self.user, self.repo_id)
+        if meta is None:
             raise repo_not_found(self.repo_id)
         return meta, self.hub.store.open(self.repo_id)
 

@@ -61,38 +61,40 @@ def paged(ctx: Ctx, page: list, next_offset: int | None) -> JSONResponse:
     return JSONResponse(page, headers=headers)
 
 
-async def list_models(ctx: Ctx) -> Response:
+def visible_summaries(ctx: Ctx, search: str = "", author: str = "", full: bool = False) -> list[dict]:
+    """ModelInfo of every repo ``ctx.user`` may see, in id order (the API listing and the web index)."""
     from .routes_read import repo_summary
 
+    found = []
+    for repo_id in ctx.hub.store.list_ids():
+        if author and repo_id.split("/")[0] != author or search and search.lower() not in repo_id.lower():
+            continue
+        meta = ctx.hub.visible_meta(ctx.user, repo_id)
+        if meta is None:
+            continue
+        try:
+            found.append(repo_summary(ctx, repo_id, meta, ctx.hub.store.open(repo_id), None, False, siblings_too=full))
+        except ServerError:  # no main branch (every branch deleted): still listed, bare
+            found.append({"id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0], "tags": [],
+                          "private": bool(meta.get("private")), "createdAt": meta.get("createdAt")})
+    return found
+
+
+async def list_models(ctx: Ctx) -> Response:
     query = ctx.request.query_params
-    search = (query.get("search") or "").lower()
-    author = query.get("author") or ""
     tags = [t for value in query.getlist("filter") for t in value.split(",") if t]
     sort = SORTS.get(query.get("sort") or "id")
     if sort is None:
         raise bad_request(f"Unknown sort {query.get('sort')!r}; use one of {', '.join(sorted(SORTS))}")
     descending = query.get("direction", "-1" if sort in ("lastModified", "createdAt", "downloads", "likes") else "1")
     size, offset = page_size(ctx), decode_cursor(query.get("cursor"))
-    full = ctx.flag("full")
 
     def work() -> list[dict]:
-        found = []
-        for repo_id in ctx.hub.store.list_ids():
-            if author and repo_id.split("/")[0] != author or search and search not in repo_id.lower():
-                continue
-            meta = ctx.hub.store.meta(repo_id)
-            if meta is None or (meta.get("private") and not ctx.hub.auth.owns(ctx.user, repo_id.split("/")[0])):
-                continue
-            try:
-                info = repo_summary(ctx, repo_id, meta, ctx.hub.store.open(repo_id), None, False, siblings_too=full)
-            except ServerError:  # no main branch (every branch deleted): still listed, bare
-                info = {"id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0], "tags": [],
-                        "private": bool(meta.get("private")), "createdAt": meta.get("createdAt")}
-            if all(t in info["tags"] or t == info.get("pipeline_tag") or t == info.get("library_name") for t in tags):
-                found.append(info)
-        found.sort(key=lambda i: (str(i.get(sort) or "") if sort != "id" else "", i["id"]))
-        if descending == "-1":
-            found.sort(key=lambda i: str(i.get(sort) or ""), reverse=True)  # stable: ties keep id order
+        found = [info for info in visible_summaries(ctx, query.get("search") or "", query.get("author") or "",
+                                                    ctx.flag("full"))
+                 if all(t in info["tags"] or t in (info.get("pipeline_tag"), info.get("library_name")) for t in tags)]
+        if sort != "id" or descending == "-1":  # stable: ties keep id order
+            found.sort(key=lambda i: str(i.get(sort) or ""), reverse=descending == "-1")
         return found
 
     found = await ctx.run(work)

@@ -58,7 +58,7 @@ def repo_summary(ctx: Ctx, repo_id: str, meta: dict, repo: GitRepo, rev: str | N
                  siblings_too: bool = True) -> dict:
     """The Hub's ModelInfo JSON for one repo (also one item of the ``/api/models`` listing, without siblings)."""
     commit = _commit_for(ctx, repo, rev)
-    files = [e for e in repo.ls_tree(commit, recursive=True) if e.type == "blob"]
+    files = [e for e in repo.ls_tree(commit, recursive=siblings_too) if e.type == "blob"]  # README: at the root
     lfs = lfs_info_for(repo, files)
     siblings = []
     for e in files if siblings_too else ():

@@ -80,6 +80,10 @@ def test_update_repo_settings_private_toggle_and_refusals(alice, bob, anon, repo
     assert err.value.response.status_code == 400 and "gated" in str(err.value)
     alice.update_repo_settings(repo_id, private=False)
     assert anon.model_info(repo_id).private is False
+    url = f"{alice.endpoint}/api/models/{repo_id}/settings"
+    auth = {"Authorization": "Bearer alice-token"}
+    assert httpx.put(url, json={"visibility": "protected"}, headers=auth).status_code == 400
+    assert httpx.put(url, json={"private": "yes"}, headers=auth).status_code == 400  # wrong JSON type
 
 
 def test_move_repo_keeps_content_and_refuses_what_it_should(server, alice, bob, repo_id) -> None:
@@ -100,3 +104,7 @@ def test_move_repo_keeps_content_and_refuses_what_it_should(server, alice, bob, 
     with pytest.raises(HfHubHTTPError) as err:
         alice.move_repo("alice/never-was", f"alice/n-{uuid.uuid4().hex[:6]}")
     assert err.value.response.status_code == 404
+    move, auth = f"{server.url}/api/repos/move", {"Authorization": "Bearer alice-token"}
+    assert httpx.post(move, json={"fromRepo": target}, headers=auth).status_code == 400
+    assert httpx.post(move, json={"fromRepo": target, "toRepo": "a/../b"}, headers=auth).status_code == 400
+    assert httpx.post(move, json={"fromRepo": target, "toRepo": f"{target}-2"}).status_code == 401

@@ -100,6 +100,10 @@ def test_private_repo_only_after_sign_in_in_the_browser(server, bob, tmp_path: P
         assert driver.execute_script("return document.cookie") == ""  # scripts cannot read the session
         driver.save_screenshot(str(tmp_path / "private.png"))
         driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        # the sign-out redirect must have landed, or the next page may be its index (seen once)
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.LINK_TEXT, "Sign in"))
         driver.get(f"{server.url}/{repo}")
         assert "no such repo" in driver.page_source
     finally:
@@ -136,3 +140,16 @@ def test_sign_in_needs_its_csrf_value_and_never_redirects_off_site(server) -> No
     assert client.post("/logout", data={"csrf": "wrong"}).status_code == 403  # a cross-site form cannot sign out
     assert httpx.post(f"{server.url}/logout").status_code == 403
     assert client.put("/login").status_code in (404, 405)
+
+
+def test_metrics_table_skips_malformed_model_index() -> None:
+    from hub.server.web.render import metrics
+
+    card = {"model-index": [
+        "not a dict", {"results": "nope"},
+        {"results": [{"task": "x", "dataset": {"name": "digits", "split": "test"},
+                      "metrics": [{"type": "accuracy", "value": 0.9}, 7, {"name": "F1", "value": 0.8}]}]}]}
+    assert metrics(card) == [
+        {"task": "", "dataset": "digits", "split": "test", "metric": "accuracy", "value": 0.9},
+        {"task": "", "dataset": "digits", "split": "test", "metric": "F1", "value": 0.8}]
+    assert metrics(None) == [] and metrics({"model-index": {"a": 1}}) == []

@@ -15,7 +15,7 @@ from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
 from hub.server.xet.formats import FormatError, read_shard
-from hub.server.xet.hashing import file_hash, hash_to_hex, hex_to_hash, merkle_root
+from hub.server.xet.hashing import chunk_hash, file_hash, hash_to_hex, hex_to_hash, merkle_root
 
 from . import xet_build as xb
 
@@ -237,7 +237,7 @@ def test_another_users_private_xorb_cannot_be_referenced_probed_or_read(server, 
     name = upload_xorb(server, bob_w, secret)
     r = cas(server, "POST", "/v1/shards", bob_w, content=xb.shard([{"terms": [(name, secret, 0, 2)]}]))
     assert r.status_code == 200
-    chunk = hash_to_hex(__import__("hub.server.xet.hashing", fromlist=["chunk_hash"]).chunk_hash(secret[0]))
+    chunk = hash_to_hex(chunk_hash(secret[0]))
 
     alice_w = xet_token(server, "alice-token", repos["alice"]).json()["accessToken"]
     # a shard that knows every hash still cannot pull bob's private bytes into alice's repo
@@ -263,6 +263,9 @@ def test_another_users_private_xorb_cannot_be_referenced_probed_or_read(server, 
     assert data.status_code == 206 and len(data.content) == hi - lo + 1
     assert httpx.get(url.replace("sig=", "sig=0"), headers={"Range": f"bytes={lo}-{hi}"}).status_code == 403
     assert httpx.get(url, headers={"Range": f"bytes={lo}-{hi + 10}"}).status_code == 403
+    assert cas(server, "GET", f"/v1/chunks/elsewhere/{chunk}", bob_w).status_code == 400  # unknown prefix
+    assert cas(server, "POST", f"/v1/xorbs/other/{name}", bob_w, content=b"").status_code == 400
+    assert cas(server, "GET", "/v1/chunks/default-merkledb/xyz", bob_w).status_code == 400
 
 
 def test_range_reconstruction_starts_inside_a_chunk(server, repos) -> None:

@@ -9,7 +9,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..app import Ctx
-from ..commits import lfs_info_for
 from ..errors import ServerError
 from . import render
 from .session import COOKIE, CSRF_COOKIE, cookie, same
@@ -31,23 +30,12 @@ def _page(ctx: Ctx, template: str, status: int = 200, **values) -> HTMLResponse:
 
 
 async def index(ctx: Ctx) -> Response:
-    from ..routes_read import repo_summary
+    from ..routes_list import visible_summaries
 
     search = ctx.query.get("search", "").strip()
 
     def work() -> list[dict]:
-        found = []
-        for repo_id in ctx.hub.store.list_ids():
-            meta = ctx.hub.store.meta(repo_id)
-            if meta is None or (meta.get("private") and not ctx.hub.auth.owns(ctx.user, repo_id.split("/")[0])):
-                continue
-            if search and search.lower() not in repo_id.lower():
-                continue
-            try:
-                found.append(repo_summary(ctx, repo_id, meta, ctx.hub.store.open(repo_id), None, False, False))
-            except ServerError:
-                found.append({"id": repo_id, "tags": [], "private": bool(meta.get("private"))})
-        return sorted(found, key=lambda r: str(r.get("lastModified") or ""), reverse=True)
+        return sorted(visible_summaries(ctx, search), key=lambda r: str(r.get("lastModified") or ""), reverse=True)
 
     return _page(ctx, "index.html", repos=await ctx.run(work), search=search)
 
@@ -66,18 +54,14 @@ async def repo_page(ctx: Ctx) -> Response:
 
     def work() -> dict:
         commit = _commit_for(ctx, repo, rev)
-        info = repo_summary(ctx, ctx.repo_id, meta, repo, commit, True)
-        entries = [e for e in repo.ls_tree(commit, recursive=True) if e.type == "blob"]
-        lfs = lfs_info_for(repo, entries)
-        files, sizes = [], {}
-        for e in entries:
-            sha, size = (lfs[e.oid][0], lfs[e.oid][1]) if e.oid in lfs else (None, e.size)
-            sizes[e.path] = size
-            files.append({"path": e.path, "size": size, "sha256": sha,
-                          "url": f"/{ctx.repo_id}/resolve/{commit}/{quote(e.path)}"})
-        small = {e.path: e.oid for e in entries if e.oid not in lfs and e.path in ("README.md", "report.json")}
-        texts = {p: b.decode("utf-8", "replace") for p, b in
-                 zip(small, repo.read_blobs(list(small.values())).values())} if small else {}
+        info = repo_summary(ctx, ctx.repo_id, meta, repo, commit, True)  # siblings with sizes and LFS
+        files = [{"path": f["rfilename"], "size": f["size"], "sha256": (f.get("lfs") or {}).get("sha256"),
+                  "url": f"/{ctx.repo_id}/resolve/{commit}/{quote(f['rfilename'])}"} for f in info["siblings"]]
+        sizes = {f["path"]: f["size"] for f in files}
+        small = {f["rfilename"]: f["blobId"] for f in info["siblings"]
+                 if "lfs" not in f and f["rfilename"] in ("README.md", "report.json")}
+        blobs = repo.read_blobs(list(small.values())) if small else {}
+        texts = {path: blobs[oid].decode("utf-8", "replace") for path, oid in small.items()}
         refs = repo.refs()
         return {"info": info, "rev": rev, "files": files,
                 "card": render.card_html(texts.get("README.md", "")),

@@ -34,18 +34,19 @@ def card_html(markdown: str) -> str:
 
 
 def metrics(card: dict | None) -> list[dict[str, Any]]:
-    """Rows of the card's ``model-index``: task, dataset, split, metric, value."""
+    """Rows of the card's ``model-index``: task, dataset, split, metric, value (malformed parts skipped)."""
+    def dicts(value: Any) -> list[dict]:
+        return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
     rows = []
-    for model in (card or {}).get("model-index") or []:
-        for result in (model or {}).get("results") or [] if isinstance(model, dict) else []:
-            if not isinstance(result, dict):
-                continue
-            task = (result.get("task") or {}).get("type", "") if isinstance(result.get("task"), dict) else ""
+    for model in dicts((card or {}).get("model-index")):
+        for result in dicts(model.get("results")):
+            task = result.get("task") if isinstance(result.get("task"), dict) else {}
             data = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
-            for m in result.get("metrics") or []:
-                if isinstance(m, dict):
-                    rows.append({"task": task, "dataset": data.get("name", ""), "split": data.get("split", ""),
-                                 "metric": m.get("name") or m.get("type", ""), "value": m.get("value")})
+            for m in dicts(result.get("metrics")):
+                rows.append({"task": task.get("type", ""), "dataset": data.get("name", ""),
+                             "split": data.get("split", ""), "metric": m.get("name") or m.get("type", ""),
+                             "value": m.get("value")})
     return rows
 
 

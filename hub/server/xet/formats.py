@@ -73,7 +73,7 @@ def decompress(kind: int, payload: bytes, size: int) -> bytes:
     return data
 
 
-def read_chunks(blob: bytes, with_data: bool = False) -> tuple[list[Chunk], list[bytes]]:
+def read_chunks(blob: bytes) -> list[Chunk]:
     """The chunks of a serialized xorb (hash, byte range, length), hashed from their content.
 
     Clients upload the bare chunk sequence; a stored xorb may also end with a metadata footer whose
@@ -83,7 +83,6 @@ def read_chunks(blob: bytes, with_data: bool = False) -> tuple[list[Chunk], list
     if len(blob) > MAX_XORB_BYTES:
         raise FormatError(f"xorb is {len(blob)} bytes, over the 64 MiB limit")
     chunks: list[Chunk] = []
-    datas: list[bytes] = []
     pos, problem = 0, ""
     while pos < len(blob):
         problem = _chunk_problem(blob, pos)
@@ -94,8 +93,6 @@ def read_chunks(blob: bytes, with_data: bool = False) -> tuple[list[Chunk], list
         stop = pos + CHUNK_HEADER + csize
         data = decompress(blob[pos + 4], blob[pos + CHUNK_HEADER:stop], usize)
         chunks.append(Chunk(chunk_hash(data), pos, stop, usize))
-        if with_data:
-            datas.append(data)
         pos = stop
     if pos != len(blob):  # not a bare sequence: a footer must start exactly where the chunks stopped
         footer = int.from_bytes(blob[-4:], "little") if len(blob) >= 4 else -1
@@ -103,7 +100,7 @@ def read_chunks(blob: bytes, with_data: bool = False) -> tuple[list[Chunk], list
             raise FormatError(problem or f"xorb has {len(blob) - pos} bytes after its last chunk")
     if not chunks:
         raise FormatError("xorb holds no chunks")
-    return chunks, datas
+    return chunks
 
 
 def _chunk_problem(blob: bytes, pos: int) -> str:

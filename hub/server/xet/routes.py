@@ -55,15 +55,14 @@ async def read_token(ctx: Ctx) -> Response:
 
 def _grant(ctx: Ctx, need_write: bool = False) -> Grant:
     grant = ctx.hub.xet_tokens.check(ctx.request.headers.get("authorization"), need_write)
-    meta = ctx.hub.store.meta(grant.repo)
-    if meta is None or (meta.get("private") and not ctx.hub.auth.owns(grant.user, grant.repo.split("/")[0])):
+    if ctx.hub.visible_meta(grant.user, grant.repo) is None:
         raise repo_not_found(grant.repo)  # deleted, or made private, since the token was issued
     return grant
 
 
-def _may_read(ctx: Ctx, user: str | None, repo_id: str) -> bool:
-    meta = ctx.hub.store.meta(repo_id)
-    return meta is not None and (not meta.get("private") or ctx.hub.auth.owns(user, repo_id.split("/")[0]))
+def _readable_xorb(ctx: Ctx, user: str | None, xorb: str) -> bool:
+    """Whether ``user`` may read one of the repos ``xorb`` was uploaded through."""
+    return any(ctx.hub.visible_meta(user, owner) is not None for owner in ctx.hub.xet.owners(xorb))
 
 
 def _hash_arg(ctx: Ctx, index: int, what: str) -> str:
@@ -99,15 +98,9 @@ async def upload_shard(ctx: Ctx) -> Response:
     data = await _body(ctx, MAX_SHARD_BYTES, "Shard")
     hub, store = ctx.hub, ctx.hub.xet
     git_dir = hub.store.git_dir(grant.repo)
-    readable: dict[str, bool] = {}
 
     def may_use(xorb: str) -> bool:
-        for owner in store.owners(xorb):
-            if owner not in readable:
-                readable[owner] = _may_read(ctx, grant.user, owner)
-            if readable[owner]:
-                return True
-        return False
+        return _readable_xorb(ctx, grant.user, xorb)
 
     def work() -> int:
         files, xorbs = read_shard(data)
@@ -143,8 +136,7 @@ async def dedup_query(ctx: Ctx) -> Response:
     store = ctx.hub.xet
 
     def work() -> bytes | None:
-        found = [x for x in store.xorbs_with_chunk(raw.hex())
-                 if any(_may_read(ctx, grant.user, o) for o in store.owners(x))][:DEDUP_XORBS]
+        found = [x for x in store.xorbs_with_chunk(raw.hex()) if _readable_xorb(ctx, grant.user, x)][:DEDUP_XORBS]
         if not found:
             return None
         key = secrets.token_bytes(32)

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .formats import Chunk, FileInfo, FormatError, read_chunks
+from .formats import Chunk, FileInfo, FormatError, decompress, read_chunks
 from .hashing import file_hash, hash_to_hex, merkle_root, verification_hash
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class XetStore:
 
     def put_xorb(self, xorb_hex: str, blob: bytes, repo_id: str) -> bool:
         """Verify and store one xorb; ``False`` when it was already stored. Records ``repo_id`` as an owner."""
-        chunks, _ = read_chunks(blob)
+        chunks = read_chunks(blob)
         root = hash_to_hex(merkle_root([(c.hash, c.size) for c in chunks]))
         if root != xorb_hex:
             raise FormatError(f"xorb content hashes to {root}, not {xorb_hex} (the path's hash)")
@@ -156,10 +156,8 @@ class XetStore:
             raise Rejected(f"file {fid}: its chunks hash to {actual}")
         return fid, hash_to_hex(info.sha256), size  # stored like a Xet hash: the string form is the real sha256
 
-    def iter_file(self, terms: list[list], start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+    def iter_file(self, terms: list[list]) -> Iterator[bytes]:
         """The bytes of a file from its terms ``[[xorb, first chunk, end chunk], ...]``."""
-        from .formats import decompress
-
         for xorb, first, last in terms:
             chunks = self.chunks_of(xorb)
             with open(self.xorb_path(xorb), "rb") as fh:
