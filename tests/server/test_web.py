@@ -30,6 +30,18 @@ def browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
+def submit(driver, button: str, landed: tuple[str, str]) -> None:
+    """Click a form's button and wait until the answer page shows ``landed``: a click that submits a
+    form returns before the next page has loaded (finding elements at once raced it in the full suite)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, button).click()
+    WebDriverWait(driver, 15).until(lambda d: old.id != d.find_element(By.TAG_NAME, "html").id
+                                    and d.find_elements(*landed))
+
+
 @pytest.fixture(scope="module")
 def pushed_by_hub_run(server, tmp_path_factory):
     """A tiny model through the whole ``hub run``: train, export + gate, push (card, curves), verify."""
@@ -90,20 +102,16 @@ def test_private_repo_only_after_sign_in_in_the_browser(server, bob, tmp_path: P
         assert "no such repo" in driver.page_source
         driver.get(f"{server.url}/login?next=/{repo}")
         driver.find_element(By.NAME, "token").send_keys("wrong")
-        driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+        submit(driver, "form[action='/login'] button", (By.ID, "error"))
         assert "not valid" in driver.find_element(By.ID, "error").text
         driver.find_element(By.NAME, "token").send_keys("bob-token")
-        driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+        submit(driver, "form[action='/login'] button", (By.ID, "repo-title"))
         assert driver.find_element(By.ID, "repo-title").text.startswith(repo)
         cookie = driver.get_cookie("hub_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert driver.execute_script("return document.cookie") == ""  # scripts cannot read the session
         driver.save_screenshot(str(tmp_path / "private.png"))
-        driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        # the sign-out redirect must have landed, or the next page may be its index (seen once)
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.LINK_TEXT, "Sign in"))
+        submit(driver, "form[action='/logout'] button", (By.LINK_TEXT, "Sign in"))
         driver.get(f"{server.url}/{repo}")
         assert "no such repo" in driver.page_source
     finally:
@@ -153,3 +161,10 @@ def test_metrics_table_skips_malformed_model_index() -> None:
         {"task": "", "dataset": "digits", "split": "test", "metric": "accuracy", "value": 0.9},
         {"task": "", "dataset": "digits", "split": "test", "metric": "F1", "value": 0.8}]
     assert metrics(None) == [] and metrics({"model-index": {"a": 1}}) == []
+
+
+def test_missing_repo_page_is_a_404_with_the_reason_header(server) -> None:
+    """The server's rule for every 4xx (found by tests/robustness/test_server_fuzz.py on the web pages)."""
+    page = httpx.get(f"{server.url}/nobody/nothing-{uuid.uuid4().hex[:6]}")
+    assert page.status_code == 404 and "no such repo" in page.text
+    assert "not found" in page.headers["x-error-message"].lower() and page.headers["x-error-code"] == "RepoNotFound"

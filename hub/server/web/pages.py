@@ -49,7 +49,11 @@ async def repo_page(ctx: Ctx) -> Response:
         if exc.status != 404:
             raise
         hint = "" if ctx.user else " (sign in to see private repos)"
-        return _page(ctx, "index.html", status=404, repos=[], search=f"{ctx.repo_id}: no such repo{hint}")
+        page = _page(ctx, "index.html", status=404, repos=[], search=f"{ctx.repo_id}: no such repo{hint}")
+        for name, value in exc.response().headers.items():  # like every 4xx: X-Error-Message / -Code
+            if name.lower().startswith("x-error-"):
+                page.headers[name] = value
+        return page
     rev = ctx.query.get("rev") or "main"
 
     def work() -> dict:
