@@ -77,8 +77,10 @@ def _echo_report(report: dict[str, Any]) -> None:
         click.echo(f"  gate: {facts['samples']} held-out samples of the {facts.get('split', 'test')} split "
                    f"(one changed answer = {facts['metric_resolution_points']:g} points)")
     for result in report["variants"]:
-        mark = "kept" if result.get("passed") else "REJECTED"
-        click.echo(f"  [{mark}] {summary_line(result)}")
+        mark = "REJECTED" if not result.get("passed") else "DROPPED" if result.get("dropped") else "kept"
+        click.echo(f"  [{mark}] {summary_line(result)}" + (f" ({result['dropped']})" if result.get("dropped") else ""))
+    if report.get("choice"):
+        click.echo(f"  preferred: {report['choice']['why']}")
 
 
 @click.command("export")
@@ -114,14 +116,18 @@ def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...
 @click.command("validate")
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @gate_options
+@click.option("--rebench", is_flag=True,
+              help="Also time every variant on this machine and choose the preferred one again (edge rule: "
+                   "fastest that passed; int8 slower than fp32 here is not preferred). Rewrites config.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
 def validate(export_dir: Path, atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
-             allow_few_samples, threads, as_json: bool) -> None:
-    """Re-run the validation gate on every variant of EXPORT_DIR (exit 1 on any breach)."""
+             allow_few_samples, threads, rebench: bool, as_json: bool) -> None:
+    """Re-run the validation gate on every variant of EXPORT_DIR on this machine (exit 1 on any breach)."""
     from ..export import validate_export
 
-    report = validate_export(export_dir, gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance,
-                                                               max_samples, allow_few_samples, threads))
+    report = validate_export(export_dir, rebench=rebench,
+                             gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance,
+                                                   max_samples, allow_few_samples, threads))
     if as_json:
         echo_json(report)
         return

@@ -11,6 +11,7 @@ file (``model.onnx.data``) next to the graph: protobuf cannot hold more than
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import tempfile
@@ -75,6 +76,35 @@ def dynamic_axes(input_names: Sequence[str], output_names: Sequence[str]) -> dic
     return axes
 
 
+@contextlib.contextmanager
+def traceable_attention(model: Any) -> Any:
+    """Trace transformers attention as its plain MatMul-Softmax-MatMul form, then switch back.
+
+    Why: the SDPA path traces into masks built from IsNaN/Where that onnxruntime's
+    transformer optimizer does not recognise, so MiniLM's attention stayed unfused and
+    int8-dynamic left it in float. Traced "eager", the optimizer fuses every layer into
+    one Attention op, which quantize_dynamic turns into QAttention: MiniLM's int8 went
+    from ~4x to ~5x eager (BENCHMARKS.md, "Speed"). It is the same function, and the
+    gate compares the graph with the PyTorch module as trained.
+    """
+    switched = []
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        current = getattr(config, "_attn_implementation", None)
+        if current not in (None, "eager") and hasattr(module, "set_attn_implementation"):
+            try:
+                module.set_attn_implementation("eager")
+            except (ValueError, TypeError, AttributeError) as exc:  # a model without an eager path keeps its own
+                log.info("attention of %s stays %s for tracing: %s", type(module).__name__, current, exc)
+                continue
+            switched.append((module, current))
+    try:
+        yield model
+    finally:
+        for module, previous in switched:
+            module.set_attn_implementation(previous)
+
+
 def _explain(exc: Exception, opset: int, where: str) -> ExportError:
     low, high = opset_range()
     text = str(exc).strip()
@@ -110,7 +140,7 @@ def export_onnx(model: Any, input_names: Sequence[str], output_names: Sequence[s
     with tempfile.TemporaryDirectory(prefix=".raw-onnx-", dir=path.parent) as tmp:
         raw = Path(tmp) / "raw.onnx"
         try:
-            with torch.no_grad(), warnings.catch_warnings():
+            with torch.no_grad(), warnings.catch_warnings(), traceable_attention(model):
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
                     model, inputs, str(raw), dynamo=False, opset_version=opset,

@@ -23,7 +23,7 @@ from typing import Any
 from ..fsutil import atomic_dir, atomic_write_json, check_output_dir
 from ..progress import Steps
 from ..runtime import read_config
-from . import gate, package, samples, variants
+from . import choice, gate, package, samples, variants
 from . import report as reports
 from .errors import ExportError, GateError
 from .onnx_export import EXTERNAL_DATA_THRESHOLD, export_onnx, set_metadata
@@ -246,7 +246,7 @@ def _build_steps(step: Steps, tmp: Path, run_dir: Path, out: Path, info: Any, co
             variants.remove(path)
     if target == "edge":
         with step("batch-1 latency of each kept variant"):
-            _pick_fastest(config, kept, ref, options.threads, bench_iters, results, gate_facts)
+            _pick_fastest(config, kept, ref, options.threads, bench_iters, results, gate_facts, report)
     if target == "ort-mobile":
         with step("ORT format + gate"):
             results.append(_ort_mobile(onnx_dir, kept, ref, tolerances, options.threads, config))
@@ -284,28 +284,22 @@ def _size(path: Path) -> int:
 
 
 def _pick_fastest(config: dict, kept: dict[str, Path], ref: gate.Reference, threads: int, iters: int,
-                  results: list[dict[str, Any]], gate_facts: Mapping[str, Any]) -> None:
-    """Batch-1 p50 latency of each kept variant on real samples; the fastest eligible one becomes preferred.
-
-    Eligible: it passed every criterion it was judged by (:func:`gate.passes_every_criterion`),
-    and the sample count passed too. With too few samples (allowed explicitly) the gate cannot
-    tell a variant's damage from noise, so fp32 stays preferred.
-    """
-    from .bench import latency, ort_engine
-
-    single = [feeds for feeds, _ in ref.passes[0].batches]
-    timings = {}
-    for name, path in kept.items():
-        timings[name] = latency(ort_engine(path, threads), single, warmup=3, iters=iters)["p50_ms"]
+                  results: list[dict[str, Any]], gate_facts: Mapping[str, Any], report: dict[str, Any]) -> None:
+    """Time each kept variant on real samples, drop int8 slower than fp32, prefer the fastest eligible one."""
+    timings = choice.time_variants(kept, ref, threads, iters)
+    decision = choice.decide(timings, results, gate_facts, report["machine"])
     for result in results:
-        if result["variant"] in timings:
-            result["latency_ms_p50"] = round(timings[result["variant"]], 4)
-    config["latency_ms_p50"] = {k: round(v, 4) for k, v in timings.items()}
-    by_name = {r["variant"]: r for r in results}
-    eligible = {k: v for k, v in timings.items() if k == "fp32" or (
-        gate_facts.get("criterion") == "passed" and gate.passes_every_criterion(by_name.get(k, {})))}
-    config["preferred_variant"] = min(eligible, key=eligible.get)
-    log.info("edge target: batch-1 p50 %s; preferred %s", timings, config["preferred_variant"])
+        name = result["variant"]
+        if name in timings:
+            result["latency_ms_p50"] = timings[name]
+        if name in decision["slower_int8"]:
+            result["dropped"] = f"slower than fp32 at batch 1 on this CPU ({timings[name]:.2f} vs " \
+                                f"{timings['fp32']:.2f} ms): not kept"
+            variants.remove(kept.pop(name))
+    config["latency_ms_p50"] = {k: v for k, v in timings.items() if k in kept}
+    config["preferred_variant"] = decision["preferred"]
+    report["choice"] = {"preferred": decision["preferred"], "why": decision["why"]}
+    log.info("edge target: %s", decision["why"])
 
 
 def _ort_mobile(onnx_dir: Path, kept: dict[str, Path], ref: gate.Reference, tolerances: Mapping[str, gate.Tolerance],
@@ -324,8 +318,11 @@ def _ort_mobile(onnx_dir: Path, kept: dict[str, Path], ref: gate.Reference, tole
 
 
 def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None,
-                    registry: Any = None) -> dict[str, Any]:
+                    registry: Any = None, rebench: bool = False) -> dict[str, Any]:
     """Re-run the gate on every variant of an export folder; writes report.json, raises on a breach.
+
+    With ``rebench`` (all variants passed) each variant is also timed on this machine and the
+    preferred one chosen again by the edge rule (:func:`hub.export.choice.rebench`).
 
     The report keeps the schema and the entries hub export wrote (rejected variants, latencies,
     export facts) and replaces only what was judged again (:func:`hub.export.report.revalidated`).
@@ -366,8 +363,13 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
                                           threads=options.threads, structural=False))
     for result in results:
         reports.relative(result, export_dir)
+    decision = None
+    if rebench and all(r.get("passed") for r in results):
+        decision = choice.rebench(export_dir, config, ref, results, gate_facts, options.threads)
     report = reports.revalidated(reports.read(export_dir), config, split=options.split, gate=gate_facts,
                                  results=results)
+    if decision is not None:
+        report["choice"] = {"preferred": decision["preferred"], "why": decision["why"]}
     path = export_dir / REPORT
     text = reports.dumps(report)
     if not path.is_file() or path.read_text(encoding="utf-8") != text:  # unchanged: leave the file alone

@@ -17,8 +17,13 @@ Format 1 (``"format": 1``)::
     split, gate                 the sample criterion: samples, min_samples, warn_below,
                                 allow_few_samples, criterion, metric_resolution_points,
                                 warnings, batch_sizes
-    variants                    one entry per variant judged, kept or rejected (see gate.check_variant)
-    kept, rejected              variants in the folder / made but deleted by the gate
+    machine                     the CPU and onnxruntime it was judged on (hub.runtime.machine.describe):
+                                int8 speed and accuracy depend on them
+    variants                    one entry per variant judged, kept or rejected (see gate.check_variant);
+                                ``dropped`` says why a variant that passed is not kept (edge: int8
+                                slower than fp32 on this CPU)
+    choice                      edge target: the preferred variant and why (hub.export.choice)
+    kept, rejected              variants in the folder / made but deleted by the gate or dropped
     preferred_variant           what hub.runtime opens by default
     passed                      every variant in the folder passed (export: always true when written)
 """
@@ -50,8 +55,10 @@ def relative(entry: dict[str, Any], root: Path) -> dict[str, Any]:
 def new(*, run_dir: Path | str, opset: int, target: str, facts: Mapping[str, Any], split: str,
         gate: Mapping[str, Any], variants: list[dict[str, Any]]) -> dict[str, Any]:
     """The report of an export, before ``finish`` adds the verdict."""
+    from ..runtime.machine import describe
+
     return {"format": REPORT_FORMAT, "hub_version": __version__, "run_dir": str(run_dir), "opset": opset,
-            "target": target, "export": {k: v for k, v in facts.items() if not k.endswith("seconds")},
+            "target": target, "machine": describe(), "export": {k: v for k, v in facts.items() if not k.endswith("seconds")},
             "split": split, "gate": dict(gate), "variants": variants}
 
 
@@ -59,7 +66,8 @@ def finish(report: dict[str, Any], kept: Iterable[str], preferred: str, passed: 
     kept = sorted(kept)
     report["kept"] = kept
     report["rejected"] = sorted({r["variant"] for r in report["variants"]
-                                 if not r.get("passed") and r["variant"] not in kept and ":" not in r["variant"]})
+                                 if (not r.get("passed") or r.get("dropped")) and r["variant"] not in kept
+                                 and ":" not in r["variant"]})
     report["preferred_variant"] = preferred
     report["passed"] = bool(passed)
     return report
@@ -94,12 +102,15 @@ def revalidated(recorded: dict[str, Any] | None, config: Mapping[str, Any], *, s
         name = entry.get("variant") if isinstance(entry, dict) else None
         if name in fresh:
             new_entry = fresh.pop(name)
-            new_entry.update({k: old[name][k] for k in CARRIED if k in old[name]})
+            new_entry.update({k: old[name][k] for k in CARRIED if k in old[name] and k not in new_entry})
             merged.append(new_entry)
-        elif isinstance(entry, dict) and not entry.get("passed"):
+        elif isinstance(entry, dict) and (not entry.get("passed") or entry.get("dropped")):
             merged.append(entry)  # rejected at export time: not in the folder, the record stays
     merged += fresh.values()  # judged now but not in the record (an older report)
-    base.update(format=REPORT_FORMAT, hub_version=__version__, split=split, gate=dict(gate), variants=merged)
+    from ..runtime.machine import describe
+
+    base.update(format=REPORT_FORMAT, hub_version=__version__, split=split, gate=dict(gate), variants=merged,
+                machine=describe())  # judged again here: the CPU is this one
     return finish(base, config.get("variants", {}), config.get("preferred_variant", "fp32"),
                   all(r.get("passed") for r in results))
 

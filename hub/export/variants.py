@@ -3,13 +3,15 @@
 Every variant is made from the fp32 export with onnxruntime's own tools, then
 goes through the same validation gate; one that breaches its budget is
 reported and deleted, never shipped. Notes from measurements on the build
-machine: the transformer optimizer's fusions did not speed MiniLM up on a
-2-core CPU while int8 did, and quantising a fused model needs
-``DefaultTensorType`` or shape inference fails, so both are handled here.
+machine (BENCHMARKS.md, "Speed"): int8 only pays when onnxruntime can run it
+as integer kernels, so graphs are pre-processed (CNNs) or fused (BERT: QAttention)
+before they are quantised; quantising a fused model needs ``DefaultTensorType``
+or shape inference fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -71,13 +73,11 @@ def make_variant(name: str, src: Path, dst: Path, *, family: str = "", calibrati
         if name == "optimized":
             _optimize(src, dst, family, external, num_heads, hidden_size)
         elif name == "int8-dynamic":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            # per-channel int8 weights: on MiniLM (487 reviews) top-1 agreement 0.965 vs 0.889 per-tensor
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                             use_external_data_format=external, extra_options={"DefaultTensorType": 1})
+            with _prepared(src, dst, family, external, num_heads, hidden_size) as prepared:
+                _dynamic(prepared, dst, external)
         elif name == "int8-static":
-            _static(src, dst, calibration, external)
+            with _prepared(src, dst, "", external, 0, 0) as prepared:
+                _static(prepared, dst, calibration, external)
         elif name == "fp16":
             _fp16(src, dst, external)
         else:
@@ -92,6 +92,46 @@ def make_variant(name: str, src: Path, dst: Path, *, family: str = "", calibrati
     finally:
         root.setLevel(level)
     return dst
+
+
+@contextlib.contextmanager
+def _prepared(src: Path, dst: Path, family: str, external: bool, num_heads: int, hidden_size: int) -> Iterator[Path]:
+    """The graph to quantise: BERT fused by the transformer optimizer, others through ``quant_pre_process``.
+
+    Why: quantising the raw export left graphs onnxruntime could not run as integer
+    kernels. A Conv whose bias is not an initializer (the exporter shares equal bias
+    tensors through Identity nodes) keeps a float bias, its QDQ group is not fused
+    into QLinearConv, and ResNet-18 int8-static ran *slower* than fp32; after ORT's
+    recommended pre-processing (shape inference + basic optimisation) it runs ~3x
+    faster than fp32. For BERT the fused Attention op becomes QAttention.
+    """
+    src = Path(src).resolve()
+    with tempfile.TemporaryDirectory(prefix=".quant-", dir=dst.parent) as tmp:
+        prepared = Path(tmp).resolve() / src.name
+        if family == "bert":
+            _optimize(src, prepared, family, external, num_heads, hidden_size)
+        else:
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            where = {"save_as_external_data": external, "all_tensors_to_one_file": True,
+                     "external_data_location": prepared.name + DATA_SUFFIX}
+            # onnxruntime saves a debug copy of the model (with ~90 MB of data for MiniLM) into the
+            # current directory when symbolic inference fails: keep that inside the temp folder
+            with contextlib.chdir(tmp):
+                try:
+                    quant_pre_process(str(src), str(prepared), **where)
+                except Exception as exc:  # dynamic text axes: onnx shape inference alone is enough there
+                    log.info("symbolic shape inference of %s failed (%s); pre-processing without it", src.name, exc)
+                    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True, **where)
+        yield prepared
+
+
+def _dynamic(src: Path, dst: Path, external: bool) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # per-channel int8 weights: on MiniLM (487 reviews) top-1 agreement 0.965 vs 0.889 per-tensor
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                     use_external_data_format=external, extra_options={"DefaultTensorType": 1})
 
 
 def _static(src: Path, dst: Path, calibration: list[dict] | None, external: bool) -> None:

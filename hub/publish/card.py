@@ -184,6 +184,21 @@ def _dataset(config: dict[str, Any], recipe: dict[str, Any]) -> tuple[str, str, 
     return name, name, "/" in name
 
 
+def machine_lines(report: dict[str, Any]) -> list[str]:
+    """Where the gate and the latencies were measured: int8 speed and accuracy depend on the CPU."""
+    machine = report.get("machine") if isinstance(report.get("machine"), dict) else {}
+    if not machine:
+        return []
+    isa = ", ".join(str(f) for f in machine.get("isa") or []) or "none recorded"
+    lines = [f"Judged on {machine.get('cpu') or 'an unnamed CPU'} ({machine.get('cores')} cores; ISA: {isa}) with "
+             f"onnxruntime {machine.get('onnxruntime')}. int8 speed and accuracy depend on the CPU: "
+             "`hub validate FOLDER --rebench` re-judges every variant on yours."]
+    why = report.get("choice", {}).get("why") if isinstance(report.get("choice"), dict) else None
+    if why:
+        lines.append(f"Preferred variant: {why}.")
+    return [" ".join(lines), ""]
+
+
 def ensemble_section(ensemble: dict[str, Any]) -> list[str]:
     """Markdown lines for an ensemble export: every member with its weight and metrics, then the ensemble."""
     primary = str(ensemble.get("primary_metric") or "accuracy")
@@ -266,6 +281,7 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
                  v.get("latency_ms_p50", "-"), v.get("name") == preferred] for v in variants]
         body += ["## ONNX variants", "", _table(["variant", "file", "size (MB)", "latency p50 (ms)", "preferred"],
                                                 rows), ""]
+        body += machine_lines(report)
     body += ["## How to use", "", snippet.usage(repo_id, revision, config, modality, model_file, files), ""]
     body += intended_use(config, modality, dataset_name, labels)
     scalars = recipe_settings(recipe)

@@ -178,7 +178,10 @@ def test_edge_prefers_only_variants_that_pass_every_criterion(reference, planted
         config: dict = {}
         results = [{"variant": "fp32", "passed": True, "criteria": {"top1_agreement": "passed"}},
                    {"variant": "int8-dynamic", "passed": True, "criteria": criteria}]
-        pipeline._pick_fastest(config, kept, ref, 1, 5, results, {**facts, "criterion": sample_criterion})
+        report = {"machine": {"cpu": "test", "isa": [], "onnxruntime": "x"}}
+        pipeline._pick_fastest(config, dict(kept), ref, 1, 5, results, {**facts, "criterion": sample_criterion},
+                               report)
+        assert report["choice"]["preferred"] == config["preferred_variant"]
         assert set(config["latency_ms_p50"]) == {"fp32", "int8-dynamic"}  # both were timed
         return config["preferred_variant"]
 

@@ -1,0 +1,274 @@
+"""Speed of every family: torch eager vs a plain torch.onnx.export vs the hub's export and each variant.
+
+    .venv/bin/python bench/speed.py                       # every zoo backbone at its default input size
+    .venv/bin/python bench/speed.py --model resnet18 --model minilm-l6 --rounds 5 --json speed.json
+
+Latency does not depend on trained weights, so vision backbones are built from random
+weights and exported without a training run (text backbones load their packaged weights:
+they build from their folder). The accuracy side of each variant (the validation gate on a
+real test split) is `bench/export_latency.py`, which trains first.
+
+Per model, in one process and with the same intra-op threads for every engine:
+- engines: torch eager (the module as trained), ``plain`` = ``torch.onnx.export`` of the same
+  module with nothing else (the baseline the hub must never be slower than), the hub's fp32
+  export and every variant the hub makes (optimized, fp16, int8-dynamic, int8-static), all run
+  through ``hub.runtime``'s session (what a deployer gets);
+- rounds are interleaved (engine A, B, C, A, B, C, ...) and each figure is the median of the
+  rounds' p50s, so a noisy moment hits every engine alike;
+- inputs: batch 1 and batch 32; images are uniform noise at the default size, text is real
+  Rotten Tomatoes test sentences at their own lengths (batch 32 padded to its longest);
+- GFLOP/s: the eager forward's FLOPs (torch.utils.flop_counter) over each engine's batch-1
+  p50, next to this machine's GEMM peak measured in the same run (fp32 torch and onnxruntime
+  MatMul, int8 onnxruntime MatMulInteger u8 x s8), so the table says how far from the
+  hardware each engine is. int8 engines do the same work in integer ops, so their GFLOP/s is
+  "equivalent fp32 work per second".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VARIANTS = ("optimized", "fp16", "int8-dynamic", "int8-static")
+TEXT_SENTENCES = 64
+
+
+def build(name: str, side: int | None) -> tuple[Any, Any, Any]:
+    """(eager HubModel with a 2-class linear head, spec, contract mapping for the exporter)."""
+    import dataclasses
+
+    from hub.model import HubModel, build_backbone, build_head
+    from hub.plugins import get_hub
+
+    registry = get_hub().registry
+    spec = registry.get("backbone", name).spec
+    text = spec.modality == "text"
+    backbone = build_backbone(spec, {}, pretrained=text)
+    head = build_head(registry.get("head", "linear"), {}, spec.feature_dim, 2)
+    contract = spec.input
+    if side and not text:
+        contract = dataclasses.replace(contract, size=(side, side))
+    return HubModel(backbone, head, spec.input_names).eval(), spec, contract
+
+
+def inputs(spec: Any, contract: Any) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray], str]:
+    """Batch-1 feeds, one batch-32 feed and a description of what they are."""
+    rng = np.random.default_rng(0)
+    if spec.modality != "text":
+        h, w = contract.size
+        shape = (int(contract.channels), int(h), int(w))
+        single = [{"pixel_values": rng.random((1, *shape), dtype=np.float32)} for _ in range(8)]
+        return single, {"pixel_values": rng.random((32, *shape), dtype=np.float32)}, f"noise {h}x{w}"
+    import dataclasses
+
+    from hub.export import samples
+    from hub.plugins import get_hub
+    from hub.specs import resolve
+    from hub.weights import resolve_weights
+
+    folder = resolve_weights(spec)[0]
+    encode = samples.make_encoder(dataclasses.replace(contract, max_length=128), spec.input_names, folder)
+    dataset = resolve(get_hub().registry.get("dataset", "rotten-tomatoes").spec.factory)()
+    raw, labels = samples.split_samples(dataset, "test", TEXT_SENTENCES)
+    single = [f for f, _ in samples.batches(raw, labels, encode, 1)]
+    full = samples.batches(raw, labels, encode, 32, limit=32)[0][0]
+    lengths = sorted(int(f["input_ids"].shape[1]) for f in single)
+    return single, full, f"Rotten Tomatoes test, {lengths[0]}-{lengths[-1]} tokens (median {lengths[len(lengths) // 2]})"
+
+
+def export_all(model: Any, spec: Any, contract: Any, single: list[dict], work: Path) -> dict[str, Path]:
+    """The plain export, the hub's fp32 export and every variant the hub can make of it."""
+    import warnings
+
+    import torch
+
+    from hub.export import variants
+    from hub.export.onnx_export import dynamic_axes, example_inputs, export_onnx
+
+    names = list(spec.input_names)
+    shape = {"size": tuple(getattr(contract, "size", (0, 0))), "channels": getattr(contract, "channels", 3)}
+    files = {"plain": work / "plain.onnx"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, example_inputs(names, shape), str(files["plain"]), dynamo=False, opset_version=18,
+                          input_names=names, output_names=["logits"], dynamic_axes=dynamic_axes(names, ["logits"]))
+    files["fp32"] = work / variants.FILES["fp32"]
+    export_onnx(model, names, ["logits"], shape, files["fp32"], 18, where=spec.name)
+    heads, hidden = 0, 0
+    if spec.family == "bert":
+        config = model.backbone.model.config
+        heads, hidden = int(config.num_attention_heads), int(config.hidden_size)
+    calibration = [{k: v for k, v in f.items()} for f in single[:16]]
+    for name in VARIANTS:
+        path = work / variants.FILES[name]
+        try:
+            variants.make_variant(name, files["fp32"], path, family=spec.family, calibration=calibration,
+                                  num_heads=heads, hidden_size=hidden)
+            files[name] = path
+        except Exception as exc:  # reported in the table, like the gate reports a variant it cannot make
+            print(f"  {spec.name}: {name} not made: {exc}", file=sys.stderr)
+    return files
+
+
+def timed(call: Any, feeds: list[dict], budget_s: float, most: int) -> float:
+    """p50 ms over as many calls as fit in ``budget_s`` (at least 5, at most ``most``)."""
+    start = time.perf_counter()
+    call(feeds[0])
+    once = time.perf_counter() - start
+    iters = int(min(most, max(5, budget_s / max(once, 1e-6))))
+    times = []
+    for i in range(iters):
+        start = time.perf_counter()
+        call(feeds[i % len(feeds)])
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def measure(engines: dict[str, Any], single: list[dict], full: dict, rounds: int, budget_s: float,
+            most: int) -> dict[str, dict[str, float]]:
+    """Interleaved rounds; the median over rounds of each engine's batch-1 p50 and batch-32 rate."""
+    b1: dict[str, list[float]] = {k: [] for k in engines}
+    b32: dict[str, list[float]] = {k: [] for k in engines}
+    for _ in range(rounds):
+        for name, call in engines.items():
+            b1[name].append(timed(call, single, budget_s, most))
+            b32[name].append(32e3 / timed(call, [full], budget_s, 3))
+    return {k: {"p50_ms": statistics.median(b1[k]), "b32_per_s": statistics.median(b32[k]),
+                "p50_rounds": [round(x, 3) for x in b1[k]]} for k in engines}
+
+
+def eager_flops(model: Any, names: list[str], single: list[dict]) -> float:
+    """Mean FLOPs of one batch-1 forward over the feeds (text lengths differ)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    total = 0
+    for feeds in single:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model(*(torch.from_numpy(feeds[n]) for n in names))
+        total += counter.get_total_flops()
+    return total / len(single)
+
+
+def gemm_peaks(threads: int, n: int = 2048) -> dict[str, float]:
+    """GFLOP/s of one n x n x n product: torch fp32, onnxruntime MatMul fp32 and MatMulInteger u8 x s8."""
+    import onnx
+    import torch
+    from onnx import TensorProto, helper
+
+    from hub.export.bench import ort_engine
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    work = 2 * n ** 3 / 1e9
+    peaks = {"torch fp32": work / (timed(lambda _: a @ b, [{}], 2.0, 20) / 1e3)}
+    rng = np.random.default_rng(0)
+    for label, op, dtype, weights in (
+            ("onnxruntime fp32", "MatMul", TensorProto.FLOAT, rng.standard_normal((n, n), dtype=np.float32)),
+            ("onnxruntime int8", "MatMulInteger", TensorProto.UINT8,
+             rng.integers(-128, 127, (n, n)).astype(np.int8))):
+        graph = helper.make_graph(
+            [helper.make_node(op, ["x", "w"], ["y"])], "gemm",
+            [helper.make_tensor_value_info("x", dtype, [n, n])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT if op == "MatMul" else TensorProto.INT32, [n, n])],
+            [onnx.numpy_helper.from_array(weights, "w")])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "gemm.onnx"
+            onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+            call = ort_engine(path, threads)
+            x = (rng.standard_normal((n, n), dtype=np.float32) if op == "MatMul"
+                 else rng.integers(0, 255, (n, n)).astype(np.uint8))
+            peaks[label] = work / (timed(call, [{"x": x}], 2.0, 20) / 1e3)
+    return peaks
+
+
+def bench_model(label: str, rounds: int, threads: int, budget_s: float, most: int) -> dict[str, Any]:
+    from hub.export.bench import ort_engine, size_bytes, torch_engine
+
+    name, _, side = label.partition(":")
+    model, spec, contract = build(name, int(side) if side else None)
+    single, full, what = inputs(spec, contract)
+    names = list(spec.input_names)
+    flops = eager_flops(model, names, single)
+    with tempfile.TemporaryDirectory(prefix="hub-speed-") as tmp:
+        files = export_all(model, spec, contract, single, Path(tmp))
+        engines = {"torch-eager": torch_engine(model, names, threads)}
+        engines.update({k: ort_engine(p, threads) for k, p in files.items()})
+        rows = measure(engines, single, full, rounds, budget_s, most)
+        sizes = {k: size_bytes(p) / 2**20 for k, p in files.items()}
+    eager = rows["torch-eager"]
+    for key, row in rows.items():
+        row["x_eager_b1"] = eager["p50_ms"] / row["p50_ms"]
+        row["x_eager_b32"] = row["b32_per_s"] / eager["b32_per_s"]
+        row["gflops_per_s"] = flops / 1e9 / (row["p50_ms"] / 1e3)
+        row["size_mb"] = sizes.get(key)
+    return {"model": label, "inputs": what, "gflop_b1": flops / 1e9, "rows": rows,
+            "missing": [v for v in VARIANTS if v not in rows]}
+
+
+def table(result: dict[str, Any], peak: float) -> str:
+    lines = [f"### {result['model']} ({result['inputs']}; {result['gflop_b1']:.2f} GFLOP per batch-1 forward)", "",
+             "| engine | b1 p50 ms | × eager | b32 /s | × eager | GFLOP/s | % fp32 peak | size MB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, r in result["rows"].items():
+        lines.append(f"| {key} | {r['p50_ms']:.2f} | {r['x_eager_b1']:.2f} | {r['b32_per_s']:.1f} | "
+                     f"{r['x_eager_b32']:.2f} | {r['gflops_per_s']:.0f} | {100 * r['gflops_per_s'] / peak:.0f} | "
+                     + ("-" if r["size_mb"] is None else f"{r['size_mb']:.1f}") + " |")
+    if result["missing"]:
+        lines.append(f"\nnot made: {', '.join(result['missing'])}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", default=[], help="backbone NAME or NAME:SIDE (repeatable; "
+                                                                     "default: every backbone in the registry)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--budget", type=float, default=1.5, help="seconds of batch-1 calls per engine per round")
+    parser.add_argument("--iters", type=int, default=50, help="most batch-1 calls per engine per round")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+
+    from hub.plugins import get_hub
+    from hub.runtime.machine import describe
+
+    models = args.model or [c.name for c in get_hub().registry.all("backbone") if c.name != "small-cnn"]
+    machine = describe()
+    peaks = gemm_peaks(args.threads)
+    print(f"machine: {machine['cpu']} ({machine['cores']} cores; {' '.join(machine['isa'])}); "
+          f"{args.threads} threads; GEMM 2048^3 peak GFLOP/s: "
+          + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()), flush=True)
+    peak = max(peaks["torch fp32"], peaks["onnxruntime fp32"])
+    results = []
+    for label in models:
+        started = time.perf_counter()
+        result = bench_model(label, args.rounds, args.threads, args.budget, args.iters)
+        results.append(result)
+        print(f"\n{table(result, peak)}\n({time.perf_counter() - started:.0f} s)", flush=True)
+    print("\n| model | eager b1 ms | plain export × | hub fp32 × | best variant × | best b32 × |\n|---|---|---|---|---|---|")
+    for result in results:
+        rows = result["rows"]
+        onnx_rows = {k: v for k, v in rows.items() if k not in ("torch-eager", "plain")}
+        best = max(onnx_rows, key=lambda k: onnx_rows[k]["x_eager_b1"])
+        best32 = max(onnx_rows, key=lambda k: onnx_rows[k]["x_eager_b32"])
+        print(f"| {result['model']} | {rows['torch-eager']['p50_ms']:.2f} | {rows['plain']['x_eager_b1']:.2f} | "
+              f"{rows['fp32']['x_eager_b1']:.2f} | {best} {rows[best]['x_eager_b1']:.2f} | "
+              f"{best32} {rows[best32]['x_eager_b32']:.2f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine, "peaks": peaks, "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Which variant a deployer gets by default, decided on measured batch-1 latency on this machine.
+
+Why a rule of its own: int8 is not faster everywhere. Before ORT's pre-processing, int8-static
+ResNet-18 ran 25 ms against fp32's 17 ms, and int8 speed depends on the CPU's integer units
+(:mod:`hub.runtime.machine`). So ``--target edge`` keeps an int8 variant only when it passed the
+gate *and* is faster than fp32 here, and the report says what was chosen, why, and on which CPU;
+``hub validate --rebench`` applies the same rule again on the deployer's machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from . import gate
+
+INT8 = ("int8-dynamic", "int8-static")
+
+
+def time_variants(kept: Mapping[str, Path], ref: gate.Reference, threads: int, iters: int) -> dict[str, float]:
+    """Batch-1 p50 milliseconds of each variant on the gate's real samples."""
+    from .bench import latency, ort_engine
+
+    single = [feeds for feeds, _ in ref.passes[0].batches]
+    return {name: round(latency(ort_engine(path, threads), single, warmup=3, iters=iters)["p50_ms"], 4)
+            for name, path in kept.items()}
+
+
+def decide(timings: Mapping[str, float], results: list[dict[str, Any]], gate_facts: Mapping[str, Any],
+           machine: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"preferred", "why", "slower_int8", "latency_ms_p50", "machine"}`` for these timings.
+
+    Eligible to be preferred: fp32, or a variant that passed every criterion it was judged by
+    (:func:`gate.passes_every_criterion`) with a sample count that passed too; with too few
+    samples the gate cannot tell a variant's damage from noise, so fp32 stays preferred.
+    """
+    from ..runtime.machine import int8_units
+
+    by_name = {r["variant"]: r for r in results}
+    fp32 = timings.get("fp32")
+    slower = {k: f"{v:.2f} ms vs fp32 {fp32:.2f} ms" for k, v in timings.items()
+              if k in INT8 and fp32 is not None and v >= fp32}
+    trusted = gate_facts.get("criterion") == "passed"
+    eligible = {k: v for k, v in timings.items() if k not in slower and (
+        k == "fp32" or (trusted and gate.passes_every_criterion(by_name.get(k, {}))))}
+    preferred = min(eligible, key=eligible.get) if eligible else "fp32"
+    where = f"{machine.get('cpu') or 'this CPU'} ({int8_units(dict(machine))}), onnxruntime {machine.get('onnxruntime')}"
+    if preferred == "fp32" and not trusted and len(timings) > 1:
+        why = "fp32: the gate's sample count did not pass, so no variant's accuracy can be trusted over fp32"
+    elif preferred == "fp32":
+        why = "fp32: no variant that passed the gate was faster at batch 1"
+    else:
+        why = (f"{preferred}: the fastest variant that passed every gate criterion, batch-1 p50 "
+               f"{timings[preferred]:.2f} ms vs fp32 {fp32:.2f} ms")
+    if slower:
+        why += "; slower than fp32 here, so not used: " + "; ".join(f"{k} {v}" for k, v in sorted(slower.items()))
+    return {"preferred": preferred, "why": f"{why} (measured on {where})", "slower_int8": sorted(slower),
+            "latency_ms_p50": dict(timings), "machine": dict(machine)}
+
+
+def rebench(export_dir: Path, config: dict[str, Any], ref: gate.Reference, results: list[dict[str, Any]],
+            gate_facts: Mapping[str, Any], threads: int, iters: int = 30) -> dict[str, Any]:
+    """``hub validate --rebench``: time every variant here, re-choose the preferred one, rewrite config.json.
+
+    Nothing is deleted (the folder is the deployer's): an int8 variant slower than fp32 on this
+    machine stays in the folder but is not preferred, and the reason says so.
+    """
+    import json
+
+    from ..fsutil import atomic_write_json
+    from ..runtime.machine import describe
+
+    files = {name: Path(export_dir) / entry["file"] for name, entry in config["variants"].items()}
+    timings = time_variants(files, ref, threads, iters)
+    decision = decide(timings, results, gate_facts, describe())
+    for result in results:
+        if result["variant"] in timings:
+            result["latency_ms_p50"] = timings[result["variant"]]
+    for name, entry in config["variants"].items():
+        entry["latency_ms_p50"] = timings[name]
+    config["latency_ms_p50"] = dict(timings)
+    config["preferred_variant"] = decision["preferred"]
+    path = Path(export_dir) / "config.json"
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    if path.read_text(encoding="utf-8") != text:
+        atomic_write_json(path, config)
+    return decision
