@@ -49,6 +49,21 @@ def quick_run(backbone: str, work: Path) -> Path:
     return run_dir
 
 
+def accuracy_table(report: dict) -> str:
+    """The gate's verdict per variant on the real test split: the accuracy columns of the speed table."""
+    lines = [f"\ngate on {report['gate'].get('samples')} test samples; {report.get('choice', {}).get('why', '')}\n",
+             "| variant | test accuracy (onnx) | drop (pts) | top-1 agreement | b1 p50 ms (export) | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in report["variants"]:
+        acc = r.get("metrics", {}).get("onnx", {}).get("accuracy")
+        verdict = ("dropped: " + r["dropped"]) if r.get("dropped") else "kept" if r.get("passed") else \
+            "REJECTED: " + "; ".join(r.get("failures", []))[:120]
+        lines.append(f"| {r['variant']} | {'-' if acc is None else f'{acc:.4f}'} | "
+                     f"{r.get('metric_drop_points', '-')} | {r.get('top1_agreement', '-')} | "
+                     f"{r.get('latency_ms_p50', '-')} | {verdict} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", action="append", default=[], help="NAME or NAME:IMAGE_SIZE (repeatable)")
@@ -76,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                                 gate_options=GateOptions(max_samples=args.samples, threads=args.threads))
             print(f"# {run.name}: export + gate {time.perf_counter() - started:.1f} s; kept {report['kept']}, "
                   f"rejected {report['rejected']}, preferred {report['preferred_variant']}")
+            print(accuracy_table(report))
             exports.append(out)
         for export in exports:
             result = bench_export(export, threads=args.threads, iters=args.iters)

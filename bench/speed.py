@@ -13,8 +13,10 @@ Per model, in one process and with the same intra-op threads for every engine:
   module with nothing else (the baseline the hub must never be slower than), the hub's fp32
   export and every variant the hub makes (optimized, fp16, int8-dynamic, int8-static), all run
   through ``hub.runtime``'s session (what a deployer gets);
-- rounds are interleaved (engine A, B, C, A, B, C, ...) and each figure is the median of the
-  rounds' p50s, so a noisy moment hits every engine alike;
+- rounds are interleaved (engine A, B, C, then B, C, A, ...: the order rotates, with a pause
+  before each engine so no engine inherits another's spinning threads); latencies are the median of the
+  rounds' p50s and each ratio is the median of the per-round ratios (eager and engine timed
+  seconds apart), so the VM's drift between rounds cancels;
 - inputs: batch 1 and batch 32; images are uniform noise at the default size, text is real
   Rotten Tomatoes test sentences at their own lengths (batch 32 padded to its longest);
 - GFLOP/s: the eager forward's FLOPs (torch.utils.flop_counter) over each engine's batch-1
@@ -39,6 +41,9 @@ from typing import Any
 import numpy as np
 
 VARIANTS = ("optimized", "fp16", "int8-dynamic", "int8-static")
+#: Pause before each engine: torch's OpenMP workers keep spinning for a while after a call, and on
+#: 2 cores they slowed whichever engine ran next (the plain export, always right after eager).
+SETTLE_S = 0.5
 TEXT_SENTENCES = 64
 
 
@@ -138,12 +143,30 @@ def measure(engines: dict[str, Any], single: list[dict], full: dict, rounds: int
     """Interleaved rounds; the median over rounds of each engine's batch-1 p50 and batch-32 rate."""
     b1: dict[str, list[float]] = {k: [] for k in engines}
     b32: dict[str, list[float]] = {k: [] for k in engines}
-    for _ in range(rounds):
-        for name, call in engines.items():
-            b1[name].append(timed(call, single, budget_s, most))
-            b32[name].append(32e3 / timed(call, [full], budget_s, 3))
+    names = list(engines)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:  # no engine always runs right after eager
+            time.sleep(SETTLE_S)
+            b1[name].append(timed(engines[name], single, budget_s, most))
+            b32[name].append(32e3 / timed(engines[name], [full], budget_s, 3))
+    eager = next(iter(engines))
     return {k: {"p50_ms": statistics.median(b1[k]), "b32_per_s": statistics.median(b32[k]),
+                # ratios paired within a round: this VM's speed drifts by up to 2x between rounds
+                "x_eager_b1": statistics.median(e / x for e, x in zip(b1[eager], b1[k])),
+                "x_eager_b32": statistics.median(x / e for e, x in zip(b32[eager], b32[k])),
                 "p50_rounds": [round(x, 3) for x in b1[k]]} for k in engines}
+
+
+def same_graph(a: Path, b: Path) -> bool:
+    """Whether two ONNX files hold the same nodes and weights (metadata aside)."""
+    import onnx
+
+    def key(path: Path) -> tuple:
+        model = onnx.load(str(path))
+        nodes = [(n.op_type, tuple(n.input), tuple(n.output), str(n.attribute)) for n in model.graph.node]
+        return nodes, {t.name: t.raw_data for t in model.graph.initializer}
+
+    return key(a) == key(b)
 
 
 def eager_flops(model: Any, names: list[str], single: list[dict]) -> float:
@@ -205,18 +228,18 @@ def bench_model(label: str, rounds: int, threads: int, budget_s: float, most: in
         engines.update({k: ort_engine(p, threads) for k, p in files.items()})
         rows = measure(engines, single, full, rounds, budget_s, most)
         sizes = {k: size_bytes(p) / 2**20 for k, p in files.items()}
-    eager = rows["torch-eager"]
+        identical = same_graph(files["plain"], files["fp32"])
     for key, row in rows.items():
-        row["x_eager_b1"] = eager["p50_ms"] / row["p50_ms"]
-        row["x_eager_b32"] = row["b32_per_s"] / eager["b32_per_s"]
         row["gflops_per_s"] = flops / 1e9 / (row["p50_ms"] / 1e3)
         row["size_mb"] = sizes.get(key)
-    return {"model": label, "inputs": what, "gflop_b1": flops / 1e9, "rows": rows,
-            "missing": [v for v in VARIANTS if v not in rows]}
+    return {"model": label, "inputs": what, "gflop_b1": flops / 1e9, "rows": rows, "rounds": rounds,
+            "fp32_same_graph_as_plain": identical, "missing": [v for v in VARIANTS if v not in rows]}
 
 
 def table(result: dict[str, Any], peak: float) -> str:
-    lines = [f"### {result['model']} ({result['inputs']}; {result['gflop_b1']:.2f} GFLOP per batch-1 forward)", "",
+    same = "the same graph as plain" if result["fp32_same_graph_as_plain"] else "a different graph from plain"
+    lines = [f"### {result['model']} ({result['inputs']}; {result['gflop_b1']:.2f} GFLOP per batch-1 forward; "
+             f"hub fp32 is {same}; {result['rounds']} rounds)", "",
              "| engine | b1 p50 ms | × eager | b32 /s | × eager | GFLOP/s | % fp32 peak | size MB |",
              "|---|---|---|---|---|---|---|---|"]
     for key, r in result["rows"].items():
@@ -228,6 +251,37 @@ def table(result: dict[str, Any], peak: float) -> str:
     return "\n".join(lines)
 
 
+ENGINES = ("plain", "fp32", "optimized", "fp16", "int8-dynamic", "int8-static")
+
+
+def summary(results: list[dict[str, Any]], peaks: dict[str, float]) -> str:
+    """The BENCHMARKS tables: batch-1 and batch-32 ratios to eager per engine, and GFLOP/s vs the peak."""
+    peak = max(peaks["torch fp32"], peaks["onnxruntime fp32"])
+
+    def cells(rows: dict, key: str) -> str:
+        return " | ".join(f"{rows[e][key]:.2f}" if e in rows else "not made" for e in ENGINES)
+
+    head = " | ".join(ENGINES)
+    out = [f"Batch 1: eager p50 and each engine's × eager\n\n| model | eager ms | {head} |\n|---|---|"
+           + "---|" * len(ENGINES)]
+    out += [f"| {r['model']} | {r['rows']['torch-eager']['p50_ms']:.2f} | {cells(r['rows'], 'x_eager_b1')} |"
+            for r in results]
+    out += [f"\nBatch 32: eager samples/s and each engine's × eager\n\n| model | eager /s | {head} |\n|---|---|"
+            + "---|" * len(ENGINES)]
+    out += [f"| {r['model']} | {r['rows']['torch-eager']['b32_per_s']:.1f} | {cells(r['rows'], 'x_eager_b32')} |"
+            for r in results]
+    out += [f"\nGFLOP/s at batch 1 (fp32 GEMM peak {peak:.0f}, int8 {peaks['onnxruntime int8']:.0f})\n\n"
+            "| model | GFLOP | eager | fp32 | int8-static | eager % of fp32 peak | fp32 % | ceiling for fp32 (peak / eager) |"
+            "\n|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        rows = r["rows"]
+        eager, fp32 = rows["torch-eager"]["gflops_per_s"], rows["fp32"]["gflops_per_s"]
+        int8 = f"{rows['int8-static']['gflops_per_s']:.0f}" if "int8-static" in rows else "-"
+        out.append(f"| {r['model']} | {r['gflop_b1']:.2f} | {eager:.0f} | {fp32:.0f} | {int8} | "
+                   f"{100 * eager / peak:.0f} | {100 * fp32 / peak:.0f} | {peak / eager:.2f}× |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=[], help="backbone NAME or NAME:SIDE (repeatable; "
@@ -237,8 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=1.5, help="seconds of batch-1 calls per engine per round")
     parser.add_argument("--iters", type=int, default=50, help="most batch-1 calls per engine per round")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--render", type=Path, nargs="+", help="print the summary of saved --json files (a later "
+                                                               "file's models replace an earlier one's) and exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    if args.render:
+        runs = [json.loads(p.read_text()) for p in args.render]
+        merged = {r["model"]: r for run in runs for r in run["results"]}
+        print(summary(list(merged.values()), runs[0]["peaks"]))
+        return 0
 
     from hub.plugins import get_hub
     from hub.runtime.machine import describe
@@ -256,15 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         result = bench_model(label, args.rounds, args.threads, args.budget, args.iters)
         results.append(result)
         print(f"\n{table(result, peak)}\n({time.perf_counter() - started:.0f} s)", flush=True)
-    print("\n| model | eager b1 ms | plain export × | hub fp32 × | best variant × | best b32 × |\n|---|---|---|---|---|---|")
-    for result in results:
-        rows = result["rows"]
-        onnx_rows = {k: v for k, v in rows.items() if k not in ("torch-eager", "plain")}
-        best = max(onnx_rows, key=lambda k: onnx_rows[k]["x_eager_b1"])
-        best32 = max(onnx_rows, key=lambda k: onnx_rows[k]["x_eager_b32"])
-        print(f"| {result['model']} | {rows['torch-eager']['p50_ms']:.2f} | {rows['plain']['x_eager_b1']:.2f} | "
-              f"{rows['fp32']['x_eager_b1']:.2f} | {best} {rows[best]['x_eager_b1']:.2f} | "
-              f"{best32} {rows[best32]['x_eager_b32']:.2f} |")
+    print("\n" + summary(results, peaks))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "peaks": peaks, "results": results}, indent=2) + "\n")
     return 0

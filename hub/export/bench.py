@@ -83,8 +83,14 @@ def ort_engine(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], An
     return lambda feeds: run(session, feeds)
 
 
+#: Pause before timing an engine: torch's OpenMP workers keep spinning for a while after a call, and
+#: on a 2-core machine that slowed whichever engine was timed next (up to ~1.7x on MobileNet-V2).
+SETTLE_S = 0.5
+
+
 def measure(name: str, make: Callable[[], Callable], single: Sequence[dict], batch: dict, *, iters: int,
             size: int | None) -> dict[str, Any]:
+    time.sleep(SETTLE_S)
     before = rss_bytes()
     call = make()
     row: dict[str, Any] = {"engine": name}

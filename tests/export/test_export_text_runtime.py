@@ -46,6 +46,9 @@ def test_text_export_layout_and_gate(text_export: Path, onnx_test_runner) -> Non
     assert config["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
     assert {"tokenizer.json", "tokenizer_config.json"} <= set(config["preprocessing"]["tokenizer_files"])
     assert (text_export / "tokenizer.json").is_file() and set(config["variants"]) == {"fp32", "int8-dynamic"}
+    int8_ops = {n.op_type for n in onnx.load(str(text_export / "onnx/model_int8_dynamic.onnx")).graph.node}
+    # attention traced plain, fused and quantised (QAttention); embeddings stay float (int8 tables cost accuracy)
+    assert {"QAttention", "EmbedLayerNormalization"} <= int8_ops and "QEmbedLayerNormalization" not in int8_ops
     graph = onnx.load(str(text_export / "onnx/model.onnx"), load_external_data=False).graph
     dims = {i.name: [d.dim_param for d in i.type.tensor_type.shape.dim] for i in graph.input}
     assert dims["input_ids"] == ["batch", "sequence"]
