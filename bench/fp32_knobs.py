@@ -25,23 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speed import build, inputs, measure  # noqa: E402
-
-
-def session(path: Path, threads: int, level: str = "all", spin: bool = True):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                                        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                                        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                                        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}[level]
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda feeds: sess.run(None, feeds)
+from speed import build, inputs, measure, session  # noqa: E402
 
 
 def saved_all(src: Path, dst: Path, threads: int) -> Path:
@@ -95,7 +79,7 @@ def main() -> int:
                        "saved-all": session(saved_all(fp32, Path(tmp) / "all.onnx", args.threads), args.threads,
                                             "none"),
                        "static-batch": session(static_batch(fp32, Path(tmp) / "b1.onnx"), args.threads),
-                       "no-spin": session(fp32, args.threads, spin=False)}
+                       "no-spin": session(fp32, args.threads, **{"session.intra_op.allow_spinning": "0"})}
             # batch 1 only: the static-batch graph takes nothing else (the b32 column is not reported)
             rows = measure(engines, single, single[0], args.rounds, 1.5, 50)  # interleaved, rotated, paired
         print(f"| {label} | {rows['eager']['p50_ms']:.2f} | " + " | ".join(

@@ -31,19 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from export_latency import quick_run  # noqa: E402
-
-
-def session(path: Path, threads: int, **config: str):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    for key, value in config.items():
-        options.add_session_config_entry(key, value)
-    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    return lambda feeds: sess.run(None, {n: feeds[n] for n in names})
+from speed import session  # noqa: E402
 
 
 def main() -> int:

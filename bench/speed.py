@@ -90,6 +90,25 @@ def inputs(spec: Any, contract: Any) -> tuple[list[dict[str, np.ndarray]], dict[
     return single, full, f"Rotten Tomatoes test, {lengths[0]}-{lengths[-1]} tokens (median {lengths[len(lengths) // 2]})"
 
 
+def session(path: Path, threads: int, level: str = "all", **config: str) -> Any:
+    """An onnxruntime CPU session with one optimisation level and extra session config entries
+    (the knobs bench/fp32_knobs.py and bench/minilm_int8.py compare); feeds are filtered to its inputs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                                        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}[level]
+    for key, value in config.items():
+        options.add_session_config_entry(key, value)
+    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    return lambda feeds: sess.run(None, {n: feeds[n] for n in names})
+
+
 def export_all(model: Any, spec: Any, contract: Any, single: list[dict], work: Path) -> dict[str, Path]:
     """The plain export, the hub's fp32 export and every variant the hub can make of it."""
     import warnings

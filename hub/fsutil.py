@@ -44,6 +44,16 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def atomic_write_json_if_changed(path: Path, data: Any) -> bool:
+    """Like :func:`atomic_write_json`, but an unchanged file is left alone (same bytes, same mtime)."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    path = Path(path)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_text(path, text)
+    return True
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write; it replaces ``path`` only if the block succeeds."""

@@ -34,7 +34,8 @@ def time_variants(kept: Mapping[str, Path], ref: gate.Reference, threads: int, i
 
 def decide(timings: Mapping[str, float], results: list[dict[str, Any]], gate_facts: Mapping[str, Any],
            machine: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"preferred", "why", "slower_int8", "latency_ms_p50", "machine"}`` for these timings.
+    """``{"preferred", "why", "slower_int8"}`` for these timings; ``slower_int8`` maps each int8
+    variant not faster than fp32 to its numbers, in words.
 
     Eligible to be preferred: fp32, or a variant that passed every criterion it was judged by
     (:func:`gate.passes_every_criterion`) with a sample count that passed too; with too few
@@ -60,25 +61,27 @@ def decide(timings: Mapping[str, float], results: list[dict[str, Any]], gate_fac
                f"{timings[preferred]:.2f} ms vs fp32 {fp32:.2f} ms")
     if slower:
         why += "; slower than fp32 here, so not used: " + "; ".join(f"{k} {v}" for k, v in sorted(slower.items()))
-    return {"preferred": preferred, "why": f"{why} (measured on {where})", "slower_int8": sorted(slower),
-            "latency_ms_p50": dict(timings), "machine": dict(machine)}
+    return {"preferred": preferred, "why": f"{why} (measured on {where})", "slower_int8": slower}
+
+
+def record(decision: Mapping[str, Any]) -> dict[str, Any]:
+    """report.json's ``choice`` entry."""
+    return {"preferred": decision["preferred"], "why": decision["why"]}
 
 
 def rebench(export_dir: Path, config: dict[str, Any], ref: gate.Reference, results: list[dict[str, Any]],
-            gate_facts: Mapping[str, Any], threads: int, iters: int = 30) -> dict[str, Any]:
+            gate_facts: Mapping[str, Any], machine: Mapping[str, Any], threads: int,
+            iters: int = 30) -> dict[str, Any]:
     """``hub validate --rebench``: time every variant here, re-choose the preferred one, rewrite config.json.
 
     Nothing is deleted (the folder is the deployer's): an int8 variant slower than fp32 on this
     machine stays in the folder but is not preferred, and the reason says so.
     """
-    import json
-
-    from ..fsutil import atomic_write_json
-    from ..runtime.machine import describe
+    from ..fsutil import atomic_write_json_if_changed
 
     files = {name: Path(export_dir) / entry["file"] for name, entry in config["variants"].items()}
     timings = time_variants(files, ref, threads, iters)
-    decision = decide(timings, results, gate_facts, describe())
+    decision = decide(timings, results, gate_facts, machine)
     for result in results:
         if result["variant"] in timings:
             result["latency_ms_p50"] = timings[result["variant"]]
@@ -86,8 +89,5 @@ def rebench(export_dir: Path, config: dict[str, Any], ref: gate.Reference, resul
         entry["latency_ms_p50"] = timings[name]
     config["latency_ms_p50"] = dict(timings)
     config["preferred_variant"] = decision["preferred"]
-    path = Path(export_dir) / "config.json"
-    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    if path.read_text(encoding="utf-8") != text:
-        atomic_write_json(path, config)
+    atomic_write_json_if_changed(Path(export_dir) / "config.json", config)
     return decision

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_dir, atomic_write_json, check_output_dir
+from ..fsutil import atomic_dir, atomic_write_json, atomic_write_json_if_changed, check_output_dir
 from ..progress import Steps
 from ..runtime import read_config
+from ..runtime.machine import describe
 from . import choice, gate, package, samples, variants
 from . import report as reports
 from .errors import ExportError, GateError
@@ -293,12 +294,11 @@ def _pick_fastest(config: dict, kept: dict[str, Path], ref: gate.Reference, thre
         if name in timings:
             result["latency_ms_p50"] = timings[name]
         if name in decision["slower_int8"]:
-            result["dropped"] = f"slower than fp32 at batch 1 on this CPU ({timings[name]:.2f} vs " \
-                                f"{timings['fp32']:.2f} ms): not kept"
+            result["dropped"] = f"slower than fp32 at batch 1 on this CPU ({decision['slower_int8'][name]}): not kept"
             variants.remove(kept.pop(name))
     config["latency_ms_p50"] = {k: v for k, v in timings.items() if k in kept}
     config["preferred_variant"] = decision["preferred"]
-    report["choice"] = {"preferred": decision["preferred"], "why": decision["why"]}
+    report["choice"] = choice.record(decision)
     log.info("edge target: %s", decision["why"])
 
 
@@ -363,16 +363,14 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
                                           threads=options.threads, structural=False))
     for result in results:
         reports.relative(result, export_dir)
+    machine = describe()  # judged again here: the CPU is this one
     decision = None
     if rebench and all(r.get("passed") for r in results):
-        decision = choice.rebench(export_dir, config, ref, results, gate_facts, options.threads)
+        decision = choice.rebench(export_dir, config, ref, results, gate_facts, machine, options.threads)
     report = reports.revalidated(reports.read(export_dir), config, split=options.split, gate=gate_facts,
-                                 results=results)
+                                 results=results, machine=machine)
     if decision is not None:
-        report["choice"] = {"preferred": decision["preferred"], "why": decision["why"]}
-    path = export_dir / REPORT
-    text = reports.dumps(report)
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:  # unchanged: leave the file alone
-        atomic_write_json(path, report)
+        report["choice"] = choice.record(decision)
+    atomic_write_json_if_changed(export_dir / REPORT, report)  # unchanged: the file is left alone
     gate.raise_for(results, report, str(export_dir))
     return report

@@ -83,7 +83,7 @@ def read(folder: Path) -> dict[str, Any] | None:
 
 
 def revalidated(recorded: dict[str, Any] | None, config: Mapping[str, Any], *, split: str,
-                gate: Mapping[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+                gate: Mapping[str, Any], results: list[dict[str, Any]], machine: Mapping[str, Any]) -> dict[str, Any]:
     """The report after ``hub validate``: the recorded one with the re-judged entries replaced.
 
     Entries of variants the gate rejected at export time (no longer in the folder) are kept as
@@ -107,10 +107,8 @@ def revalidated(recorded: dict[str, Any] | None, config: Mapping[str, Any], *, s
         elif isinstance(entry, dict) and (not entry.get("passed") or entry.get("dropped")):
             merged.append(entry)  # rejected at export time: not in the folder, the record stays
     merged += fresh.values()  # judged now but not in the record (an older report)
-    from ..runtime.machine import describe
-
     base.update(format=REPORT_FORMAT, hub_version=__version__, split=split, gate=dict(gate), variants=merged,
-                machine=describe())  # judged again here: the CPU is this one
+                machine=dict(machine))
     return finish(base, config.get("variants", {}), config.get("preferred_variant", "fp32"),
                   all(r.get("passed") for r in results))
 

@@ -81,13 +81,22 @@ def test_decide_keeps_int8_only_when_faster_and_says_why() -> None:
     results = [{"variant": v, **passed} for v in ("fp32", "int8-static", "int8-dynamic", "optimized")]
     timings = {"fp32": 10.0, "int8-static": 12.0, "int8-dynamic": 4.0, "optimized": 9.0}
     decision = decide(timings, results, {"criterion": "passed"}, machine)
-    assert decision["preferred"] == "int8-dynamic" and decision["slower_int8"] == ["int8-static"]
+    assert decision["preferred"] == "int8-dynamic" and list(decision["slower_int8"]) == ["int8-static"]
     assert "int8-static 12.00 ms vs fp32 10.00 ms" in decision["why"] and "Test CPU" in decision["why"]
     assert "no int8 dot-product unit" in decision["why"]  # avx2 only: the reader is warned
     slow = decide({"fp32": 10.0, "int8-static": 11.0}, results, {"criterion": "passed"}, machine)
     assert slow["preferred"] == "fp32" and "no variant that passed the gate was faster" in slow["why"]
     few = decide(timings, results, {"criterion": "allowed"}, machine)
     assert few["preferred"] == "fp32" and "sample count did not pass" in few["why"]
+
+
+def test_unknown_calibration_method_is_one_clear_error(tmp_path: Path) -> None:
+    from hub.export import ExportError, variants
+
+    with pytest.raises(ExportError, match=r"unknown calibration method 'kl'; choose from percentile, minmax, entropy"):
+        variants.make_variant("int8-static", tmp_path / "model.onnx", tmp_path / "int8.onnx",
+                              calibration=[{"pixel_values": np.zeros((1, 3, 8, 8), np.float32)}],
+                              calibration_method="kl")
 
 
 def test_machine_is_described() -> None:
@@ -113,6 +122,8 @@ def test_edge_export_follows_the_int8_rule_it_records(edge_export) -> None:
     out, report = edge_export
     config = json.loads((out / "config.json").read_text())
     timings = {r["variant"]: r["latency_ms_p50"] for r in report["variants"] if "latency_ms_p50" in r}
+    passed_int8 = [r["variant"] for r in report["variants"] if r["variant"].startswith("int8") and r["passed"]]
+    assert passed_int8 and set(passed_int8) <= set(timings)  # the rule had int8 variants to judge
     for entry in report["variants"]:
         name = entry["variant"]
         if name.startswith("int8") and name in report["kept"]:
