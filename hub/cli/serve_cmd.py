@@ -33,15 +33,21 @@ def default_data_dir() -> Path:
                    "or HUB_SERVE_MAX_COMMIT_BYTES].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="Server log level.")
+@click.option("--idle-timeout", default=None, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Stop after this many seconds without a request (0: never) [default: never; the "
+                   "embedded hub: 3600, or HUB_EMBEDDED_IDLE_S]. It always stops when its --data folder "
+                   "is deleted or replaced.")
 @click.option("--stop", "stop_embedded", is_flag=True, help="Stop the embedded local hub (same as `hub serve stop`).")
 @click.pass_context
 def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token_file: Path | None,
-          allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str, stop_embedded: bool) -> None:
+          allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str, idle_timeout: float | None,
+          stop_embedded: bool) -> None:
     """Serve model repos to the huggingface_hub client (uploads included).
 
     Point clients at it with HF_ENDPOINT=<printed URL> (Xet and classic LFS both work). Reads of public
     repos need no token; writes need a token from --token-file or HUB_SERVE_TOKENS (either may
-    hold sha256:<hex> hashes of tokens: see `hub serve hash-token`).
+    hold sha256:<hex> hashes of tokens: see `hub serve hash-token`). The server stops on its own when
+    its data folder is deleted or replaced, and after --idle-timeout seconds without a request.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -70,7 +76,8 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
 
     try:
         run_server(data_dir, host=host, port=port, tokens=tokens, orgs=orgs,
-                   allow_any_namespace=allow_any_namespace, max_commit_bytes=limit, on_ready=ready)
+                   allow_any_namespace=allow_any_namespace, max_commit_bytes=limit, on_ready=ready,
+                   idle_timeout=idle_timeout or None)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
 
@@ -103,9 +110,10 @@ def hash_token_cmd(generate: bool) -> None:
 
 
 @serve.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print {running, pid, url, data} as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {running, pid, url, data, started, idle_timeout, answering} as JSON.")
 def status_cmd(as_json: bool) -> None:
-    """Say whether the embedded local hub (the one `hub push` starts on its own) is running, and where."""
+    """Say whether the embedded local hub (the one `hub push` starts on its own) is running, where, and since when."""
     import json
 
     from ..publish.embedded import home, server_status
@@ -117,7 +125,15 @@ def status_cmd(as_json: bool) -> None:
         click.echo(f"the embedded hub is not running (data: {home()})")
     else:
         note = "" if state["answering"] else " but not answering its token (the next push restarts it)"
-        click.echo(f"the embedded hub is running at {state['url']} (pid {state['pid']}, data: {state['data']}){note}")
+        since = f"since {state['started']}" if state.get("started") else "since an unknown time"
+        click.echo(f"the embedded hub is running at {state['url']} (pid {state['pid']}, {since}, "
+                   f"data: {state['data']}, {_idle_text(state.get('idle_timeout'))}){note}")
+
+
+def _idle_text(idle: float | None) -> str:
+    if idle is None:  # an embedded.json written before the idle timeout existed
+        return "idle timeout unknown"
+    return f"stops after {idle:g} s without a request" if idle else "no idle timeout"
 
 
 @serve.command("stop")

@@ -10,12 +10,18 @@ Files in that folder (the folder is 0700):
 
 * ``embedded-token`` (0600): ``<token> local``, the server's ``--token-file``. Generated once,
   never printed, never on a command line (``ps`` shows argv).
-* ``embedded.json``: ``{"pid", "url"}`` of the running server.
+* ``embedded.json``: ``{"pid", "url", "data", "started", "idle_timeout"}`` of the running server
+  (``started``: ISO-8601 UTC; files from older versions hold only ``pid`` and ``url``).
 * ``embedded.lock``: held while checking/starting, so two commands do not start two servers.
 * ``embedded.log``: the server's output.
 
 The token's user is ``local`` and the server runs with ``--allow-any-namespace``: it is a
 single-user store, so any ``namespace/name`` can be published to it.
+
+It does not outlive its use: it stops on its own after ``HUB_EMBEDDED_IDLE_S`` seconds without a
+request (default 3600; 0 = never; every command that uses it, ``hub serve status`` included,
+counts as a request) and as soon as its data folder is deleted or replaced (``hub serve``'s
+watchdog, :mod:`hub.server.watchdog`). The next command that needs it starts it again.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..fsutil import atomic_write_json
@@ -39,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 USER = "local"
 START_TIMEOUT_S = 60.0
+IDLE_TIMEOUT_S = 3600.0  # default of HUB_EMBEDDED_IDLE_S
 _children: list[subprocess.Popen] = []  # keep handles so the interpreter does not warn about them
 
 
@@ -46,6 +54,21 @@ def home() -> Path:
     """The embedded server's data folder (also the default of ``hub serve --data``)."""
     base = os.environ.get("HUB_HOME")
     return Path(base) / "serve" if base else Path.home() / ".cache" / "hub" / "serve"
+
+
+def idle_timeout() -> float:
+    """Seconds without a request after which the embedded server stops (``HUB_EMBEDDED_IDLE_S``; 0 = never)."""
+    raw = os.environ.get("HUB_EMBEDDED_IDLE_S", "").strip()
+    if not raw:
+        return IDLE_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise PublishError(f"HUB_EMBEDDED_IDLE_S={raw!r} is not a number of seconds >= 0; "
+                           "set it to e.g. 3600, or 0 to keep the local hub server running")
+    return value
 
 
 def _token(data: Path) -> str:
@@ -108,6 +131,7 @@ def _locked(data: Path):
 
 
 def _start(data: Path, token: str) -> dict:
+    idle = idle_timeout()
     log_path = data / "embedded.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     env = dict(os.environ)
@@ -115,7 +139,8 @@ def _start(data: Path, token: str) -> dict:
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     argv = [sys.executable, "-m", "hub", "serve", "--data", str(data), "--host", "127.0.0.1", "--port", "0",
-            "--token-file", str(data / "embedded-token"), "--allow-any-namespace", "--log-level", "warning"]
+            "--token-file", str(data / "embedded-token"), "--allow-any-namespace", "--log-level", "warning",
+            "--idle-timeout", str(idle)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                 start_new_session=True, close_fds=True)
@@ -131,7 +156,8 @@ def _start(data: Path, token: str) -> dict:
                 found = re.search(rb"listening on (http://\S+)", fh.read())
             url = found.group(1).decode() if found else None
         if url is not None and _answers(url, token):
-            state = {"pid": proc.pid, "url": url}
+            started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            state = {"pid": proc.pid, "url": url, "data": str(data), "started": started, "idle_timeout": idle}
             atomic_write_json(data / "embedded.json", state)
             logger.info("started the local hub server at %s (data in %s)", url, data)
             return state
@@ -193,7 +219,9 @@ def _is_alive(pid: int) -> bool:
 
 
 def server_status() -> dict | None:
-    """``{"pid", "url", "data"}`` of the embedded server when it runs and answers; ``None`` otherwise."""
+    """``{"pid", "url", "data", "started", "idle_timeout", "answering"}`` of the embedded server when it
+    runs; ``None`` otherwise. ``started``/``idle_timeout`` are ``None`` for a server started by an older
+    version (its ``embedded.json`` lacks them)."""
     data = home()
     if not data.is_dir():
         return None
@@ -202,7 +230,8 @@ def server_status() -> dict | None:
         if not state or not _is_our_server(state["pid"]):
             return None
         token = _token(data)
-        return {**state, "data": str(data), "answering": _answers(state["url"], token)}
+        return {**state, "data": str(data), "started": state.get("started"),
+                "idle_timeout": state.get("idle_timeout"), "answering": _answers(state["url"], token)}
 
 
 def stop_server() -> bool:

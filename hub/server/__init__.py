@@ -92,18 +92,32 @@ def _server(app: Any, **kwargs: Any) -> Any:
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 0, tokens: dict[str, str] | None = None,
           *, orgs: dict[str, set[str]] | None = None, allow_any_namespace: bool = False,
-          max_commit_bytes: int | None = None, on_ready: Any = None) -> None:
-    """Run the server in the foreground until interrupted.
+          max_commit_bytes: int | None = None, on_ready: Any = None, idle_timeout: float | None = None,
+          watch_interval: float = 1.0) -> None:
+    """Run the server in the foreground until interrupted, its data folder goes away, or it idles.
 
     ``on_ready(url)`` is called once the socket is bound (the CLI prints the URL with it).
+    The server stops on its own when ``data_dir`` is deleted or replaced (always: see
+    :mod:`hub.server.watchdog`) and after ``idle_timeout`` seconds without a request (``None``/0:
+    never); both are checked every ``watch_interval`` seconds.
     """
+    from .watchdog import ActivityTracker, Watchdog
+
     app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace,
                      max_commit_bytes=max_commit_bytes)
+    tracker = ActivityTracker(app)
     sock = _bind(host, port)
     if on_ready is not None:
         on_ready(_url(sock))
-    logger.info("hub serve listening on %s (data in %s)", _url(sock), data_dir)
-    _server(app).run(sockets=[sock])
+    idle = f", stops after {idle_timeout:g} s idle" if idle_timeout else ""
+    logger.info("hub serve listening on %s (data in %s%s)", _url(sock), data_dir, idle)
+    server = _server(tracker)
+    watchdog = Watchdog(server, Path(data_dir), tracker, idle_timeout=idle_timeout, interval=watch_interval)
+    watchdog.start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        watchdog.stop()
 
 
 @dataclass

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,104 @@ def test_serve_status_and_stop_for_the_embedded_hub(hub_home, export_dir, capsys
     assert cli_main(["serve", "stop"]) == 0 and "was not running" in capsys.readouterr().out
     assert cli_main(["serve", "status"]) == 0 and "not running" in capsys.readouterr().out
     assert (hub_home / "repos" / "models" / "demo" / "model.json").exists()  # stopping keeps the repos
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Whether ``pid`` exited (reaped or a zombie) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in embedded._children:
+            if proc.pid == pid:
+                proc.poll()
+        if not embedded._is_alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def started(hub_home):
+    """Start the embedded server (no push needed); kill it at the end whatever the test did to it."""
+    pids = []
+
+    def start() -> dict:
+        embedded.ensure_server()
+        state = _state(hub_home)
+        pids.append(state["pid"])
+        return state
+
+    yield start
+    for pid in pids:
+        if embedded._is_our_server(pid):
+            embedded._terminate(pid)
+
+
+def test_embedded_server_stops_when_its_data_folder_is_deleted(hub_home, started):
+    pid = started()["pid"]
+    shutil.rmtree(hub_home)
+    assert _wait_gone(pid, 20), "the embedded server outlived its deleted data folder"
+
+
+def test_embedded_server_stops_after_its_idle_timeout_and_requests_keep_it(hub_home, started, monkeypatch):
+    monkeypatch.setenv("HUB_EMBEDDED_IDLE_S", "2")
+    state = started()
+    assert state["idle_timeout"] == 2
+    token = (hub_home / "embedded-token").read_text().split()[0]
+    for _ in range(8):  # 4 s of requests every 0.5 s: twice the idle timeout, the server stays
+        assert embedded._answers(state["url"], token)
+        time.sleep(0.5)
+    assert embedded._is_alive(state["pid"])
+    assert _wait_gone(state["pid"], 30), "the embedded server ignored HUB_EMBEDDED_IDLE_S"
+    assert "no request for 2 s" in (hub_home / "embedded.log").read_text()
+    assert embedded.server_status() is None
+    embedded.ensure_server()  # the next command starts a new one over the same data
+    assert _state(hub_home)["pid"] != state["pid"]
+    embedded.stop_server()
+
+
+def test_a_bad_idle_timeout_is_one_clean_error(hub_home, monkeypatch):
+    monkeypatch.setenv("HUB_EMBEDDED_IDLE_S", "soon")
+    with pytest.raises(embedded.PublishError, match="HUB_EMBEDDED_IDLE_S='soon'"):
+        embedded.ensure_server()
+    assert not (hub_home / "embedded.json").exists()
+
+
+def test_the_watchdog_sees_a_folder_deleted_and_created_again(tmp_path):
+    from hub.server.watchdog import Watchdog
+
+    class FakeServer:
+        should_exit = False
+
+    data = tmp_path / "data"
+    data.mkdir()
+    server = FakeServer()
+    dog = Watchdog(server, data, interval=0.02)
+    assert dog.check() is None
+    data.rmdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere").rename(data)  # same path, another folder
+    dog.start()
+    deadline = time.monotonic() + 10
+    while not server.should_exit and time.monotonic() < deadline:
+        time.sleep(0.02)
+    dog.stop()
+    assert server.should_exit and "deleted and created again" in dog.reason
+
+
+def test_serve_status_says_since_when_and_reads_old_state_files(hub_home, started, monkeypatch, capsys, cli_main):
+    monkeypatch.setenv("HUB_EMBEDDED_IDLE_S", "0")  # never idles out
+    state = started()
+    assert cli_main(["serve", "status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    started_at = datetime.fromisoformat(shown["started"])
+    assert started_at.tzinfo is not None and abs(datetime.now(timezone.utc) - started_at).total_seconds() < 120
+    assert shown["data"] == str(hub_home) == state["data"] and shown["idle_timeout"] == 0
+    assert cli_main(["serve", "status"]) == 0
+    text = capsys.readouterr().out
+    assert f"since {shown['started']}" in text and str(hub_home) in text and "no idle timeout" in text
+
+    (hub_home / "embedded.json").write_text(json.dumps({"pid": state["pid"], "url": state["url"]}))  # older
+    assert cli_main(["serve", "status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["running"] and shown["started"] is None and shown["data"] == str(hub_home)
+    assert cli_main(["serve", "status"]) == 0 and "since an unknown time" in capsys.readouterr().out
