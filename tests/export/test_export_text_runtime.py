@@ -26,13 +26,11 @@ print(json.dumps({"results": model.predict(inputs), "variant": model.variant,
 
 
 @pytest.fixture(scope="module")
-def text_export(text_run: Path, small_gate, tmp_path_factory) -> Path:
-    from hub.export.gate import Tolerance
-
+def text_export(text_run: Path, small_gate, keep_any, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("exports") / "rt"
-    # 64 samples: one flipped review is 1.6 points and 0.016 agreement. MiniLM int8 agrees ~0.965 on the
-    # whole test split, so on this small draw it needs a lower floor than the default 0.95
-    options = dataclasses.replace(small_gate, tolerances={"int8-dynamic": Tolerance(None, 0.0, 10.0, 0.85)})
+    # the tests below need the int8 variant kept, on any CPU (64 samples: one flipped review is 0.016
+    # agreement, and int8 kernels differ between CPUs); int8 MiniLM's quality is measured in bench/
+    options = dataclasses.replace(small_gate, tolerances=keep_any("int8-dynamic"))
     report = export_run(text_run, out, quantize=["int8-dynamic"], gate_options=options)
     assert "int8-dynamic" in report["kept"], [r.get("failures") for r in report["variants"]]
     return out

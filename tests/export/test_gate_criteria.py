@@ -189,3 +189,53 @@ def test_edge_prefers_only_variants_that_pass_every_criterion(reference, planted
     assert pick(ok, "passed") == "int8-dynamic"  # it is faster, so the choice below is a real one
     assert pick({**ok, "top1_agreement": "failed"}, "passed") == "fp32"
     assert pick(ok, "failed (allowed by allow_few_samples)") == "fp32"
+
+
+def _linear_onnx(weight: np.ndarray, path: Path) -> None:
+    """A bias-free linear classifier as an ONNX file (samples are one-hot rows: column i = sample i's logits)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    w = numpy_helper.from_array(weight.T.astype(np.float32), "w")  # (features, classes)
+    graph = helper.make_graph([helper.make_node("MatMul", ["pixel_values", "w"], ["logits"])], "linear",
+                              [helper.make_tensor_value_info("pixel_values", onnx.TensorProto.FLOAT, ["batch", 100])],
+                              [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 10])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+
+
+@pytest.fixture(scope="module")
+def hundred_samples():
+    """A reference over 100 samples whose classes a variant can change one by one."""
+    import torch
+
+    from hub.model import build_task
+    from hub.plugins import get_hub
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(0, 1, (10, 100)).astype(np.float32)
+    model = torch.nn.Linear(100, 10, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(weight))
+    raw = np.eye(100, dtype=np.float32)
+    labels = weight.argmax(0).astype(np.int64)  # PyTorch is right on every sample
+    task_component = get_hub().registry.get("task", "image-classification")
+    ref = gate.build_reference(model, raw, labels, lambda batch: {"pixel_values": np.asarray(batch)},
+                               input_names=("pixel_values",), output_names=("logits",),
+                               task=build_task(task_component, {}, 10), primary_metric="accuracy")
+    return weight, ref
+
+
+@pytest.mark.parametrize("changed, passes", [(4, True), (5, True), (6, False), (7, False)])
+def test_agreement_floor_at_its_boundary(hundred_samples, tmp_path, changed, passes) -> None:
+    """0.95 means 95 of 100 must agree: 5 changed answers pass, 6 and 7 fail (no rounding, no off-by-one)."""
+    weight, ref = hundred_samples
+    variant = weight.copy()
+    for sample in range(changed):  # move each of the first `changed` samples to another class
+        top = int(variant[:, sample].argmax())
+        variant[(top + 1) % 10, sample] = variant[top, sample] + 1.0
+    path = tmp_path / "variant.onnx"
+    _linear_onnx(variant, path)
+    result = gate.check_variant("int8-dynamic", path, ref, Tolerance(None, 0.0, 100.0, 0.95), structural=False)
+    assert result["top1_agreement"] == pytest.approx(1 - changed / 100)
+    assert result["passed"] is passes
+    assert result["criteria"]["top1_agreement"] == ("passed" if passes else "failed")

@@ -109,12 +109,10 @@ def test_machine_is_described() -> None:
 
 
 @pytest.fixture(scope="module")
-def edge_export(image_run: Path, small_gate, tmp_path_factory) -> tuple[Path, dict]:
-    from hub.export.gate import Tolerance
-
+def edge_export(image_run: Path, small_gate, keep_any, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("edge") / "digits"
-    loose = Tolerance(None, 0.0, 30.0, 0.5)  # 64 samples of a random-init net: int8 needs room to be kept
-    options = dataclasses.replace(small_gate, tolerances={"int8-static": loose, "int8-dynamic": loose})
+    # the edge rule needs int8 variants that passed the gate, on any CPU: keep them whatever they answer
+    options = dataclasses.replace(small_gate, tolerances=keep_any("int8-static", "int8-dynamic"))
     return out, export_run(image_run, out, target="edge", gate_options=options)
 
 

@@ -45,6 +45,29 @@ def test_unrelated_folder_or_file_is_refused(tmp_path, markers):
     assert issubclass(OutputDirError, HubError)
 
 
+@pytest.mark.parametrize("hidden", [(".git", "HEAD"), (".env", None)])
+def test_a_folder_of_hidden_entries_is_not_empty(tmp_path, hidden):
+    """``.git/`` or ``.env`` alone is somebody's work: never taken for an empty folder and replaced."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    name, inner = hidden
+    if inner:
+        (folder / name).mkdir()
+        (folder / name / inner).write_text("ref: refs/heads/main\n")
+    else:
+        (folder / name).write_text("TOKEN=keep-me\n")
+    with pytest.raises(OutputDirError, match=rf"is not a previous export \(it holds \{name}\)"):
+        check_output_dir(folder, "export", markers=("config.json", "report.json"))
+    with pytest.raises(OutputDirError, match=rf"it holds \{name}"):
+        check_output_dir(folder, "export")
+    (folder / ".config.json.abc123.tmp").write_text("")  # what a killed atomic write leaves does not count
+    check_output_dir(tmp_path / "fresh", "export")
+    leftover_only = tmp_path / "killed"
+    leftover_only.mkdir()
+    (leftover_only / ".config.json.abc123.tmp").write_text("")
+    check_output_dir(leftover_only, "export")
+
+
 def test_the_commands_own_input_is_never_the_output(tmp_path):
     run = tmp_path / "runs" / "r"
     run.mkdir(parents=True)

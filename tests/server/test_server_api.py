@@ -222,3 +222,54 @@ def test_serve_command_imports_nothing_heavy():
             "assert 'starlette' not in sys.modules and 'uvicorn' not in sys.modules; "
             "assert s.serve.name == 'serve'")
     subprocess.run([os.sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_org_namespace_is_for_its_members_only(server, alice, bob, anon):
+    """A non-member can neither write to ``team/*`` nor see a private team repo; a member can both."""
+    private = f"team/private-{uuid.uuid4().hex[:8]}"
+    alice.create_repo(private, private=True)
+    alice.upload_file(path_or_fileobj=b"secret", path_in_repo="notes.txt", repo_id=private)
+    assert alice.model_info(private).id == private  # a member reads the private repo
+    for attempt in (lambda: bob.create_repo(f"team/bob-{uuid.uuid4().hex[:8]}"),
+                    lambda: bob.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=private)):
+        with pytest.raises(HfHubHTTPError) as exc:
+            attempt()
+        assert exc.value.response.status_code in (403, 404)  # refused: not written either way
+    for outsider in (bob, anon):
+        with pytest.raises(RepositoryNotFoundError):
+            outsider.model_info(private)  # private repos answer 404 to non-members
+    assert alice.list_repo_files(private) == [".gitattributes", "notes.txt"]  # bob's upload did not land
+    public = f"team/public-{uuid.uuid4().hex[:8]}"
+    alice.create_repo(public)
+    with pytest.raises(HfHubHTTPError) as exc:
+        bob.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=public)
+    assert exc.value.response.status_code == 403
+
+
+def test_token_check_compares_every_entry_in_constant_time(monkeypatch):
+    """Every configured token is compared with ``hmac.compare_digest`` on every request.
+
+    Timing cannot be asserted portably, so the property is pinned by what makes it true: no
+    ``==`` on secrets, and no early exit that would tell by its speed which entry matched.
+    """
+    import hmac
+
+    from hub.server import auth
+
+    calls, compare = [], hmac.compare_digest
+
+    def recording(a, b):
+        calls.append((a, b))
+        return compare(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", recording)
+    table = auth.Auth({"first-token": "first", auth.hash_token("second-token"): "second", "third-token": "third"})
+    for header, user in (("Bearer first-token", "first"), ("Bearer second-token", "second"),
+                         ("Bearer third-token", "third")):
+        calls.clear()
+        assert table.user_for(header) == user
+        assert len(calls) == 3 and all(isinstance(a, bytes) and isinstance(b, bytes) for a, b in calls)
+    calls.clear()
+    with pytest.raises(auth.ServerError):
+        table.user_for("Bearer nobody")
+    assert len(calls) == 3
