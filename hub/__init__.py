@@ -13,8 +13,9 @@ __version__ = "0.1.0"
 #: dataclasses). A plugin declares the range it supports in ``HUB_CONTRACT``;
 #: the minor part grows with backwards-compatible additions, the major part
 #: with breaking changes. 1.1 added the optional ``register_augmentations`` hook,
-#: 1.2 the optional ``register_adaptations`` hook (domain adaptation).
-CONTRACT_VERSION = "1.2"
+#: 1.2 the optional ``register_adaptations`` hook (domain adaptation), 1.3 the optional
+#: ``WeightSource.files`` manifest that pins a folder of weights.
+CONTRACT_VERSION = "1.3"
 
 from .api import export, load, push, recipe, run, train  # noqa: E402  (torch-free: imports happen inside)
 

@@ -51,7 +51,10 @@ class WeightSource:
       ``revision``. Resolved through ``huggingface_hub`` (cache, offline mode).
     - ``"path"``: a local file or folder.
 
-    ``sha256`` (of the file) is checked before loading; a mismatch is refused.
+    What was published is pinned, and checked before anything is read (a mismatch is refused):
+    ``sha256`` for a single file; ``files`` for a folder, a manifest of ``(relative path, sha256)``
+    pairs naming every file the loader reads (a folder cannot be pinned by one hash of "whatever
+    is in it": packages and caches add files of their own). ``revision`` pins a hub repo to a commit.
     """
 
     kind: str
@@ -61,6 +64,12 @@ class WeightSource:
     sha256: str | None = None
     format: str = "safetensors"
     description: str = ""
+    files: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the bytes this source yields are fixed by a hash (``sha256`` or a ``files`` manifest)."""
+        return bool(self.files) if self.format == "folder" else self.sha256 is not None
 
 
 @dataclass(frozen=True)
@@ -345,10 +354,27 @@ def _validate_backbone(spec: BackboneSpec, where: str) -> None:
             raise SpecError(f"{where}: weight format {source.format!r} is not one of {WEIGHT_FORMATS}")
         if source.sha256 is not None and not _SHA256_RE.match(source.sha256):
             raise SpecError(f"{where}: sha256 {source.sha256!r} is not 64 lowercase hex digits")
+        _check_manifest(source, where)
         if source.kind == "package" and not _REF_RE.match(source.location):
             raise SpecError(f"{where}: a package weight source needs location 'module:attr', got {source.location!r}")
         if source.kind == "hf" and source.format != "folder" and not source.filename:
             raise SpecError(f"{where}: an hf weight source needs a filename (or format='folder')")
+
+
+def _check_manifest(source: WeightSource, where: str) -> None:
+    if source.format == "folder" and source.sha256 is not None:
+        raise SpecError(f"{where}: a folder weight source is pinned by files=((path, sha256), ...), not sha256")
+    if source.files and source.format != "folder":
+        raise SpecError(f"{where}: files=... pins a folder; a {source.format} file is pinned by sha256")
+    for entry in source.files:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and all(isinstance(x, str) for x in entry)):
+            raise SpecError(f"{where}: files entries must be (relative path, sha256) pairs, got {entry!r}")
+        rel, digest = entry
+        parts = rel.split("/")
+        if not rel or rel.startswith("/") or ".." in parts or "" in parts:
+            raise SpecError(f"{where}: files path {rel!r} must be relative, inside the folder")
+        if not _SHA256_RE.match(digest):
+            raise SpecError(f"{where}: sha256 {digest!r} of {rel} is not 64 lowercase hex digits")
 
 
 def _check_factory(ref: Any, where: str) -> None:

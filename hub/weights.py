@@ -80,12 +80,44 @@ def pretrained_status(spec: BackboneSpec) -> PretrainedStatus:
     return PretrainedStatus(False, "download" if downloadable else "missing", "; ".join(tried))
 
 
+_HASHED: dict[tuple[str, int, int, int], str] = {}  # (real path, inode, size, mtime_ns) -> sha256, per process
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _sha256_once(path: Path) -> str:
+    """sha256 of ``path``, hashed once per process while the file is unchanged (a job resolves weights often)."""
+    st = path.stat()
+    key = (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _HASHED:
+        _HASHED[key] = sha256_file(path)
+    return _HASHED[key]
+
+
+def verify_source(spec_name: str, source: WeightSource, path: Path) -> None:
+    """Refuse weights whose bytes differ from what ``source`` pins: its ``sha256``, or each ``files`` entry."""
+    pins = source.files if source.format == "folder" else ((None, source.sha256),) if source.sha256 else ()
+    for rel, expected in pins:
+        target = path / rel if rel else path
+        where = f"{source.kind} {source.location}" + (f" ({rel})" if rel else "")
+        if not target.is_file():
+            raise WeightsError(f"weights for backbone {spec_name!r} from {where}: the file is missing; "
+                               "reinstall the package that ships them, or delete the downloaded copy and retry")
+        actual = _sha256_once(target)
+        if actual != expected:
+            fix = ("the file is the plugin's own: if its weights changed on purpose, update the spec's sha256 "
+                   "(do not delete it)" if source.kind == "path" else
+                   f"delete the downloaded copy ({target}) and retry, or reinstall the package that ships it")
+            raise WeightsError(
+                f"weights for backbone {spec_name!r} from {where} failed verification: "
+                f"sha256 {actual} != expected {expected}; refusing to load them; {fix}"
+            )
 
 
 def resolve_weights(spec: BackboneSpec) -> tuple[Path, WeightSource]:
@@ -101,16 +133,7 @@ def resolve_weights(spec: BackboneSpec) -> tuple[Path, WeightSource]:
         except Exception as exc:  # try the next source, remember why this one failed
             tried.append(f"{source.kind} {source.location}: {type(exc).__name__}: {exc}".splitlines()[0])
             continue
-        if source.sha256 and path.is_file():
-            actual = sha256_file(path)
-            if actual != source.sha256:
-                fix = ("the file is the plugin's own: if its weights changed on purpose, update the spec's sha256 "
-                       "(do not delete it)" if source.kind == "path" else
-                       f"delete the downloaded copy ({path}) and retry, or reinstall the package that ships it")
-                raise WeightsError(
-                    f"weights for backbone {spec.name!r} from {source.kind} {source.location} failed verification: "
-                    f"sha256 {actual} != expected {source.sha256}; refusing to load them; {fix}"
-                )
+        verify_source(spec.name, source, path)
         log.info("weights for %s from %s %s", spec.name, source.kind, path)
         return path, source
     hints = "; ".join(tried)
@@ -136,7 +159,9 @@ def _fetch(source: WeightSource) -> Path:
 
             check_reachable(constants.ENDPOINT)
         if source.format == "folder":
+            # only the pinned files: a hub repo may hold other formats (ONNX, OpenVINO) worth hundreds of MB
             path = Path(huggingface_hub.snapshot_download(source.location, revision=source.revision,
+                                                          allow_patterns=[rel for rel, _ in source.files] or None,
                                                           local_files_only=cached))
         else:
             path = Path(huggingface_hub.hf_hub_download(source.location, source.filename, revision=source.revision,

