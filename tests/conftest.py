@@ -75,9 +75,9 @@ def _own_feature_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 # --- portability audit: int8 kernels that answer differently ------------------------------------
 # onnxruntime's integer kernels give different answers on different CPUs (AVX2, AVX-512 VNNI, AMX):
 # a test must never assume whether the gate keeps a quantised variant unless it set the tolerance
-# that decides it. `pytest --int8-skew 0.3` perturbs every int8 variant the export makes (its
-# per-channel weight scales scaled by random factors in [1-s, 1+s]) so that an int8 graph answers as if
-# another CPU ran it, or far worse. Only in-process exports are affected (not subprocesses).
+# that decides it. `pytest --int8-skew 0.5` moves the integer weights of every int8 variant the
+# export makes (see _skew_int8), so that an int8 graph answers as if another CPU ran it, or far
+# worse. Only in-process exports are affected (not subprocesses).
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -86,18 +86,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _skew_int8(path: Path, spread: float, seed: int = 0) -> None:
+    """Move each quantised weight by up to ``round(16 * spread)`` integer steps.
+
+    The integers, not the scales: scales are tied together (a Conv's int32 bias scale is its input
+    scale times its weight scale) and changing them would stop onnxruntime fusing the graph.
+    """
     import numpy as np
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(path))
     rng = np.random.default_rng(seed)
+    steps = max(1, round(16 * spread))
     for init in model.graph.initializer:
-        array = numpy_helper.to_array(init) if init.data_type == onnx.TensorProto.FLOAT else None
-        # per-channel weight scales only: activation scales are shared by Q/DQ pairs that must stay equal
-        if init.name.endswith("_scale") and array is not None and array.ndim == 1 and array.size > 1:
-            skewed = array * rng.uniform(1 - spread, 1 + spread, array.shape).astype(array.dtype)
-            init.CopyFrom(numpy_helper.from_array(skewed, init.name))
+        if init.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8) and len(init.dims) >= 2:
+            array = numpy_helper.to_array(init)
+            info = np.iinfo(array.dtype)
+            moved = array.astype(np.int32) + rng.integers(-steps, steps + 1, array.shape)
+            init.CopyFrom(numpy_helper.from_array(np.clip(moved, info.min, info.max).astype(array.dtype), init.name))
     onnx.save(model, str(path))
 
 

@@ -110,7 +110,7 @@ def test_agreement_alone_fails_a_variant(reference, planted_export: Path, plante
     assert result["failures"] == [f"top-1 agreement {result['top1_agreement']:.3f} is below the floor 0.95 "
                                   f"({changed} of {len(ref.labels)} samples changed class)"]
     good = gate.check_variant("fp32", planted_export / "onnx/model.onnx", ref, Tolerance(1e-4, 1e-3, 1.0, 0.99))
-    assert good["passed"] and good["top1_agreement"] == 1.0 and gate.passes_every_criterion(good)
+    assert good["passed"] and good["top1_agreement"] >= 0.99 and gate.passes_every_criterion(good)
 
 
 def test_tiny_test_split_is_refused_unless_allowed(image_run: Path, small_gate, tmp_path: Path) -> None:

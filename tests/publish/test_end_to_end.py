@@ -52,7 +52,8 @@ def test_train_export_push_load_predict(table, tmp_path, server, token, monkeypa
     outcome = run(recipe, registry, tmp_path / "job", repo=repo, endpoint=server.url, progress=False)
     assert outcome.summary["test"]["accuracy"] > 0.7
     fp32 = next(v for v in outcome.report["variants"] if v["variant"] == "fp32")
-    assert fp32["passed"] and fp32["top1_agreement"] == 1.0
+    # ONNX fp32 vs PyTorch may flip a near-tie (summation order differs by CPU): the gate's floor, not 1.0
+    assert fp32["passed"] and fp32["top1_agreement"] >= fp32["tolerance"]["min_agreement"] == 0.99
     assert outcome.push.created_commit and outcome.push.repo_id == repo
     # The last stage pulled the pushed commit and ran it with hub.runtime on the whole test split.
     verified = outcome.verified

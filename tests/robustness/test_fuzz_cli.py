@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ class Places:
 
 
 @pytest.fixture
-def places(finished_run, tmp_path, monkeypatch) -> Places:
+def places(finished_run, tmp_path, monkeypatch) -> Iterator[Places]:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # `predict ns/name` must not reach for a network
     monkeypatch.setenv("HUB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -78,7 +79,10 @@ def places(finished_run, tmp_path, monkeypatch) -> Places:
                                                     "variants": {"fp32": {"file": "../../etc/passwd"}},
                                                     "preprocessing": {"size": 8, "mean": [0.5], "std": [0.5]}}))
     places.fixed += ["zoo.toml", "export"]
-    return places
+    yield places
+    from hub.publish.embedded import stop_server
+
+    stop_server()  # a fuzzed command may have started the embedded hub over HUB_HOME: never leave it running
 
 
 where = st.sampled_from(["new", "empty", "mine", "file.txt", "nope", "zoo.toml", "export"])

@@ -240,13 +240,25 @@ def test_smollm2_status_names_pip_when_missing(monkeypatch) -> None:
 
 @needs_smollm2
 def test_smollm2_cache_is_complete_and_fast(smol_cache) -> None:
-    cache, cold_s = smol_cache
-    started = time.perf_counter()
-    folder = smollm2_folder(cache)
-    decoder = Decoder(cache_dir=cache)
-    warm_s = time.perf_counter() - started
-    # Measured on 2 vCPUs: cold ~20 s (dequantise + save), warm ~0.1 s (safetensors mmap).
-    assert warm_s < 5 and warm_s < cold_s / 3, (cold_s, warm_s)
+    import transformers
+
+    cache, _ = smol_cache
+    marker = next(cache.iterdir()) / "hub_cache.json"
+    built = marker.stat().st_mtime_ns
+    # Measured on 2 vCPUs: cold ~20 s (dequantise + save), warm ~0.1 s (safetensors mmap). Timings are
+    # not asserted (they depend on the machine): what makes the warm path fast is that it never reads
+    # the GGUF again, and that is what is checked.
+    original = transformers.AutoModelForCausalLM.from_pretrained
+
+    def no_gguf(*args, **kwargs):
+        assert "gguf_file" not in kwargs, "the warm path dequantised the GGUF again"
+        return original(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_gguf)
+        folder = smollm2_folder(cache)
+        decoder = Decoder(cache_dir=cache)
+    assert marker.stat().st_mtime_ns == built and folder == marker.parent
     assert {"config.json", "model.safetensors", "tokenizer.json", "hub_cache.json"} <= {
         p.name for p in folder.iterdir()
     }
