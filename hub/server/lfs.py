@@ -84,10 +84,14 @@ class LfsStore:
 
     def granted(self, git_dir: Path, oid: str) -> bool:
         """Whether the repo at ``git_dir`` may reference ``oid``."""
+        return oid in self.grants(git_dir)
+
+    def grants(self, git_dir: Path) -> set[str]:
+        """Every oid the repo at ``git_dir`` may reference (read once for a whole commit)."""
         try:
-            return oid in self._grants(git_dir).read_text().split()
+            return set(self._grants(git_dir).read_text().split())
         except FileNotFoundError:
-            return False
+            return set()
 
     def sign(self, repo_id: str, oid: str, size: int, expires: int | None = None) -> str:
         """Query string authorising one upload of ``oid``/``size`` into ``repo_id``."""

@@ -6,6 +6,13 @@ Commits, branches and tags are real git objects and refs, written with git plumb
 was published and a ref is only ever moved from the value the writer saw. Large files are
 committed as git-lfs pointer files; their bytes live in the shared LFS store (``lfs.py``).
 
+Durability: every object a commit references is on disk before the ref update that publishes it,
+and the ref update itself is fsynced (``core.fsync=committed``). Git would fsync each loose object
+as it writes it, one fsync per file; a commit of many files instead writes its objects inside
+:meth:`GitRepo.batch_objects`, with git's loose-object fsync off, and leaving that block makes them
+all durable with one ``syncfs(2)`` of the filesystem, before the caller moves the ref. Where
+``syncfs`` is missing (not Linux) git's per-object fsync stays on and the block syncs nothing.
+
 Layout under ``DATA``::
 
     repos/models/{namespace}/{name}.git     bare git repository
@@ -14,6 +21,8 @@ Layout under ``DATA``::
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import json
 import logging
@@ -23,6 +32,7 @@ import shutil
 import subprocess
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,6 +69,42 @@ GIT_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
     "LC_ALL": "C",
 }
+
+
+# What git fsyncs by itself. Refs always (``committed`` = loose objects, packs and refs: also for repos
+# created before the repo config said so); inside ``batch_objects`` everything but loose objects,
+# which the batch makes durable all at once when it ends.
+FSYNC_ALL = ("-c", "core.fsync=committed")
+FSYNC_BUT_LOOSE_OBJECTS = ("-c", "core.fsync=pack,reference")
+
+
+def _load_syncfs():
+    """libc's ``syncfs(int fd)``, or ``None`` where there is none (not Linux/glibc)."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
+
+
+_SYNCFS = _load_syncfs()
+
+
+def syncfs(path: Path) -> None:
+    """Flush everything written on the filesystem holding ``path`` to stable storage.
+
+    On Linux ``syncfs`` waits for the writeback and the device cache flush, so it gives what an
+    fsync of every file (data and directory entries) on that filesystem would give; since 5.8 it
+    also reports writeback errors, raised here as ``OSError``.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        if _SYNCFS(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
 
 
 def iso_utc(timestamp: float) -> str:
@@ -112,15 +158,44 @@ class CommitRecord:
 class GitRepo:
     """Thin synchronous wrapper over git plumbing for one bare repository (call from a thread)."""
 
+    # How objects written in batch_objects() become durable: "syncfs" (one syncfs when the batch
+    # ends) or "git" (git fsyncs each loose object; the only choice without syncfs). A class
+    # attribute so that bench/commit_files.py can compare the two in one process.
+    object_sync: str = "syncfs" if _SYNCFS else "git"
+
     def __init__(self, path: Path):
         self.path = path
+        self._fsync_opts: tuple[str, ...] = FSYNC_ALL
+        self._batching = False
+
+    @contextlib.contextmanager
+    def batch_objects(self) -> Iterator[None]:
+        """Write objects inside this block; when it ends without error they are all durable.
+
+        Git skips its per-object fsync inside the block and :meth:`sync_objects` runs once at its
+        end, so a caller that moves a ref after the block publishes only objects on stable storage.
+        """
+        deferred = self.object_sync == "syncfs"
+        if deferred:
+            self._fsync_opts = FSYNC_BUT_LOOSE_OBJECTS
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._fsync_opts, self._batching = FSYNC_ALL, False
+        if deferred:
+            self.sync_objects()
+
+    def sync_objects(self) -> None:
+        """Make every object written so far durable (one ``syncfs`` of the repo's filesystem)."""
+        syncfs(self.path / "objects")
 
     def git(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
             check: bool = True) -> bytes:
         """Run ``git`` on this repository and return stdout; raise on failure when ``check``."""
         full_env = {**os.environ, **GIT_ENV, **(env or {})}
-        proc = subprocess.run(["git", f"--git-dir={self.path}", *args], input=input, env=full_env,
-                              capture_output=True)
+        proc = subprocess.run(["git", f"--git-dir={self.path}", *self._fsync_opts, *args], input=input,
+                              env=full_env, capture_output=True)
         if check and proc.returncode != 0:
             stderr = proc.stderr.decode(errors="replace")
             if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
@@ -129,7 +204,7 @@ class GitRepo:
         return proc.stdout
 
     def _try(self, *args: str) -> str | None:
-        proc = subprocess.run(["git", f"--git-dir={self.path}", *args], env={**os.environ, **GIT_ENV},
+        proc = subprocess.run(["git", f"--git-dir={self.path}", *FSYNC_ALL, *args], env={**os.environ, **GIT_ENV},
                               capture_output=True)
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
@@ -232,6 +307,8 @@ class GitRepo:
 
     def update_ref(self, ref: str, new: str, old: str) -> bool:
         """Compare-and-swap a ref (``old`` all zeros: must not exist; ``new`` empty: delete)."""
+        if self._batching:
+            raise RuntimeError("update_ref inside batch_objects: the objects are not durable yet")
         args = ["update-ref", "-m", "hub serve", ref, new, old] if new else ["update-ref", "-d", ref, old]
         return self._try(*args) is not None
 
