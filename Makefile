@@ -52,3 +52,48 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Mutation testing (issue 21): mutmut over the safety-critical functions (the gate's criteria and
+# floors, checkpoint/resume, weights verification, pull's manifest checks, server auth and the
+# visibility rule, Xet hash verification, the output-folder rule), in a throw-away git worktree of
+# HEAD so mutated code never touches this checkout; each mutant runs only the tests that call it.
+# Not part of `make test`. Every mutant of these functions (~1,500): hours on 2 busy cores; pick
+# some with MUTANTS='hub.fsutil.x_check_output_dir__mutmut_*'. Results: $(MUTATION_DIR).txt.
+MUTATION_DIR ?= /tmp/hub-mutation
+MUTATION_JOBS ?= 2
+MUTANTS ?= hub.export.gate.x__compare__mutmut_* hub.export.gate.x_sample_criterion__mutmut_* \
+  hub.export.gate.x_fill__mutmut_* hub.export.gate.x_default_tolerances__mutmut_* \
+  hub.export.gate.x_passes_every_criterion__mutmut_* hub.train.checkpoint.* \
+  hub.weights.x_resolve_weights__mutmut_* hub.weights.x_sha256_file__mutmut_* \
+  hub.weights.x_resolve_pretrain_weights__mutmut_* hub.publish.files.x_verify_tree__mutmut_* \
+  hub.publish.files.x_parse_manifest__mutmut_* hub.publish.files.x_check_files__mutmut_* \
+  hub.publish.pull.x__verify__mutmut_* hub.publish.pull.x__finish__mutmut_* hub.publish.pull.x__resolve__mutmut_* \
+  hub.server.auth.xǁAuthǁuser_for__mutmut_* hub.server.auth.xǁAuthǁowns__mutmut_* \
+  hub.server.auth.xǁAuthǁrequire_write__mutmut_* hub.server.app.xǁHubǁvisible_meta__mutmut_* \
+  hub.server.app.xǁCtxǁreadable__mutmut_* hub.server.xet.hashing.* \
+  hub.server.xet.store.xǁXetStoreǁput_xorb__mutmut_* hub.server.xet.store.xǁXetStoreǁcheck_file__mutmut_* \
+  hub.server.xet.store.xǁXetStoreǁmaterialise__mutmut_* hub.fsutil.x_check_output_dir__mutmut_*
+MUTATION_TESTS := tests/export/test_gate_criteria.py \
+  tests/train/test_train.py::test_run_dir_is_never_overwritten_and_resume_checks_the_recipe \
+  tests/train/test_train.py::test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint \
+  tests/train/test_train.py::test_early_stopping_restores_the_best_weights \
+  tests/test_weights.py tests/publish/test_pretrain_publish.py tests/publish/test_publish_pull.py \
+  tests/publish/test_offline_cache.py tests/server/test_server_api.py tests/robustness/test_server_tokens.py \
+  tests/server/test_xet.py tests/robustness/test_output_dirs.py tests/robustness/test_mutation_survivors.py
+
+.PHONY: mutation
+mutation: $(STAMP)
+	$(BIN)/python -m pip show mutmut >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet "mutmut>=3.8"
+	-git worktree remove --force $(MUTATION_DIR) 2>/dev/null; git worktree add --detach $(MUTATION_DIR) HEAD
+	printf '%s\n' '[mutmut]' 'source_paths = hub/' 'process_isolation = forkserver' \
+	  'use_git_change_detection = false' 'only_mutate =' '    hub/export/gate.py' '    hub/train/checkpoint.py' \
+	  '    hub/weights.py' '    hub/publish/files.py' '    hub/publish/pull.py' '    hub/server/auth.py' \
+	  '    hub/server/app.py' '    hub/server/xet/hashing.py' '    hub/server/xet/store.py' '    hub/fsutil.py' \
+	  'pytest_add_cli_args_test_selection =' $(addprefix '    ,$(addsuffix ',$(MUTATION_TESTS))) \
+	  > $(MUTATION_DIR)/setup.cfg
+	# mutated hub first, then the worktree's own plugins (not this checkout's, which may be mid-edit)
+	cd $(MUTATION_DIR) && PYTHONPATH=$(MUTATION_DIR)/mutants:$$(ls -d $(MUTATION_DIR)/plugins/*/src | paste -sd:) \
+	  $(abspath $(BIN))/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)'); \
+	  $(abspath $(BIN))/mutmut results --all true > $(MUTATION_DIR).txt; true
+	git worktree remove --force $(MUTATION_DIR)
+	@echo "per-mutant results: $(MUTATION_DIR).txt (survivors: grep survived $(MUTATION_DIR).txt)"
