@@ -32,10 +32,10 @@ def latency_ratio(ensemble: Path, member: Path, threads: int, iters: int, rounds
     import time
 
     from hub.runtime.session import make_session, run
-    from hub.export.bench import latency, ort_engine
-    from hub.export.samples import batches, load_dataset, make_encoder, split_samples
+    from hub.exporting.bench import latency, ort_engine
+    from hub.exporting.samples import batches, load_dataset, make_encoder, split_samples
     from hub.plugins import get_hub
-    from hub.train.rundir import load_run
+    from hub.training.rundir import load_run
 
     info, comps, _ = load_run(member, get_hub().registry, weights="model.safetensors")
     raw, labels = split_samples(load_dataset(info, comps), "test", 32)
@@ -69,16 +69,18 @@ def main() -> int:
     parser.add_argument("--runs", type=Path, nargs="+", help="Average these run dirs instead of training --entry.")
     args = parser.parse_args()
 
-    from hub.export import GateOptions, export_ensemble, export_run
+    from hub.exporting.pipeline import GateOptions, export_run
+
+    from hub.exporting.ensemble import export_ensemble
     from hub.pipeline_ensemble import plan
     from hub.plugins import get_hub
-    from hub.train.api import train
+    from hub.training.api import train
     from hub.zoo import load_catalogue
 
     registry = get_hub().registry
     everything = GateOptions(max_samples=None)  # the whole test split, for members and ensemble alike
     if args.runs:
-        from hub.train.rundir import read_run_info
+        from hub.training.rundir import read_run_info
 
         run_dirs = list(args.runs)
         recipe = read_run_info(run_dirs[0]).recipe

@@ -30,7 +30,7 @@ TEXT = {"minilm-l6": ("rotten-tomatoes", "text-classification", {"max_length": 1
 def quick_run(backbone: str, work: Path) -> Path:
     """Train a real run with `hub train` (feature-extraction, cached features: fast) to export."""
     from hub.plugins import get_hub
-    from hub.train.api import train
+    from hub.training.api import train
     from hub.weights import pretrained_status
     from hub.zoo import recipe_from_table
 
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from hub.export import GateOptions, export_run
-    from hub.export.bench import bench_export, format_table
+    from hub.exporting.pipeline import GateOptions, export_run
+    from hub.exporting.benchmark import bench_export, format_table
 
     results = []
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         exports = list(args.export)
         for run in runs:
             out = work / f"{run.name}-export"
-            started = time.perf_counter()  # report.json holds no timings (hub/export/report.py)
+            started = time.perf_counter()  # report.json holds no timings (hub/exporting/report.py)
             report = export_run(run, out, target="edge",
                                 gate_options=GateOptions(max_samples=args.samples, threads=args.threads))
             print(f"# {run.name}: export + gate {time.perf_counter() - started:.1f} s; kept {report['kept']}, "

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from hub.plugins import get_hub
-from hub.train.api import train
+from hub.training.api import train
 from hub.zoo import recipe_from_table
 
 

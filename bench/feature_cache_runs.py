@@ -1,5 +1,5 @@
 """Features computed once across runs: the same feature-extraction recipe run twice, the second run
-reading the frozen backbone's features from the on-disk cache (hub/train/feature_cache.py).
+reading the frozen backbone's features from the on-disk cache (hub/training/feature_cache.py).
 
 Both runs go through the real trainer into fresh run directories, with an empty cache folder before
 the first; reported: each run's wall time, their ratio, and both test accuracies (which must be equal:
@@ -25,7 +25,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["HUB_FEATURE_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-fc-runs-")
     from hub.plugins import get_hub
-    from hub.train.api import train
+    from hub.training.api import train
     from hub.zoo import load_catalogue
 
     registry = get_hub().registry

@@ -58,8 +58,8 @@ def main() -> int:
     args = parser.parse_args()
     import onnx
 
-    from hub.export.bench import torch_engine
-    from hub.export.onnx_export import export_onnx
+    from hub.exporting.bench import torch_engine
+    from hub.exporting.onnx_export import export_onnx
 
     print("| model | eager ms | " + " | ".join(("all", "extended", "basic", "saved-all", "static-batch", "no-spin"))
           + " |\n|---|---|---|---|---|---|---|---|")

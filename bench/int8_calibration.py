@@ -34,12 +34,14 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
-    from hub.export import GateOptions, gate, samples, variants
-    from hub.export.bench import latency, ort_engine
-    from hub.export.onnx_export import export_onnx
-    from hub.export.pipeline import _calibration, _reference
+    from hub.exporting.pipeline import GateOptions
+
+    from hub.exporting import gate, samples, variants
+    from hub.exporting.bench import latency, ort_engine
+    from hub.exporting.onnx_export import export_onnx
+    from hub.exporting.pipeline import _calibration, _reference
     from hub.plugins import get_hub
-    from hub.train.rundir import load_run
+    from hub.training.rundir import load_run
 
     print("| backbone | calibration | test accuracy | drop (pts) | top-1 agreement | b1 p50 ms | × fp32 | gate |")
     print("|---|---|---|---|---|---|---|---|")

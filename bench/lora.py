@@ -1,6 +1,6 @@
 """LoRA vs full fine-tuning vs a frozen probe on Rotten Tomatoes, through the real trainer.
 
-Each configuration is one recipe trained with ``hub.train.api.train`` on the packaged Rotten
+Each configuration is one recipe trained with ``hub.training.api.train`` on the packaged Rotten
 Tomatoes split (3892 / 487 / 487, seed 0 of the split); rows report test accuracy (mean ± std
 over the seeds run), validation accuracy, median seconds per epoch, the whole run's seconds and the
 trainable parameters. Hyper-parameters are chosen on validation only: where a configuration lists
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from hub.plugins import get_hub
-from hub.train.api import train
+from hub.training.api import train
 from hub.zoo import recipe_from_table
 
 MINILM = {"name": "minilm-l6", "pooling": "mean"}

@@ -44,11 +44,11 @@ def main() -> int:
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    from hub.export import samples, variants
-    from hub.export.bench import SETTLE_S, latency, torch_engine
-    from hub.export.onnx_export import export_onnx
+    from hub.exporting import samples, variants
+    from hub.exporting.bench import SETTLE_S, latency, torch_engine
+    from hub.exporting.onnx_export import export_onnx
     from hub.plugins import get_hub
-    from hub.train.rundir import load_run
+    from hub.training.rundir import load_run
     from hub.weights import resolve_weights
 
     with tempfile.TemporaryDirectory(prefix="hub-minilm-") as tmp:

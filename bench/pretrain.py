@@ -28,7 +28,7 @@ import numpy as np
 
 
 def probe_features(backbone, split, encoder, device):
-    from hub.train.data import compute_features
+    from hub.training.data import compute_features
 
     return compute_features(backbone, split, encoder, 256, device).numpy()
 
@@ -43,7 +43,7 @@ def reestimate_bn(backbone, split, encoder, device, batch_size=256):
     import torch
     from torch import nn
 
-    from hub.train.data import batch_plan, take
+    from hub.training.data import batch_plan, take
 
     norms = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in norms:
@@ -115,8 +115,8 @@ def main() -> int:
     from hub.plugins import load_hub
     from hub.pretrain.api import pretrain
     from hub.pretrain.job import job_from_table
-    from hub.train.api import load_dataset
-    from hub.train.data import InputEncoder
+    from hub.job import plan
+    from hub.training.data import InputEncoder
 
     torch.set_num_threads(args.threads)
     registry = load_hub().registry
@@ -137,7 +137,7 @@ def main() -> int:
             comps = components(job.recipe, registry)
             spec, contract = comps.backbone_spec, input_contract(comps.backbone_spec, job.recipe)
             encoder, device = InputEncoder(contract), torch.device("cpu")
-            data = load_dataset(job.recipe, registry)
+            data = plan(job.recipe, registry).dataset
             train, val, test = data.split("train"), data.split("validation"), data.split("test")
             labels = np.asarray(train.labels)
             few = per_class_sample(labels, args.per_class, seed)

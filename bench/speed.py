@@ -75,7 +75,7 @@ def inputs(spec: Any, contract: Any) -> tuple[list[dict[str, np.ndarray]], dict[
         return single, {"pixel_values": rng.random((32, *shape), dtype=np.float32)}, f"noise {h}x{w}"
     import dataclasses
 
-    from hub.export import samples
+    from hub.exporting import samples
     from hub.plugins import get_hub
     from hub.specs import resolve
     from hub.weights import resolve_weights
@@ -115,8 +115,8 @@ def export_all(model: Any, spec: Any, contract: Any, single: list[dict], work: P
 
     import torch
 
-    from hub.export import variants
-    from hub.export.onnx_export import dynamic_axes, example_inputs, export_onnx
+    from hub.exporting import variants
+    from hub.exporting.onnx_export import dynamic_axes, example_inputs, export_onnx
 
     names = list(spec.input_names)
     shape = {"size": tuple(getattr(contract, "size", (0, 0))), "channels": getattr(contract, "channels", 3)}
@@ -207,7 +207,7 @@ def gemm_peaks(threads: int, n: int = 2048) -> dict[str, float]:
     import torch
     from onnx import TensorProto, helper
 
-    from hub.export.bench import ort_engine
+    from hub.exporting.bench import ort_engine
 
     torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -234,7 +234,7 @@ def gemm_peaks(threads: int, n: int = 2048) -> dict[str, float]:
 
 
 def bench_model(label: str, rounds: int, threads: int, budget_s: float, most: int) -> dict[str, Any]:
-    from hub.export.bench import ort_engine, size_bytes, torch_engine
+    from hub.exporting.bench import ort_engine, size_bytes, torch_engine
 
     name, _, side = label.partition(":")
     model, spec, contract = build(name, int(side) if side else None)

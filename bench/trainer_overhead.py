@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from hub.data import Split
 from hub.model import build_model, build_task, check_layer_groups, components, input_contract
 from hub.plugins import get_hub
-from hub.train.optim import make_optimizer, make_scheduler, param_groups
-from hub.train.strategies import group_lr_scales, make_strategy
-from hub.train.trainer import Feed, Trainer
+from hub.training.optim import make_optimizer, make_scheduler, param_groups
+from hub.training.strategies import group_lr_scales, make_strategy
+from hub.training.trainer import Feed, Trainer
 from hub.zoo import recipe_from_table
 
 

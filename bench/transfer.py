@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.plugins import get_hub
-from hub.train.api import train
+from hub.training.api import train
 from hub.zoo import recipe_from_table
 
 
@@ -48,9 +48,9 @@ def evaluate(run_dir: Path, dataset: str, split: str = "test") -> float:
 
     from hub.model import build_task
     from hub.specs import resolve
-    from hub.train.data import InputEncoder
-    from hub.train.rundir import load_run
-    from hub.train.trainer import Feed
+    from hub.training.data import InputEncoder
+    from hub.training.rundir import load_run
+    from hub.training.trainer import Feed
 
     registry = get_hub().registry
     info, comps, model = load_run(run_dir, registry)

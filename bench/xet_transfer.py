@@ -66,7 +66,7 @@ def _use_xet(on: bool, tmp: Path) -> None:
 def throughput(mb: int, rounds: int, tmp: Path) -> None:
     from huggingface_hub import HfApi, hf_hub_download
 
-    from hub.server import start_background
+    from hub.server.serving import start_background
 
     payload = tmp / "weights.bin"
     size = mb * 1_000_000
@@ -98,7 +98,7 @@ def throughput(mb: int, rounds: int, tmp: Path) -> None:
 
 def dedup(exports: list[Path], tmp: Path) -> None:
     from hub.publish.push import push
-    from hub.server import start_background
+    from hub.server.serving import start_background
 
     counter = Counter()
     print("\n| protocol | push | export size | bytes sent | LFS store grew by | Xet CAS grew by |")

@@ -25,9 +25,9 @@ from typing import Any
 
 def recipe(entry: Any = None, *, backbone: str | None = None, dataset: str | None = None,
            overrides: Sequence[str] = (), zoo: str | Path | None = None) -> Any:
-    """A validated :class:`hub.recipe.Recipe`: a zoo entry name, or ``backbone`` + ``dataset``, plus
+    """A validated :class:`hub.recipes.Recipe`: a zoo entry name, or ``backbone`` + ``dataset``, plus
     ``--set``-style ``overrides`` (``"train.lr=0.01"``). A Recipe passed in is returned as it is."""
-    from .recipe import Recipe
+    from .recipes import Recipe
 
     if isinstance(entry, Recipe):
         if overrides:
@@ -62,13 +62,13 @@ def _out(out: str | Path | None, name: str) -> Path:
 def train(entry: Any = None, *, out: str | Path | None = None, backbone: str | None = None,
           dataset: str | None = None, overrides: Sequence[str] = (), resume: bool = False,
           progress: bool = True, zoo: str | Path | None = None) -> Any:
-    """Train a recipe into a run directory; returns :class:`hub.train.api.TrainResult` (run_dir, summary).
+    """Train a recipe into a run directory; returns :class:`hub.training.api.TrainResult` (run_dir, summary).
     With ``resume=True``, ``out`` is the run directory to continue (its own recipe is used)."""
     from .plugins import get_hub
-    from .train.api import train as run_training
+    from .training.api import train as run_training
 
     if resume:
-        from .train.rundir import read_run_info
+        from .training.rundir import read_run_info
 
         if out is None:
             raise ValueError("resume=True needs out= (the run directory to continue)")
@@ -79,10 +79,9 @@ def train(entry: Any = None, *, out: str | Path | None = None, backbone: str | N
 
 
 def export(run_dir: str | Path, out: str | Path | None = None, **options: Any) -> dict[str, Any]:
-    """Export a run to ONNX through the validation gate; returns the report (see ``hub.export.export_run``
+    """Export a run to ONNX through the validation gate; returns the report (see ``hub.exporting.export_run``
     for ``quantize``, ``target``, ``opset``, ``gate_options``)."""
-    from .export import export_run
-
+    from .exporting.pipeline import export_run
     run_dir = Path(run_dir)
     return export_run(run_dir, Path(out) if out is not None else run_dir.with_name(run_dir.name + "-onnx"), **options)
 

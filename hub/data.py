@@ -111,3 +111,22 @@ def _check_inputs(inputs: Any, where: str, modality: str) -> None:
         bad = next((type(x).__name__ for x in inputs[:1000] if not isinstance(x, str)), None)
         if bad is not None:
             raise DataError(f"{where}: texts must be strings, found a {bad}")
+
+
+def load_dataset(registry: Any, name: str, options: Any, role: str = "dataset") -> Dataset:
+    """Build a registered dataset; a factory's OS/value error becomes one DataError naming it.
+
+    Called once per job (:func:`hub.job.plan`): every stage reads the splits the plan holds.
+    """
+    from .errors import HubError
+    from .specs import resolve
+
+    component = registry.get("dataset", name)
+    spec = component.spec
+    try:
+        value = resolve(spec.factory)(**options)
+    except HubError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{role} {name!r} failed to load: {exc}") from exc
+    return check_dataset_value(value, f"{role} {component.qualified_name!r} (factory {spec.factory!r})", spec.modality)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .errors import HubError, SpecError
-from .recipe import Recipe
+from .recipes import Recipe
 from .registry import Component, Registry
 from .specs import BackboneSpec, ImageInput, TextInput, resolve
 from .weights import load_pretrain_weights, resolve_pretrain_weights, resolve_weights
@@ -99,15 +99,22 @@ def input_contract(spec: BackboneSpec, recipe: Recipe) -> ImageInput | TextInput
     return contract
 
 
-def build_backbone(spec: BackboneSpec, options: dict[str, Any], pretrained: bool, weights_ref: str = "") -> nn.Module:
+def build_backbone(spec: BackboneSpec, options: dict[str, Any], pretrained: bool, weights_ref: str = "",
+                   job: Any = None) -> nn.Module:
     """Build a backbone; with ``pretrained`` its weights are resolved and verified first.
 
     ``weights_ref`` (the recipe's ``backbone.weights``) replaces the spec's sources with a
     ``hub pretrain`` checkpoint, loaded strictly after the factory built the module (text
-    backbones still build from their own folder, which holds the tokenizer).
+    backbones still build from their own folder, which holds the tokenizer). A
+    :class:`hub.job.Job` given as ``job`` supplies what it already resolved.
     """
-    named = resolve_pretrain_weights(weights_ref, spec) if pretrained and weights_ref else None
-    weights = resolve_weights(spec)[0] if pretrained and (named is None or spec.modality == "text") else None
+    if job is not None:
+        named = job.named_weights if pretrained and weights_ref else None
+        own = job.weights if pretrained and (named is None or spec.modality == "text") else None
+        weights = own[0] if own else None
+    else:
+        named = resolve_pretrain_weights(weights_ref, spec) if pretrained and weights_ref else None
+        weights = resolve_weights(spec)[0] if pretrained and (named is None or spec.modality == "text") else None
     try:
         module = resolve(spec.factory)(weights=weights, **options)
     except HubError:
@@ -148,10 +155,11 @@ def build_task(component: Component, options: dict[str, Any], num_classes: int) 
         raise SpecError(f"task {component.qualified_name!r}: {exc}") from exc
 
 
-def build_model(recipe: Recipe, comps: Components, num_classes: int, pretrained: bool | None = None) -> HubModel:
+def build_model(recipe: Recipe, comps: Components, num_classes: int, pretrained: bool | None = None,
+                job: Any = None) -> HubModel:
     spec = comps.backbone_spec
     pretrained = recipe.pretrained if pretrained is None else pretrained
-    backbone = build_backbone(spec, dict(recipe.backbone.options), pretrained, recipe.weights)
+    backbone = build_backbone(spec, dict(recipe.backbone.options), pretrained, recipe.weights, job=job)
     head = build_head(comps.head, dict(recipe.head.options), spec.feature_dim, num_classes)
     return HubModel(backbone, head, spec.input_names)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .recipe import Recipe
+from .recipes import Recipe
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, 
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
     """The whole job; a stage whose inputs did not change since the last run into ``out`` is reused
     (:mod:`hub.stages`) unless ``force``. ``resume`` continues an interrupted training."""
-    from . import progress as bars
+    from .progress import enabled as bars_enabled, is_enabled as bars_on
 
     out = Path(out)
     note = on_stage or (lambda message: log.info("%s", message))
@@ -54,22 +54,25 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, 
         from .fsutil import check_output_dir
 
         check_output_dir(out, "`hub run` folder", markers=("run",))
-    with bars.enabled(progress and bars.is_enabled()):
+    with bars_enabled(progress and bars_on()):
         return _run(recipe, registry, out, publish, repo, endpoint, resume, progress, force, note, on_epoch)
 
 
 def _run(recipe, registry, out, publish, repo, endpoint, resume, progress, force, note, on_epoch) -> Outcome:
-    from .export import export_run
-    from .stages import StageLog, digest, replacing, train_inputs
-    from .train.api import train
+    from .exporting.pipeline import export_run
+    from .job import plan
+    from .stages import StageLog, digest, replacing
+    from .training.api import train
 
     run_dir, export_dir = out / "run", out / "export"
     stages = StageLog(out)
-    inputs = train_inputs(recipe, registry)
+    job = plan(recipe, registry)  # resolved once: every stage below reads this job
+    inputs = job.fingerprints
 
     def train_again() -> dict[str, Any]:
         with contextlib.nullcontext() if resume else replacing(run_dir):
-            return train(recipe, run_dir, registry, resume=resume, progress=progress, on_epoch=on_epoch).summary
+            return train(recipe, run_dir, registry, resume=resume, progress=progress, on_epoch=on_epoch,
+                         job=job).summary
 
     summary = stages.stage("train", inputs, label="train", where=run_dir, unchanged="recipe, code and data unchanged",
                            reuse=lambda: _read_json(run_dir / "summary.json"), redo=train_again, note=note,
@@ -78,8 +81,8 @@ def _run(recipe, registry, out, publish, repo, endpoint, resume, progress, force
     report = stages.stage(  # export_run replaces a previous export atomically
         "export", export_inputs, label="export + validation gate", where=export_dir,
         unchanged="run and export section unchanged", reuse=lambda: _read_json(export_dir / "report.json"),
-        redo=lambda: export_run(run_dir, export_dir, registry=registry, **export_options(recipe)), note=note,
-        force=force)
+        redo=lambda: export_run(run_dir, export_dir, registry=registry, job=job, **export_options(recipe)),
+        note=note, force=force)
     if not publish:
         return Outcome(run_dir, export_dir, summary, report)
     pushed = publish_stage(recipe, export_dir, repo, endpoint, note)  # always asked: the server is the truth
@@ -89,7 +92,7 @@ def _run(recipe, registry, out, publish, repo, endpoint, resume, progress, force
         "verify", verify_inputs, label="pull + verify", where=out / "pulled",
         unchanged="this commit was verified before",
         reuse=lambda: stages.result("verify") if (out / "pulled").is_dir() else None,
-        redo=lambda: verify_stage(recipe, registry, out, pushed, summary, note), note=note, force=force,
+        redo=lambda: verify_stage(job.recipe, job.dataset, out, pushed, summary, note), note=note, force=force,
         keep=lambda result: result)
     return Outcome(run_dir, export_dir, summary, report, pushed, verified)
 
@@ -104,8 +107,7 @@ def _read_json(path: Path) -> Any:
 def export_options(recipe: Recipe) -> dict[str, Any]:
     """The job's export section, passed explicitly: a reused run's run.json holds the section it was
     trained with, and a changed export section must act without retraining."""
-    from .export import GateOptions
-
+    from .exporting.pipeline import GateOptions
     cfg = recipe.export
     gate_options = GateOptions(atol=cfg.atol, rtol=cfg.rtol, max_metric_drop=cfg.max_metric_drop,
                                min_agreement=cfg.min_agreement or None, allow_few_samples=cfg.allow_few_samples)
@@ -123,17 +125,14 @@ def publish_stage(recipe: Recipe, export_dir: Path, repo: str | None, endpoint: 
                 private=recipe.publish.private, endpoint=endpoint)
 
 
-def verify_stage(recipe: Recipe, registry: Registry, out: Path, pushed: Any, summary: dict[str, Any],
+def verify_stage(recipe: Recipe, data: Any, out: Path, pushed: Any, summary: dict[str, Any],
                  note: Callable[[str], None]) -> dict[str, Any]:
-    """Pull the pushed commit into OUT/pulled and classify the test split with hub.runtime."""
-    from .train.api import load_dataset
+    """Pull the pushed commit into OUT/pulled and classify ``data``'s test split with hub.runtime."""
     from .verify import verify_published
 
     folder = out / "pulled"  # pull_dir replaces only an empty folder or a previous pull
     note(f"pull {pushed.repo_id}@{pushed.commit_sha[:12]}, verify with hub.runtime on the test split")
-    data = load_dataset(recipe, registry)
     split = data.splits.get("test") or data.split("validation")
     return verify_published(pushed.repo_id, pushed.commit_sha, folder, split, endpoint=pushed.endpoint or None,
                             pytorch_accuracy=(summary.get("test") or summary.get("validation") or {}).get("accuracy"),
                             max_drop_points=recipe.export.max_metric_drop)
-

@@ -1,7 +1,7 @@
 """Ensemble zoo entries: the ``ensemble`` key of zoo.toml and what ``hub run ENTRY`` does with it.
 
 An entry with an ``ensemble`` table is run as: train every member into ``OUT/members/NAME``,
-combine them with :func:`hub.export.export_ensemble` into ``OUT/export`` (gated on the entry's
+combine them with :func:`hub.exporting.export_ensemble` into ``OUT/export`` (gated on the entry's
 own dataset, with the entry's ``export`` settings), then push as any export (the entry's
 ``publish`` settings)::
 
@@ -12,9 +12,9 @@ own dataset, with the entry's ``export`` settings), then push as any export (the
     # ensemble = { members = ["entry-a", "entry-b"], weights = [2, 1] }   # other entries
 
 ``members`` (other entries, trained with their own recipes) come first, then one member per
-seed of the entry's own recipe (``seed0``, ``seed1``...); ``weights`` follow that order. This
-module imports no torch at import time: zoo.py calls :func:`parse_section` while reading the
-catalogue, and listing the zoo must stay fast.
+seed of the entry's own recipe (``seed0``, ``seed1``...); ``weights`` follow that order. The
+``[ensemble]`` table is validated by :func:`hub.recipes.parse_ensemble_section` (zoo.py reads it
+while listing the catalogue); this module runs the job.
 """
 
 from __future__ import annotations
@@ -28,44 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ZooError
-from .recipe import FieldError, Recipe, unknown_key_message
+from .recipes import FieldError, Recipe, parse_ensemble_section
 from .registry import Registry
 
 log = logging.getLogger(__name__)
-
-KEYS = ("members", "seeds", "weights")
-
-
-def parse_section(raw: Any) -> dict[str, Any]:
-    """Shape-check an entry's ``ensemble`` table; errors carry the key path (zoo.py adds file:line)."""
-    if not isinstance(raw, Mapping):
-        raise FieldError(("ensemble",), "must be a table, e.g. ensemble = { seeds = [0, 1, 2] }")
-    for key in raw:
-        if key not in KEYS:
-            raise FieldError(("ensemble", key), unknown_key_message(key, list(KEYS)))
-    members, seeds = raw.get("members", []), raw.get("seeds", [])
-    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
-        raise FieldError(("ensemble", "members"), "must be a list of zoo entry names")
-    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                              for s in seeds):
-        raise FieldError(("ensemble", "seeds"), "must be a list of integers >= 0 (train.seed of each member)")
-    for key, values in (("members", members), ("seeds", seeds)):
-        if len(set(values)) != len(values):
-            raise FieldError(("ensemble", key), f"lists {sorted({v for v in values if values.count(v) > 1})} twice")
-    count = len(members) + len(seeds)
-    if count < 2:
-        raise FieldError(("ensemble",), f"an ensemble needs at least two members (members + seeds), got {count}")
-    weights = raw.get("weights")
-    if weights is not None:
-        if not isinstance(weights, list) or not all(
-                isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights):
-            raise FieldError(("ensemble", "weights"), "must be a list of positive numbers")
-        if len(weights) != count:
-            raise FieldError(("ensemble", "weights"), f"{len(weights)} weights for {count} members "
-                                                      "(members first, then one per seed)")
-    return {"members": tuple(members), "seeds": tuple(seeds),
-            "weights": tuple(float(w) for w in weights) if weights is not None else None}
-
 
 def runner_for(entry: str | None, zoo_path: str | None, overrides: Sequence[str] = ()) -> Callable[..., Any] | None:
     """A drop-in for :func:`hub.pipeline.run` when ``entry`` is an ensemble entry; ``None`` otherwise.
@@ -85,13 +51,13 @@ def runner_for(entry: str | None, zoo_path: str | None, overrides: Sequence[str]
     if "ensemble" not in raw:
         return None
     try:
-        section = parse_section(raw["ensemble"])
+        section = parse_ensemble_section(raw["ensemble"])
     except FieldError as exc:
         raise ZooError(f"command line: entries.{entry}.{'.'.join(exc.path)}: {exc}") from None
     return functools.partial(run, section=section, catalogue=catalogue)
 
 
-def plan(recipe: Recipe, section: Mapping[str, Any], catalogue: Any, registry: Registry) -> list[tuple[str, Recipe]]:
+def member_recipes(recipe: Recipe, section: Mapping[str, Any], catalogue: Any, registry: Registry) -> list[tuple[str, Recipe]]:
     """(member name, recipe) in ensemble order; every member recipe is resolved before anything trains."""
     members = []
     for name in section["members"]:
@@ -138,13 +104,13 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, section: Mapping[str, 
     ``OUT/members/NAME`` are ordinary run directories (``--resume`` continues each one that
     exists); ``OUT/export`` is the ensemble export.
     """
-    from .export import export_ensemble
+    from .exporting.ensemble import export_ensemble
     from .pipeline import Outcome, publish_stage
-    from .train.api import train
+    from .training.api import train
 
     out = Path(out)
     note = on_stage or (lambda message: log.info("%s", message))
-    members = plan(recipe, section, catalogue, registry)
+    members = member_recipes(recipe, section, catalogue, registry)
     run_dirs = []
     for name, member in members:
         run_dir = out / "members" / name

@@ -23,7 +23,8 @@ from typing import Any
 
 import pluggy
 
-from . import CONTRACT_VERSION, __version__, hookspecs
+import hub.hookspecs as hookspecs  # the module itself is the hookspec namespace
+from .version import CONTRACT_VERSION, __version__
 from .errors import PluginError, SpecError
 from .registry import Component, Registry
 from .specs import SPEC_TYPES, validate_spec

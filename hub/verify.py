@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import progress
+from .progress import bar as progress_bar
 from .errors import HubError
 
 
@@ -38,7 +38,7 @@ def verify_published(repo_id: str, commit: str, out: Path, test_split: Any, *, e
     variants: dict[str, Any] = {}
     first = load(pulled.path)
     names = ["fp32"] + sorted(v for v in first.config.get("variants", {}) if v != "fp32")
-    for name in progress.bar(names, desc=f"hub.runtime on {len(labels)} test examples", unit="variant"):
+    for name in progress_bar(names, desc=f"hub.runtime on {len(labels)} test examples", unit="variant"):
         model = first if name == first.variant else load(pulled.path, variant=name)
         label2id = model.config["label2id"]
         predicted = np.array([label2id[p["label"]] for p in model.predict(inputs)])

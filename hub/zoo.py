@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HubError, ZooError
-from .pipeline_ensemble import parse_section as parse_ensemble
-from .recipe import SECTIONS, AdaptConfig, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
+from .recipes import SECTIONS, parse_ensemble_section, AdaptConfig, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
 from .registry import Registry
 from .tomllines import locate, show_keypath  # noqa: F401 - locate stays importable from hub.zoo
 
@@ -234,7 +233,7 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
         tags=tuple(tags),
         sections=sections,
         line=line,
-        ensemble=parse_ensemble(raw["ensemble"]) if "ensemble" in raw else None,
+        ensemble=parse_ensemble_section(raw["ensemble"]) if "ensemble" in raw else None,
         weights=weights.strip(),
         pretrain=pretrain,
     )

@@ -113,8 +113,7 @@ def _int8_skew(request: pytest.FixtureRequest) -> Iterator[None]:
     if not spread:
         yield
         return
-    from hub.export import variants
-
+    from hub.exporting import variants
     original = variants.make_variant
 
     def skewed(name, src, dst, **kwargs):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.recipe import AdaptConfig, EarlyStopping, ExportConfig, PublishConfig, TrainConfig
+from hub.recipes import AdaptConfig, EarlyStopping, ExportConfig, PublishConfig, TrainConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -92,7 +92,7 @@ def table(backbone="ens-cnn", seed=0, **backbone_options):
 
 
 def train_member(hubx, run_dir, **kwargs):
-    from hub.train.api import train
+    from hub.training.api import train
     from hub.zoo import recipe_from_table
 
     train(recipe_from_table("ens-member", table(**kwargs), hubx.registry, "test"), run_dir, hubx.registry,
@@ -117,25 +117,23 @@ def members(ens_hub, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gate():
-    from hub.export import GateOptions
-
+    from hub.exporting.pipeline import GateOptions
     return GateOptions(max_samples=64)
 
 
 @pytest.fixture(scope="module")
 def exported(ens_hub, members, gate, tmp_path_factory):
-    from hub.export import export_ensemble
-
+    from hub.exporting.ensemble import export_ensemble
     out = tmp_path_factory.mktemp("exports") / "digits-ens"
     export_ensemble(members, out, weights=[1, 2, 1], gate_options=gate, registry=ens_hub.registry)
     return out
 
 
 def sample_images(hubx, n=40):
-    from hub.train.api import load_dataset
+    from hub.job import plan
     from hub.zoo import recipe_from_table
 
-    split = load_dataset(recipe_from_table("x", table(), hubx.registry, "test"), hubx.registry).split("test")
+    split = plan(recipe_from_table("x", table(), hubx.registry, "test"), hubx.registry).dataset.split("test")
     return split.inputs[:n], np.asarray(split.labels[:n])
 
 
@@ -147,7 +145,7 @@ def member_probabilities(hubx, run_dirs, images):
     import torch
 
     from hub.runtime.preprocess import preprocess_images
-    from hub.train.rundir import load_run
+    from hub.training.rundir import load_run
 
     out = []
     for run_dir in run_dirs:
@@ -167,7 +165,7 @@ def softmax(x):
 def test_onnx_output_is_the_mean_of_member_probabilities(hubx, members, gate, tmp_path, weights):
     import onnxruntime as ort
 
-    from hub.export import export_ensemble
+    from hub.exporting.ensemble import export_ensemble
     from hub.runtime.preprocess import preprocess_images
 
     out = tmp_path / "ens"
@@ -231,8 +229,7 @@ def _edit_run(src: Path, dst: Path, change) -> Path:
     (lambda d: d.update(label_names=[f"class-{x}" for x in d["label_names"]]), "differ in label set"),
 ], ids=["label-order", "label-set"])
 def test_mismatched_labels_are_one_error_and_write_nothing(hubx, members, tmp_path, change, message):
-    from hub.export import EnsembleError, export_ensemble
-
+    from hub.exporting.ensemble import EnsembleError, export_ensemble
     odd = _edit_run(members[1], tmp_path / "odd", change)
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(EnsembleError, match=message) as err:
@@ -242,8 +239,7 @@ def test_mismatched_labels_are_one_error_and_write_nothing(hubx, members, tmp_pa
 
 
 def test_mismatched_input_contract_is_one_error_and_writes_nothing(hubx, members, tmp_path):
-    from hub.export import EnsembleError, export_ensemble
-
+    from hub.exporting.ensemble import EnsembleError, export_ensemble
     bigger = train_member(hubx, tmp_path / "cnn-24px", image_size=24)
     with pytest.raises(EnsembleError, match=r"input contract \(size\): cnn-a .*\(16, 16\).*cnn-24px .*\(24, 24\)"):
         export_ensemble([members[0], bigger], tmp_path / "out")
@@ -255,16 +251,14 @@ def test_mismatched_input_contract_is_one_error_and_writes_nothing(hubx, members
     (["a", 1, 1], "not numbers"), ([1, float("inf"), 1], "positive finite"),
 ])
 def test_bad_weights_are_refused(hubx, members, tmp_path, weights, message):
-    from hub.export import EnsembleError, export_ensemble
-
+    from hub.exporting.ensemble import EnsembleError, export_ensemble
     with pytest.raises(EnsembleError, match=message):
         export_ensemble(members, tmp_path / "out", weights=weights)
     assert not (tmp_path / "out").exists()
 
 
 def test_out_that_is_not_an_export_is_never_replaced(hubx, members, tmp_path, exported):
-    from hub.export import EnsembleError, export_ensemble
-
+    from hub.exporting.ensemble import EnsembleError, export_ensemble
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
@@ -276,8 +270,8 @@ def test_out_that_is_not_an_export_is_never_replaced(hubx, members, tmp_path, ex
 
 
 def test_validate_passes_then_a_planted_member_weight_file_fails(hubx, exported, tmp_path):
-    from hub.export import GateError, validate_export
-
+    from hub.exporting.errors import GateError
+    from hub.exporting.pipeline import validate_export
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
     assert validate_export(copy, gate_options=_gate())["passed"]
@@ -290,8 +284,9 @@ def test_a_perturbed_graph_fails_the_gate(hubx, exported, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from hub.export import GateError, validate_export
+    from hub.exporting.errors import GateError
 
+    from hub.exporting.pipeline import validate_export
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
     proto = onnx.load(str(copy / "onnx" / "model.onnx"))
@@ -305,8 +300,7 @@ def test_a_perturbed_graph_fails_the_gate(hubx, exported, tmp_path):
 
 
 def _gate():
-    from hub.export import GateOptions
-
+    from hub.exporting.pipeline import GateOptions
     return GateOptions(max_samples=64)
 
 
@@ -314,7 +308,7 @@ def _gate():
 def server(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from hub.server import start_background
+    from hub.server.serving import start_background
 
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
@@ -428,7 +422,7 @@ def test_bad_ensemble_sections_name_file_line_and_key(tmp_path, section, message
 
 def test_members_that_are_ensembles_or_cannot_share_inputs_fail_before_training(hubx, tmp_path):
     from hub.errors import ZooError
-    from hub.pipeline_ensemble import plan
+    from hub.pipeline_ensemble import member_recipes
     from hub.zoo import load_catalogue
 
     zoo = tmp_path / "zoo.toml"
@@ -451,7 +445,7 @@ ensemble = { members = ["tiny-ens", "small"] }
     for name, message in (("mixed", "members differ in their input contract"), ("nested", "is itself an ensemble")):
         entry = catalogue.entry(name)
         with pytest.raises(ZooError, match=message):
-            plan(catalogue.recipe(name, hubx.registry), entry.ensemble, catalogue, hubx.registry)
+            member_recipes(catalogue.recipe(name, hubx.registry), entry.ensemble, catalogue, hubx.registry)
 
 
 def test_set_overrides_reach_the_ensemble_key_and_plain_entries_run_as_before(tmp_path):
@@ -469,7 +463,7 @@ def test_set_overrides_reach_the_ensemble_key_and_plain_entries_run_as_before(tm
 
 
 def test_hub_bench_measures_an_ensemble_export(hubx, exported):
-    from hub.export.bench import bench_export
+    from hub.exporting.benchmark import bench_export
 
     result = bench_export(exported, iters=3, batch=8)
     assert [r["engine"] for r in result["rows"]] == ["torch-eager", "fp32"]

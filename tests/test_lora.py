@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from hub.errors import HubError
 from hub.plugins import load_hub
-from hub.train.api import train
+from hub.training.api import train
 from hub.zoo import recipe_from_table
 
 ROWS = 32
@@ -64,9 +64,9 @@ def _checkpoint(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_only_adapters_and_head_receive_gradients(hub, rt_csv):
     from hub.model import build_model, check_layer_groups, components
-    from hub.train import lora
-    from hub.train.strategies import make_strategy
-    from hub.train.trainer import Trainer
+    from hub.training import lora
+    from hub.training.strategies import make_strategy
+    from hub.training.trainer import Trainer
 
     rec = recipe(hub, rt_csv)
     comps = components(rec, hub.registry)
@@ -126,10 +126,10 @@ def test_final_weights_are_base_plus_scaled_low_rank_update(lora_run):
 
 @pytest.mark.slow
 def test_lora_run_exports_through_the_gate_with_a_normal_parameter_count(hub, lora_run, tmp_path):
-    from hub.export import GateOptions, export_run
+    from hub.exporting.pipeline import GateOptions, export_run
     from hub.model import build_model, components
     from hub.publish.card import render
-    from hub.train.rundir import read_run_info
+    from hub.training.rundir import read_run_info
 
     out = tmp_path / "export"
     export_run(lora_run, out, gate_options=GateOptions(max_samples=16, batch_sizes=(1, 4)), bench_iters=1)
@@ -181,8 +181,8 @@ def test_no_matching_target_is_one_clear_error(hub, rt_csv, tmp_path):
 
 def test_a_backbone_family_without_defaults_asks_for_targets(hub, rt_csv):
     from hub.model import build_model, components
-    from hub.recipe import TrainConfig
-    from hub.train import lora
+    from hub.recipes import TrainConfig
+    from hub.training import lora
 
     raw = {"backbone": {"name": "mobilenet-v3-small", "pretrained": False}, "dataset": "digits",
            "train": {"strategy": "lora"}}

@@ -15,7 +15,7 @@ import traceback
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from ..errors import HubError
 from .ensemble_cmd import ensemble
 from ._output import safe

@@ -1,4 +1,4 @@
-"""``hub cache``: see and empty the on-disk feature cache (hub/train/feature_cache.py)."""
+"""``hub cache``: see and empty the on-disk feature cache (hub/training/feature_cache.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def cache() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(as_json: bool) -> None:
     """Where the cache is, how many files and bytes it holds, and its size limit."""
-    from ..train import feature_cache as fc
+    from ..training import feature_cache as fc
 
     files, size = fc.usage()
     data = {"folder": str(fc.cache_dir()), "files": files, "bytes": size, "max_bytes": fc.max_bytes(),
@@ -31,7 +31,7 @@ def info(as_json: bool) -> None:
 @cache.command("clear")
 def clear() -> None:
     """Delete every cached feature file (the next feature-extraction run computes them again)."""
-    from ..train import feature_cache as fc
+    from ..training import feature_cache as fc
 
     count, size = fc.clear()
     click.echo(f"removed {count} files ({size / 2**20:.1f} MiB) from {fc.cache_dir()}")

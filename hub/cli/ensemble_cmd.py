@@ -37,8 +37,7 @@ def ensemble(run_dirs: tuple[Path, ...], out: Path, weights: str | None, name: s
     against the members' averaged PyTorch output on held-out data."""
     import time
 
-    from ..export import export_ensemble
-
+    from ..exporting.ensemble import export_ensemble
     started = time.perf_counter()
     report = export_ensemble(list(run_dirs), out, weights=_weights(weights), name=name, dataset=dataset,
                              opset=opset, quantize=list(quantize) if quantize else None, target=target,

@@ -17,7 +17,7 @@ QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
 
 
 def _tolerances(values: tuple[str, ...]) -> dict[str, Any]:
-    from ..export.gate import Tolerance
+    from ..exporting.gate import Tolerance
 
     out = {}
     for value in values:
@@ -62,15 +62,14 @@ def gate_options(func):
 
 
 def _options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples, allow_few_samples, threads):
-    from ..export import GateOptions
-
+    from ..exporting.pipeline import GateOptions
     return GateOptions(atol=atol, rtol=rtol, max_metric_drop=max_metric_drop, min_agreement=min_agreement,
                        tolerances=_tolerances(tolerance), max_samples=max_samples,
                        allow_few_samples=allow_few_samples or None, threads=threads)
 
 
 def _echo_report(report: dict[str, Any]) -> None:
-    from ..export.gate import summary_line
+    from ..exporting.gate import summary_line
 
     facts = report.get("gate") or {}
     if "samples" in facts:
@@ -99,8 +98,7 @@ def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...
     """Export RUN_DIR to ONNX in --out, validated against PyTorch on held-out data."""
     import time
 
-    from ..export import export_run
-
+    from ..exporting.pipeline import export_run
     started = time.perf_counter()
     report = export_run(run_dir, out, opset=opset, quantize=list(quantize) if quantize else None, target=target,
                         gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
@@ -123,8 +121,7 @@ def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...
 def validate(export_dir: Path, atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
              allow_few_samples, threads, rebench: bool, as_json: bool) -> None:
     """Re-run the validation gate on every variant of EXPORT_DIR on this machine (exit 1 on any breach)."""
-    from ..export import validate_export
-
+    from ..exporting.pipeline import validate_export
     report = validate_export(export_dir, rebench=rebench,
                              gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance,
                                                    max_samples, allow_few_samples, threads))
@@ -142,7 +139,7 @@ def validate(export_dir: Path, atol, rtol, max_metric_drop, min_agreement, toler
 @click.option("--json", "as_json", is_flag=True)
 def bench(export_dir: Path, threads: int, iters: int, as_json: bool) -> None:
     """Latency (p50/p95, batch 1), throughput (batch 32), size and memory: torch eager vs each variant."""
-    from ..export.bench import bench_export, format_table
+    from ..exporting.benchmark import bench_export, format_table
 
     result = bench_export(export_dir, threads=threads, iters=iters)
     if as_json:

@@ -54,7 +54,7 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
     if stop_embedded:
         ctx.invoke(stop_cmd)
         return
-    from ..server import serve as run_server
+    from ..server.serving import serve as run_server
     from ..server.auth import parse_token_env, parse_token_file
     from ..server.limits import max_commit_from_env, parse_size
 

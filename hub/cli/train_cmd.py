@@ -54,7 +54,7 @@ def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset
     click.echo(f"training {recipe.name}: {recipe.backbone.name} + {recipe.head.name} on {recipe.dataset.name} "
                f"({recipe.train.strategy}) -> {run_dir}", err=True)
 
-    from ..train.api import train as run_training
+    from ..training.api import train as run_training
 
     result = run_training(recipe, run_dir, registry, resume=bool(resume), progress=not no_progress,
                           on_epoch=print_epoch)
@@ -85,7 +85,7 @@ def print_epoch(logs: dict[str, Any]) -> None:
 
 def choose_recipe(entry, zoo_path, backbone, dataset, head, task, strategy, epochs, overrides, resume, registry):
     from ..errors import HubError
-    from ..train.rundir import read_run_info
+    from ..training.rundir import read_run_info
     from ..zoo import apply_override, load_catalogue, recipe_from_table
 
     if entry is None and backbone is None and resume:

@@ -2,10 +2,10 @@
 
 Reused, not copied: components and options come from the recipe machinery (:mod:`hub.zoo`),
 the backbone from its factory (:func:`hub.model.build_backbone`, random init by default), pixels
-from the shared preprocessing (:class:`hub.train.data.InputEncoder`), batch order from
-:func:`hub.train.data.batch_plan` (a pure function of seed and epoch), the optimiser and its
-warm-up + cosine schedule from :mod:`hub.train.optim`, the device from
-:func:`hub.train.distributed.select_device`. The loop itself is a few lines because there is no
+from the shared preprocessing (:class:`hub.training.data.InputEncoder`), batch order from
+:func:`hub.training.data.batch_plan` (a pure function of seed and epoch), the optimiser and its
+warm-up + cosine schedule from :mod:`hub.training.optim`, the device from
+:func:`hub.training.distributed.select_device`. The loop itself is a few lines because there is no
 head, no validation metric and no export: what the trainer adds (strategies, callbacks,
 checkpoints, early stopping) has nothing to act on here.
 
@@ -29,18 +29,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..data import Split
 from ..errors import DataError, HubError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text
 from ..model import build_backbone, check_layer_groups, components, input_contract
-from ..recipe import TrainConfig
+from ..recipes import TrainConfig
 from ..registry import Registry
 from ..specs import ImageInput
-from ..train.api import load_dataset
-from ..train.data import InputEncoder, batch_plan, take
-from ..train.distributed import select_device
-from ..train.optim import make_optimizer, make_scheduler, param_groups
+from ..data import load_dataset
+from ..training.data import InputEncoder, batch_plan, take
+from ..training.distributed import select_device
+from ..training.optim import make_optimizer, make_scheduler, param_groups
 from . import card
 from .config import FORMAT, INFO_FILE, WEIGHTS_FILE
 from .job import PretrainJob
@@ -71,7 +71,7 @@ def check_out(out: Path) -> None:
 def _images(job: PretrainJob, registry: Registry) -> tuple[Split, str, Any]:
     """The images to train on (labels dropped for SimCLR), the split's name and the dataset."""
     cfg = job.config
-    data = load_dataset(job.recipe, registry)
+    data = load_dataset(registry, job.recipe.dataset.name, job.recipe.dataset.options)
     if cfg.objective == "simclr":
         if data.unlabelled is not None and len(data.unlabelled):
             split, name = data.unlabelled, "unlabelled"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..recipe import opt
+from ..recipes import opt
 
 OBJECTIVES = ("simclr", "supervised")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import HubError, ZooError
-from ..recipe import FieldError, Recipe
+from ..recipes import FieldError, Recipe
 from ..registry import Registry
 from .config import PretrainConfig
 

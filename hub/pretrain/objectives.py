@@ -47,7 +47,7 @@ class SimCLR(nn.Module):
                  temperature: float = 0.2) -> None:
         super().__init__()
         self.backbone = backbone
-        # Named "head" so hub.train.optim.param_groups treats it like a task head.
+        # Named "head" so hub.training.optim.param_groups treats it like a task head.
         self.head = nn.Sequential(nn.Linear(feature_dim, feature_dim), nn.BatchNorm1d(feature_dim),
                                   nn.ReLU(inplace=True), nn.Linear(feature_dim, projection_dim))
         self.temperature = temperature

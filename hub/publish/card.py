@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import snippet
+from .snippet import usage as usage_snippet
 from .card_sections import (describe_training, intended_use, model_index_dataset, recipe_settings,
                             training_data_license)
 
@@ -282,7 +282,7 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
         body += ["## ONNX variants", "", _table(["variant", "file", "size (MB)", "latency p50 (ms)", "preferred"],
                                                 rows), ""]
         body += machine_lines(report)
-    body += ["## How to use", "", snippet.usage(repo_id, revision, config, modality, model_file, files), ""]
+    body += ["## How to use", "", usage_snippet(repo_id, revision, config, modality, model_file, files), ""]
     body += intended_use(config, modality, dataset_name, labels)
     scalars = recipe_settings(recipe)
     if scalars:

@@ -93,7 +93,7 @@ def _same(a: Any, b: Any) -> bool:
 def recipe_settings(recipe: dict[str, Any]) -> dict[str, Any]:
     """``setting -> value`` for the card: components, then only the keys that differ from the defaults
     and acted (plus strategy, epochs, batch size and learning rate, which always do)."""
-    from ..recipe import AdaptConfig, ExportConfig, TrainConfig
+    from ..recipes import AdaptConfig, ExportConfig, TrainConfig
 
     rows: dict[str, Any] = {}
     if recipe.get("name"):

@@ -8,76 +8,20 @@ then the repo id), so pages neither repeat nor skip while nothing changes.
 
 from __future__ import annotations
 
-import base64
 import logging
-from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from .app import Ctx
-from .errors import JSONResponse, ServerError, bad_request
+from .context import Ctx
+from .errors import JSONResponse, bad_request
 from .limits import expect
+from .paging import decode_cursor, page_size, paged
+from .repo_query import visible_summaries
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
 SORTS = {"lastModified": "lastModified", "createdAt": "createdAt", "id": "id", "modelId": "id",
          "downloads": "downloads", "likes": "likes", "trendingScore": "likes"}
-
-
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str | None) -> int:
-    if not text:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        if raw.startswith("o:") and raw[2:].isdigit():
-            return int(raw[2:])
-    except ValueError:
-        pass
-    raise bad_request("Invalid pagination cursor: pass back the one from the Link header")
-
-
-def page_size(ctx: Ctx, default: int = DEFAULT_PAGE) -> int:
-    raw = ctx.query.get("limit")
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise bad_request(f"Invalid limit {raw[:40]!r}: expected a positive integer")
-    return min(int(raw), MAX_PAGE)
-
-
-def paged(ctx: Ctx, page: list, next_offset: int | None) -> JSONResponse:
-    """One page, with the ``Link`` header to the next one when ``next_offset`` is given."""
-    headers = {}
-    if next_offset is not None:
-        params = [(k, v) for k, v in ctx.request.query_params.multi_items() if k != "cursor"]
-        params.append(("cursor", encode_cursor(next_offset)))
-        headers["Link"] = f'<{ctx.base_url}{ctx.request.url.path}?{urlencode(params)}>; rel="next"'
-    return JSONResponse(page, headers=headers)
-
-
-def visible_summaries(ctx: Ctx, search: str = "", author: str = "", full: bool = False) -> list[dict]:
-    """ModelInfo of every repo ``ctx.user`` may see, in id order (the API listing and the web index)."""
-    from .routes_read import repo_summary
-
-    found = []
-    for repo_id in ctx.hub.store.list_ids():
-        if author and repo_id.split("/")[0] != author or search and search.lower() not in repo_id.lower():
-            continue
-        meta = ctx.hub.visible_meta(ctx.user, repo_id)
-        if meta is None:
-            continue
-        try:
-            found.append(repo_summary(ctx, repo_id, meta, ctx.hub.store.open(repo_id), None, False, siblings_too=full))
-        except ServerError:  # no main branch (every branch deleted): still listed, bare
-            found.append({"id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0], "tags": [],
-                          "private": bool(meta.get("private")), "createdAt": meta.get("createdAt")})
-    return found
 
 
 async def list_models(ctx: Ctx) -> Response:

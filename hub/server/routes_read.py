@@ -13,20 +13,12 @@ from urllib.parse import parse_qs
 
 from starlette.responses import FileResponse, Response
 
-from .app import Ctx
+from .context import Ctx
 from .commits import check_path, lfs_info_for
-from .errors import JSONResponse, ServerError, entry_not_found, revision_not_found
-from .routes_list import decode_cursor, page_size, paged
-from .routes_repo import parse_card_data
+from .errors import JSONResponse, ServerError, entry_not_found
+from .paging import decode_cursor, page_size, paged
+from .repo_query import commit_for, repo_summary
 from .storage import GitRepo, TreeEntry, atomic_write
-
-
-def _commit_for(ctx: Ctx, repo: GitRepo, rev: str | None) -> str:
-    rev = rev or "main"
-    commit = repo.resolve(rev)
-    if commit is None:
-        raise revision_not_found(ctx.repo_id, rev)
-    return commit
 
 
 def _entry_json(e: TreeEntry, lfs: dict[str, tuple[str, int, int]], last: dict | None = None) -> dict:
@@ -54,47 +46,6 @@ async def model_info(ctx: Ctx) -> Response:
     return JSONResponse(await ctx.run(repo_summary, ctx, ctx.repo_id, meta, repo, rev, ctx.flag("blobs")))
 
 
-def repo_summary(ctx: Ctx, repo_id: str, meta: dict, repo: GitRepo, rev: str | None, blobs: bool,
-                 siblings_too: bool = True) -> dict:
-    """The Hub's ModelInfo JSON for one repo (also one item of the ``/api/models`` listing, without siblings)."""
-    commit = _commit_for(ctx, repo, rev)
-    files = [e for e in repo.ls_tree(commit, recursive=siblings_too) if e.type == "blob"]  # README: at the root
-    lfs = lfs_info_for(repo, files)
-    siblings = []
-    for e in files if siblings_too else ():
-        sib: dict = {"rfilename": e.path}
-        if blobs:
-            sib.update(size=e.size, blobId=e.oid)
-            if e.oid in lfs:
-                sha, size, pointer_size = lfs[e.oid]
-                sib.update(size=size, lfs={"sha256": sha, "size": size, "pointerSize": pointer_size})
-        siblings.append(sib)
-    card = None
-    readme = next((e for e in files if e.path == "README.md" and e.oid not in lfs), None)
-    if readme is not None:
-        try:
-            card = parse_card_data(repo.read_blobs([readme.oid])[readme.oid].decode("utf-8", "replace"))
-        except ValueError:
-            card = None
-    head = repo.log(commit, max_count=1)[0]
-    info: dict = {
-        "_id": repo_id, "id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0],
-        "sha": commit, "lastModified": head.date, "createdAt": meta.get("createdAt"),
-        "private": bool(meta.get("private")), "disabled": False, "gated": False,
-        "downloads": 0, "likes": 0, "tags": [], "siblings": siblings, "spaces": [],
-    }
-    if card is not None:
-        info["cardData"] = card
-        tags = card.get("tags") or []
-        info["tags"] = [str(t) for t in (tags if isinstance(tags, list) else [tags])]
-        for key in ("library_name", "pipeline_tag"):
-            if isinstance(card.get(key), str):
-                info[key] = card[key]
-        if isinstance(card.get("license"), str):
-            info["tags"].append(f"license:{card['license']}")
-    return info
-
-
 def _in_repo(path: str) -> bool:
     """Whether a requested path could name a file in the repo (``..`` and friends cannot: 404, not 500)."""
     try:
@@ -111,7 +62,7 @@ async def tree(ctx: Ctx) -> Response:
     recursive, expand = ctx.flag("recursive"), ctx.flag("expand")
 
     def work() -> tuple[list[dict], bool]:
-        commit = _commit_for(ctx, repo, rev)
+        commit = commit_for(ctx, repo, rev)
         if path and not _in_repo(path):
             raise entry_not_found(path, commit)
         entries = repo.ls_tree(commit, path + "/" if path else "", recursive=recursive)
@@ -137,7 +88,7 @@ async def paths_info(ctx: Ctx) -> Response:
     expand = form.get("expand", ["false"])[-1].lower() in ("1", "true")
 
     def work() -> list[dict]:
-        commit = _commit_for(ctx, repo, rev)
+        commit = commit_for(ctx, repo, rev)
         found = []
         for path in dict.fromkeys(p for p in paths if _in_repo(p)):
             found += [e for e in repo.ls_tree(commit, path) if e.path == path]
@@ -152,7 +103,7 @@ async def commits(ctx: Ctx) -> Response:
     rev = ctx.args[0] if ctx.args else "main"
 
     def work() -> list[dict]:
-        commit = _commit_for(ctx, repo, rev)
+        commit = commit_for(ctx, repo, rev)
         return [{"id": c.oid, "title": c.title, "message": c.message, "date": c.date,
                  "authors": [{"user": c.author, "avatar": None}]} for c in repo.log(commit)]
 
@@ -172,7 +123,7 @@ async def resolve(ctx: Ctx) -> Response:
     rev, path = ctx.args[0], ctx.args[1].strip("/")
 
     def work() -> tuple[Path, dict[str, str]]:
-        commit = _commit_for(ctx, repo, rev)
+        commit = commit_for(ctx, repo, rev)
         entry = next((e for e in repo.ls_tree(commit, path) if e.path == path), None) if _in_repo(path) else None
         if entry is None or entry.type != "blob":
             raise entry_not_found(path, commit)

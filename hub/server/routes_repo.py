@@ -10,8 +10,8 @@ import time
 
 from starlette.responses import Response
 
-from .app import Ctx
-from .cardmeta import parse_card_data, split_front_matter  # noqa: F401 (routes_read imports them here)
+from .context import Ctx
+from .cardmeta import parse_card_data
 from .errors import JSONResponse, ServerError, bad_request, revision_not_found
 from .limits import expect
 from .storage import SHA_RE, identity

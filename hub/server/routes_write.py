@@ -13,7 +13,7 @@ import logging
 
 from starlette.responses import Response
 
-from .app import Ctx
+from .context import Ctx
 from .commits import apply_commit, attr_matches, check_path, commit_too_large, lfs_info_for, lfs_patterns, parse_payload
 from .errors import JSONResponse, ServerError, bad_request
 from .lfs import LfsStore

@@ -97,7 +97,7 @@ def check_plugin_module(name: str, module: str) -> list[Check]:
 def _inputs(spec: Any, batch: int, size: int | None = None, seq: int = 8) -> tuple[Any, ...]:
     import torch
 
-    from ..export.onnx_export import example_inputs
+    from ..exporting.onnx_export import example_inputs
 
     if spec.modality == "image":
         h, w = spec.input.size
@@ -240,8 +240,8 @@ def _export(spec: Any, backbone: Any) -> str:
     import onnxruntime as ort
     import torch
 
-    from ..export import variants
-    from ..export.onnx_export import export_onnx
+    from ..exporting import variants
+    from ..exporting.onnx_export import export_onnx
     from ..model import HubModel
 
     head = torch.nn.Linear(spec.feature_dim, 3)

@@ -172,7 +172,7 @@ def scaffold(name: str, folder: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from .. import CONTRACT_VERSION
+    from ..version import CONTRACT_VERSION
     from ..errors import HubError
     from ..fsutil import atomic_dir, check_output_dir
 

@@ -1,6 +1,6 @@
 """Helpers for testing against a real ``hub serve``: raw requests and a killable server process.
 
-The in-process server (:func:`hub.server.start_background`) is right for most tests, but fault
+The in-process server (:func:`hub.server.serving.start_background`) is right for most tests, but fault
 injection needs a server that can die the way a real one does, mid-request, with ``kill -9``:
 :class:`ServerProcess` runs ``python -m hub serve`` as a child process on a free loopback port and
 can kill and restart it over the same data folder.

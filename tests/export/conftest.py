@@ -1,6 +1,6 @@
 """Run directories for export tests, made once per session.
 
-Until ``hub.train.api.train`` exists this builds a real run dir by hand: the
+Until ``hub.training.api.train`` exists this builds a real run dir by hand: the
 recipe's components from the installed plugins, a quick logistic-regression fit of
 the head on frozen features (so predictions are far from chance and the
 gate's metric comparison means something), ``run.json`` and
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.recipe import ComponentRef, EarlyStopping, ExportConfig, Recipe, TrainConfig
+from hub.recipes import ComponentRef, EarlyStopping, ExportConfig, Recipe, TrainConfig
 
 
 def recipe(backbone: str, dataset: str, task: str, input_size: dict, pretrained: bool = True,
@@ -23,7 +23,7 @@ def recipe(backbone: str, dataset: str, task: str, input_size: dict, pretrained:
     return Recipe(name=f"test-{backbone}", backbone=ComponentRef(backbone), head=ComponentRef("linear"),
                   task=ComponentRef(task), dataset=ComponentRef(dataset), pretrained=pretrained,
                   input_size=input_size, export=export or ExportConfig(),
-                  # early_stopping set: run.json's reader (hub.train.rundir) cannot read it back as None yet
+                  # early_stopping set: run.json's reader (hub.training.rundir) cannot read it back as None yet
                   train=TrainConfig(early_stopping=EarlyStopping()))
 
 
@@ -34,8 +34,8 @@ def make_run(run_dir: Path, rec: Recipe, fit_samples: int = 256) -> Path:
     from hub.model import build_model, components, input_contract
     from hub.plugins import get_hub
     from hub.specs import resolve
-    from hub.train.data import InputEncoder
-    from hub.train.rundir import RunInfo, write_run_info
+    from hub.training.data import InputEncoder
+    from hub.training.rundir import RunInfo, write_run_info
     from hub.weights import resolve_weights
 
     registry = get_hub().registry
@@ -93,8 +93,7 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_gate():
-    from hub.export import GateOptions
-
+    from hub.exporting.pipeline import GateOptions
     return GateOptions(max_samples=64, batch_sizes=(1, 8))  # above the gate's floor of 50 samples
 
 
@@ -106,7 +105,7 @@ def _keep_any(*names: str) -> dict:
     Intel Xeon with AMX disagree on a few of 64 samples), and that verdict is not theirs to assume.
     The floors themselves are tested on planted cases in test_gate_criteria.py.
     """
-    from hub.export.gate import Tolerance
+    from hub.exporting.gate import Tolerance
 
     return {name: Tolerance(None, 0.0, 100.0, 0.0) for name in names}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.export.checks import _contrib_only, structural_checks
+from hub.exporting.checks import _contrib_only, structural_checks
 
 
 def _graph(path: Path, *, contrib: bool, bad_matmul: bool) -> Path:

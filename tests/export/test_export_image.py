@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.export import ExportError, GateError, export_run, validate_export
+from hub.exporting.errors import ExportError, GateError
 
-
+from hub.exporting.pipeline import export_run, validate_export
 @pytest.fixture(scope="module")
 def image_export(image_run: Path, small_gate, keep_any, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("exports") / "digits"
@@ -72,9 +72,9 @@ def test_runtime_predicts_like_torch(image_export: Path, image_run: Path) -> Non
     import torch
 
     from hub import runtime
-    from hub.export.samples import load_dataset
+    from hub.exporting.samples import load_dataset
     from hub.plugins import get_hub
-    from hub.train.rundir import load_run
+    from hub.training.rundir import load_run
 
     info, comps, model = load_run(image_run, get_hub().registry)
     images = load_dataset(info, comps).split("test").inputs[:10]
@@ -122,8 +122,8 @@ def test_validate_passes_on_a_good_export(image_export: Path, small_gate, keep_a
 def test_validate_applies_a_per_variant_tolerance(image_export: Path, small_gate, tmp_path: Path) -> None:
     import shutil
 
-    from hub.export import GateError
-    from hub.export.gate import Tolerance
+    from hub.exporting.errors import GateError
+    from hub.exporting.gate import Tolerance
 
     copy = tmp_path / "copy"
     shutil.copytree(image_export, copy)  # validate rewrites report.json: keep the shared fixture intact
@@ -172,7 +172,7 @@ def test_opset_errors_name_the_range(image_run: Path, tmp_path: Path, small_gate
 def test_unsupported_operator_names_op_and_opset(tmp_path: Path) -> None:
     import torch
 
-    from hub.export.onnx_export import export_onnx
+    from hub.exporting.onnx_export import export_onnx
 
     class Unfold(torch.nn.Module):  # aten::im2col exists from opset 11 on
         def forward(self, x):
@@ -186,7 +186,7 @@ def test_unsupported_operator_names_op_and_opset(tmp_path: Path) -> None:
 def test_bad_run_dirs(tmp_path: Path, image_run: Path) -> None:
     import shutil
 
-    from hub.train.rundir import RunDirError
+    from hub.training.rundir import RunDirError
 
     with pytest.raises(RunDirError, match="not a run directory"):
         export_run(tmp_path, tmp_path / "out")
@@ -213,7 +213,7 @@ def test_weights_missing_or_extra_keys_are_refused(image_run: Path, tmp_path: Pa
     import safetensors.torch
     import torch
 
-    from hub.train.rundir import RunDirError
+    from hub.training.rundir import RunDirError
 
     run = tmp_path / "run"
     shutil.copytree(image_run, run)
@@ -232,8 +232,7 @@ def test_weights_missing_or_extra_keys_are_refused(image_run: Path, tmp_path: Pa
 
 
 def test_disk_full_leaves_nothing(image_run: Path, tmp_path: Path, small_gate, monkeypatch) -> None:
-    from hub.export import pipeline
-
+    from hub.exporting import pipeline
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -244,7 +243,7 @@ def test_disk_full_leaves_nothing(image_run: Path, tmp_path: Path, small_gate, m
 
 
 def test_failing_variant_is_reported_not_kept(image_run: Path, tmp_path: Path, small_gate) -> None:
-    from hub.export.gate import Tolerance
+    from hub.exporting.gate import Tolerance
 
     strict = dataclasses.replace(small_gate, tolerances={"fp16": Tolerance(1e-9, 0.0, 1.0)})
     report = export_run(image_run, tmp_path / "out", quantize=["fp16"], gate_options=strict)

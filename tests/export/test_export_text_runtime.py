@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.export import export_run
-
+from hub.exporting.pipeline import export_run
 TORCH_FREE = """
 import json, sys
 for name in ("torch", "onnx", "transformers", "safetensors"):
@@ -74,7 +73,7 @@ def test_runtime_without_torch(text_export: Path, image_run: Path, small_gate, t
 
     from hub import runtime
     from hub.plugins import get_hub
-    from hub.train.rundir import load_run
+    from hub.training.rundir import load_run
 
     texts = ["a wonderful, moving film", "dull and far too long", "an unwatchable, witless mess"]
     out = subprocess.run([sys.executable, "-c", TORCH_FREE, str(text_export), *texts],
@@ -91,7 +90,7 @@ def test_runtime_without_torch(text_export: Path, image_run: Path, small_gate, t
     assert [r["label"] for r in data["results"]] == [loaded.config["label_names"][i] for i in want.tolist()]
     from PIL import Image
 
-    from hub.export.samples import load_dataset
+    from hub.exporting.samples import load_dataset
 
     info, comps, _ = load_run(image_run, get_hub().registry)
     files = []
@@ -148,8 +147,7 @@ def test_cli_predict_validate_and_errors(text_export: Path, tmp_path: Path, monk
 
 @pytest.mark.slow
 def test_minilm_edge_target_picks_fastest(text_run: Path, tmp_path: Path) -> None:
-    from hub.export import GateOptions
-
+    from hub.exporting.pipeline import GateOptions
     report = export_run(text_run, tmp_path / "edge", target="edge", gate_options=GateOptions(max_samples=487))
     config = json.loads((tmp_path / "edge/config.json").read_text())
     assert config["preferred_variant"] in config["variants"]

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.export import GateError, export_run, validate_export
-from hub.export import gate, pipeline, variants
-from hub.export.gate import Tolerance
+from hub.exporting.errors import GateError
+
+from hub.exporting.pipeline import export_run, validate_export
+from hub.exporting import gate, pipeline, variants
+from hub.exporting.gate import Tolerance
 
 
 def plant(path: Path, shift: float = 8.0) -> None:
@@ -55,9 +57,9 @@ def planted_export(image_run: Path, small_gate, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(image_run: Path, small_gate):
-    from hub.export.samples import make_encoder
+    from hub.exporting.samples import make_encoder
     from hub.plugins import get_hub
-    from hub.train.rundir import load_run
+    from hub.training.rundir import load_run
 
     info, comps, model = load_run(image_run, get_hub().registry)
     encode = make_encoder(info.input, comps.backbone_spec.input_names, None)

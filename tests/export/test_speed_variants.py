@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.export import export_run
-
-
+from hub.exporting.pipeline import export_run
 def _ops_after_onnxruntime(path: Path, tmp: Path) -> collections.Counter:
     """The op types of the graph onnxruntime actually runs (portable EXTENDED level, saved)."""
     import onnx
@@ -35,8 +33,8 @@ def test_int8_static_cnn_runs_every_conv_as_an_integer_kernel(tmp_path: Path, ca
     """A random-init ResNet-18 exports equal (zero) BN biases shared through Identity nodes; quantised
     as exported, those Convs kept float biases, were not fused into QLinearConv and int8 ran slower
     than fp32. After pre-processing every Conv must be an integer kernel."""
-    from hub.export import variants
-    from hub.export.onnx_export import export_onnx
+    from hub.exporting import variants
+    from hub.exporting.onnx_export import export_onnx
     from hub.model import HubModel, build_backbone, build_head
     from hub.plugins import get_hub
 
@@ -58,7 +56,7 @@ def test_tracing_switches_transformers_attention_and_restores_it() -> None:
     import torch
     from transformers import BertConfig, BertModel
 
-    from hub.export.onnx_export import traceable_attention
+    from hub.exporting.onnx_export import traceable_attention
 
     bert = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                                 vocab_size=100), add_pooling_layer=False)
@@ -74,7 +72,7 @@ def test_tracing_switches_transformers_attention_and_restores_it() -> None:
 
 
 def test_decide_keeps_int8_only_when_faster_and_says_why() -> None:
-    from hub.export.choice import decide
+    from hub.exporting.choice import decide
 
     machine = {"cpu": "Test CPU", "isa": ["avx2"], "onnxruntime": "9.9"}
     passed = {"passed": True, "failures": [], "metric_drop_points": 0.1}
@@ -91,8 +89,8 @@ def test_decide_keeps_int8_only_when_faster_and_says_why() -> None:
 
 
 def test_unknown_calibration_method_is_one_clear_error(tmp_path: Path) -> None:
-    from hub.export import ExportError, variants
-
+    from hub.exporting.errors import ExportError
+    from hub.exporting import variants
     with pytest.raises(ExportError, match=r"unknown calibration method 'kl'; choose from percentile, minmax, entropy"):
         variants.make_variant("int8-static", tmp_path / "model.onnx", tmp_path / "int8.onnx",
                               calibration=[{"pixel_values": np.zeros((1, 3, 8, 8), np.float32)}],
@@ -189,8 +187,8 @@ def test_quantising_a_text_graph_writes_nothing_outside_its_folder_and_is_made(t
     import torch
     from transformers import BertConfig, BertModel
 
-    from hub.export import variants
-    from hub.export.onnx_export import export_onnx
+    from hub.exporting import variants
+    from hub.exporting.onnx_export import export_onnx
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:

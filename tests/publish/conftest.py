@@ -28,7 +28,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from huggingface_hub import HfApi, constants  # noqa: E402
 
-from hub.server import ServerHandle, start_background  # noqa: E402
+from hub.server.serving import ServerHandle, start_background  # noqa: E402
 
 TOKEN = "tok-" + uuid.uuid4().hex  # random, so a grep for it cannot match by accident
 TOKENS = {TOKEN: "alice"}
@@ -143,7 +143,7 @@ def make_export(root: Path, *, big: bool = False, text: bool = False) -> Path:
     _onnx(root / "onnx" / "model.onnx", hidden=BIG // 12 if big else 4, external=big)
     _onnx(root / "onnx" / "model.int8-dynamic.onnx")
     save_file({"head.weight": np.ones((3, 4), np.float32)}, str(root / "model.safetensors"))
-    # The shapes hub/export/package.py and pipeline.py write (variants keyed by name, gate entries).
+    # The shapes hub/exporting/package.py and pipeline.py write (variants keyed by name, gate entries).
     config = {
         "format": 1, "name": "cifar3-resnet18", "task": "classification",
         "pipeline_tag": "text-classification" if text else "image-classification",
@@ -172,7 +172,7 @@ def make_export(root: Path, *, big: bool = False, text: bool = False) -> Path:
                 "metrics": {"pytorch": {"accuracy": 0.91, "macro_f1": 0.9}, "onnx": {"accuracy": onnx_acc}},
                 "failures": [], "tolerance": {"atol": 1e-4}, "seconds": 0.2}
 
-    (root / "report.json").write_text(json.dumps({  # report.json format 1 (hub/export/report.py)
+    (root / "report.json").write_text(json.dumps({  # report.json format 1 (hub/exporting/report.py)
         "format": 1, "hub_version": "0.1.0", "opset": 18, "target": "default", "split": "test",
         "gate": {"split": "test", "samples": 269, "min_samples": 50, "warn_below": 200, "criterion": "passed",
                  "allow_few_samples": False, "metric_resolution_points": 0.3717, "warnings": []},

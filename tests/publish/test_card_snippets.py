@@ -24,10 +24,11 @@ import numpy as np
 import pytest
 
 import hub
-from hub.export import GateOptions, export_run
+from hub.exporting.pipeline import GateOptions, export_run
 from hub.plugins import load_hub
 from hub.publish import push
-from hub.train.api import load_dataset, train
+from hub.job import plan
+from hub.training.api import train
 from hub.zoo import recipe_from_table
 
 REPO_ROOT = Path(hub.__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def _publish(table: dict, root: Path, server, token: str):
     repo = f"alice/card-{root.name}-{uuid.uuid4().hex[:6]}"
     result = push(root / "export", repo, endpoint=server.url, token=token)
     return {"export": root / "export", "repo": repo, "commit": result.commit_sha, "recipe": recipe,
-            "test": load_dataset(recipe, registry).split("test")}
+            "test": plan(recipe, registry).dataset.split("test")}
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.server import start_background
+from hub.server.serving import start_background
 
 ROOT = Path(__file__).resolve().parents[2]
 MARK = re.compile(r"^<!-- example: ([\w-]+)/(\d+) -->\n```(bash|python)\n(.*?)^```", re.M | re.S)

@@ -13,8 +13,8 @@ import torch
 from hub.pipeline import run
 from hub.plugins import load_hub
 from hub.runtime.preprocess import preprocess_images
-from hub.train.api import load_dataset
-from hub.train.rundir import load_run
+from hub.job import plan
+from hub.training.rundir import load_run
 from hub.zoo import recipe_from_table
 
 
@@ -58,7 +58,7 @@ def test_train_export_push_load_predict(table, tmp_path, server, token, monkeypa
     # The last stage pulled the pushed commit and ran it with hub.runtime on the whole test split.
     verified = outcome.verified
     assert verified["commit_sha"] == outcome.push.commit_sha and verified["files_verified"] > 0
-    assert verified["samples"] == len(load_dataset(recipe, registry).split("test"))
+    assert verified["samples"] == len(plan(recipe, registry).dataset.split("test"))
     drop = 100 * (outcome.summary["test"]["accuracy"] - verified["variants"]["fp32"]["accuracy"])
     assert abs(drop) <= recipe.export.max_metric_drop  # the gate's metric budget, in points
     assert verified["variants"]["fp32"]["top1_agreement_vs_fp32"] == 1.0
@@ -68,7 +68,7 @@ def test_train_export_push_load_predict(table, tmp_path, server, token, monkeypa
 
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     deployed = load(f"{repo}@{outcome.push.commit_sha}", variant="fp32")
-    test = load_dataset(recipe, registry).split("test")
+    test = plan(recipe, registry).dataset.split("test")
     inputs = test.inputs[:64] if hasattr(test.inputs, "shape") else list(test.inputs[:64])
     predicted = [deployed.config["label2id"][p["label"]] for p in deployed.predict(inputs)]
     assert np.array_equal(np.array(predicted), _torch_labels(outcome.run_dir, registry, inputs, recipe_modality(outcome)))

@@ -82,7 +82,7 @@ def test_a_second_push_is_a_no_op(published, pretrained, capsys):
 
 
 def test_the_run_record_names_repo_at_commit_and_sha256(published, pretrained):
-    from hub.train.api import _backbone_record
+    from hub.training.api import _backbone_record
 
     repo, commit = published
     record = _backbone_record(spec(), True, f"{repo}@v1")

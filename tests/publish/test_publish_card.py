@@ -75,7 +75,7 @@ def test_fine_tuned_only_when_the_backbone_trained(export_dir):
 
 
 def test_recipe_table_lists_only_keys_that_differ_and_acted(export_dir):
-    from hub.recipe import TrainConfig
+    from hub.recipes import TrainConfig
 
     defaults = {k: v for k, v in TrainConfig().__dict__.items()}
     _with_recipe(export_dir, **{**defaults, "strategy": "feature-extraction", "epochs": 3, "lr": 0.001,

@@ -1,7 +1,7 @@
 """Push under faults: 503s, answers lost after the server applied a commit, uploads cut mid-way.
 
 The faults come from a small ASGI wrapper around the real `hub serve` app, installed by patching
-``hub.server.create_app`` while a dedicated server starts. Backoff sleeps are shortened so the
+``hub.server.serving.create_app`` while a dedicated server starts. Backoff sleeps are shortened so the
 client's and our retries run in milliseconds.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-import hub.server
+import hub.server.serving
 from hub.publish import PublishError, client, push
 
 Action = Callable[..., Awaitable[None]]
@@ -90,16 +90,16 @@ async def lose_answer(app, scope, receive, send) -> None:
 @pytest.fixture
 def faulty(tmp_path, token, monkeypatch):
     """A dedicated server whose app is wrapped in :class:`FaultyApp` (``handle.faults``)."""
-    real_create = hub.server.create_app
+    real_create = hub.server.serving.create_app
     wrappers: list[FaultyApp] = []
 
     def create(*args, **kwargs):
         wrappers.append(FaultyApp(real_create(*args, **kwargs)))
         return wrappers[-1]
 
-    monkeypatch.setattr(hub.server, "create_app", create)
-    handle = hub.server.start_background(tmp_path / "faulty-serve", tokens={token: "alice"})
-    monkeypatch.setattr(hub.server, "create_app", real_create)
+    monkeypatch.setattr(hub.server.serving, "create_app", create)
+    handle = hub.server.serving.start_background(tmp_path / "faulty-serve", tokens={token: "alice"})
+    monkeypatch.setattr(hub.server.serving, "create_app", real_create)
     handle.faults = wrappers[0]
     yield handle
     handle.stop()

@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 
-from hub.export import GateOptions, export_run
+from hub.exporting.pipeline import GateOptions, export_run
 from hub.plugins import load_hub
 from hub.publish import push
-from hub.train.api import load_dataset, train
+from hub.job import plan
+from hub.training.api import train
 from hub.verify import VerificationError, verify_published
 from hub.zoo import recipe_from_table
 
@@ -26,7 +27,7 @@ def published(server, token, tmp_path_factory):
     repo = f"alice/verify-{uuid.uuid4().hex[:8]}"
     pushed = push(root / "export", repo, endpoint=server.url, token=token)
     return {"repo": repo, "commit": pushed.commit_sha, "accuracy": result.summary["test"]["accuracy"],
-            "test": load_dataset(recipe, registry).split("test")}
+            "test": plan(recipe, registry).dataset.split("test")}
 
 
 def test_the_published_model_scores_what_pytorch_scored(published, server, tmp_path):

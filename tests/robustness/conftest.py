@@ -29,7 +29,7 @@ _RUNS: dict[str, Path] = {}
 def finished_run(tiny_hub, tmp_path_factory, tmp_path) -> Callable[[], Path]:
     """A copy of one real finished run (tiny CNN, digits, 1 epoch of feature extraction) that a test may damage."""
     if "run" not in _RUNS:
-        from hub.train.api import train
+        from hub.training.api import train
         from hub.zoo import recipe_from_table
 
         recipe = recipe_from_table("tiny", {"backbone": "tiny-cnn", "dataset": "digits",

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from hub.errors import HubError
 from hub.plugins import get_hub
-from hub.recipe import SECTIONS, FieldError, build_section
+from hub.recipes import SECTIONS, FieldError, build_section
 from hub.runtime import read_config
 from hub.zoo import ENTRY_KEYS, apply_override, load_catalogue, recipe_from_table
 

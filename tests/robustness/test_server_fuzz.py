@@ -23,7 +23,7 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from hub.server import ServerHandle, start_background  # noqa: E402
+from hub.server.serving import ServerHandle, start_background  # noqa: E402
 from hub.testing.serve import ndjson  # noqa: E402
 
 AUTH = {"authorization": "Bearer alice-token"}

@@ -243,7 +243,7 @@ def no_space(after: int):
 
 
 def test_disk_full_during_lfs_upload_is_507_and_stores_nothing(tmp_path: Path, monkeypatch):
-    from hub.server import start_background
+    from hub.server.serving import start_background
     from hub.server.lfs import LfsStore
 
     with start_background(tmp_path / "data", tokens=TOKENS) as server:
@@ -267,7 +267,8 @@ def test_disk_full_during_lfs_upload_is_507_and_stores_nothing(tmp_path: Path, m
 
 
 def test_disk_full_during_commit_is_507_and_changes_nothing(tmp_path: Path, monkeypatch):
-    from hub.server import commits, start_background
+    from hub.server import commits
+    from hub.server.serving import start_background
 
     with start_background(tmp_path / "data", tokens=TOKENS) as server:
         httpx.post(f"{server.url}/api/repos/create", json={"name": REPO}, headers=AUTH).raise_for_status()

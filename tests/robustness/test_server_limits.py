@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.server import ServerHandle, start_background
+from hub.server.serving import ServerHandle, start_background
 from hub.testing.serve import commit_body, ndjson
 
 TOKENS = {"alice-token": "alice"}

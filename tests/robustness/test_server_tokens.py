@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.server import start_background
+from hub.server.serving import start_background
 from hub.server.auth import hash_token, parse_token_env, parse_token_file
 
 

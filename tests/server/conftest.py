@@ -25,7 +25,7 @@ for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
 import pytest  # noqa: E402
 from huggingface_hub import HfApi, constants  # noqa: E402
 
-from hub.server import ServerHandle, start_background  # noqa: E402
+from hub.server.serving import ServerHandle, start_background  # noqa: E402
 
 TOKENS = {"alice-token": "alice", "bob-token": "bob"}
 

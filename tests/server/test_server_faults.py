@@ -168,7 +168,7 @@ def test_git_revision_syntax_is_not_a_revision(server, alice, repo_id):
 
 
 def test_one_server_per_data_dir(server):
-    from hub.server import start_background
+    from hub.server.serving import start_background
 
     with pytest.raises(RuntimeError, match="already using"):
         start_background(server.data_dir, tokens={})

@@ -117,6 +117,16 @@ def float_images():
     return Dataset("float-images", "image", ("a", "b"), {{"train": Split(images, np.array([0, 1] * 3))}})
 
 
+def counted_digits():
+    """scikit-learn's digits, recording each call of this factory in $HUBTEST_DATASET_CALLS."""
+    import os
+    from hub_vision.data.embedded import digits
+
+    with open(os.environ["HUBTEST_DATASET_CALLS"], "a") as fh:
+        fh.write("called\\n")
+    return digits()
+
+
 def not_a_dataset():
     return {{"train": ([], [])}}
 
@@ -156,6 +166,8 @@ def register_heads(register):
 
 @hookimpl
 def register_datasets(register):
+    register(DatasetSpec(name="counted-digits", factory="hubtest_tinytrain:counted_digits", modality="image",
+                         task="image-classification", description="digits, calls counted"))
     register(DatasetSpec(name="one-class", factory="hubtest_tinytrain:one_class", modality="image",
                          task="image-classification"))
     register(DatasetSpec(name="bad-labels", factory="hubtest_tinytrain:bad_labels", modality="image",

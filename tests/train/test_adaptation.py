@@ -19,8 +19,8 @@ from hub.adapt import AdaptContext, recompute_norm_stats
 from hub.errors import DataError, HubError, ZooError
 from hub.plugins import load_hub, set_hub
 from hub.specs import resolve
-from hub.train.api import train
-from hub.train.rundir import load_run
+from hub.training.api import train
+from hub.training.rundir import load_run
 from hub.zoo import recipe_from_table
 
 
@@ -255,7 +255,7 @@ def test_cli_target_dataset_flag_trains_an_adapted_run(tiny_hub, tmp_path, capsy
 
 @pytest.mark.parametrize("precise", [2048, 0])
 def test_precise_bn_makes_running_statistics_those_of_the_training_data(tiny_hub, tmp_path, precise):
-    from hub.train.data import InputEncoder
+    from hub.training.data import InputEncoder
 
     cfg = recipe_from_table("t", {"backbone": "tiny-cnn", "dataset": "digits", "train": {
         "epochs": 1, "batch_size": 64, "lr": 0.05, "strategy": "fine-tune", "precise_bn": precise}},
@@ -277,8 +277,7 @@ def test_precise_bn_makes_running_statistics_those_of_the_training_data(tiny_hub
 def test_an_adapted_run_exports_backbone_and_head_only_through_the_gate(tiny_hub, tmp_path):
     import onnx
 
-    from hub.export import export_run
-
+    from hub.exporting.pipeline import export_run
     def onnx_params(folder):
         model = onnx.load(str(folder / "onnx" / "model.onnx"))
         return sum(int(np.prod(t.dims)) for t in model.graph.initializer)

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from hub.cli import main
-from hub.train import feature_cache
-from hub.train.api import train
+from hub.training import feature_cache
+from hub.training.api import train
 from hub.zoo import recipe_from_table
 
 
@@ -20,7 +20,7 @@ def _recipe(tiny_hub, **train_keys):
 
 
 def test_the_second_run_reads_the_features_and_trains_the_same(tiny_hub, tmp_path, monkeypatch):
-    import hub.train.api as api
+    import hub.training.api as api
 
     first = train(_recipe(tiny_hub), tmp_path / "a", tiny_hub.registry, progress=False).summary
     assert first["feature_cache"]["misses"] == ["train", "validation", "test"] and first["feature_cache"]["hits"] == []

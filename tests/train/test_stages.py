@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub import stages
+from hub import fingerprints, stages
 from hub.cli import main
 from hub.data import Dataset, Split
 
@@ -72,7 +72,7 @@ def test_a_failed_redo_gives_the_previous_run_back(tiny_hub, tmp_path, capsys, m
     assert _run(capsys, out)[0] == 0
     before = (out / "run" / "weights.safetensors").read_bytes()
 
-    import hub.train.api as train_api
+    import hub.training.api as train_api
 
     def broken(recipe, run_dir, registry, **kw):
         Path(run_dir).mkdir(parents=True)
@@ -109,31 +109,49 @@ def _dataset(labels):
 
 
 def test_data_fingerprint_sees_one_changed_label_and_one_changed_pixel():
-    base = stages.data_fingerprint(_dataset([0, 1, 0, 1]))
-    assert stages.data_fingerprint(_dataset([0, 1, 0, 1])) == base
-    assert stages.data_fingerprint(_dataset([0, 1, 1, 1])) != base
+    base = fingerprints.data_fingerprint(_dataset([0, 1, 0, 1]))
+    assert fingerprints.data_fingerprint(_dataset([0, 1, 0, 1])) == base
+    assert fingerprints.data_fingerprint(_dataset([0, 1, 1, 1])) != base
     pixel = _dataset([0, 1, 0, 1])
     pixel.splits["train"].inputs[2, 3, 4] ^= 1
-    assert stages.data_fingerprint(pixel) != base
+    assert fingerprints.data_fingerprint(pixel) != base
     texts = Dataset(name="t", modality="text", label_names=("a", "b"), splits={"train": Split(["ab", "c"], np.array([0, 1]))})
     joined = Dataset(name="t", modality="text", label_names=("a", "b"), splits={"train": Split(["a", "bc"], np.array([0, 1]))})
-    assert stages.data_fingerprint(texts) != stages.data_fingerprint(joined)  # strings are delimited
+    assert fingerprints.data_fingerprint(texts) != fingerprints.data_fingerprint(joined)  # strings are delimited
 
 
 def test_images_listed_by_path_are_fingerprinted_by_content(tmp_path):
     image = tmp_path / "a.png"
     image.write_bytes(b"first")
     listed = Dataset(name="f", modality="image", label_names=("a",), splits={"train": Split([str(image)], np.array([0]))})
-    before = stages.data_fingerprint(listed)
+    before = fingerprints.data_fingerprint(listed)
     image.write_bytes(b"second")
-    assert stages.data_fingerprint(listed) != before
+    assert fingerprints.data_fingerprint(listed) != before
 
 
 def test_code_fingerprint_sees_an_edit_in_a_plugin_module(tmp_path, monkeypatch):
     (tmp_path / "hubtest_fp_plugin.py").write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     plugins = {"fp": "hubtest_fp_plugin"}
-    before = stages.code_fingerprint(plugins)
-    assert stages.code_fingerprint(plugins) == before
+    before = fingerprints.code_fingerprint(plugins)
+    assert fingerprints.code_fingerprint(plugins) == before
     (tmp_path / "hubtest_fp_plugin.py").write_text("X = 2\n")
-    assert stages.code_fingerprint(plugins) != before
+    assert fingerprints.code_fingerprint(plugins) != before
+
+
+def test_one_hub_run_loads_a_third_party_dataset_once(tiny_hub, tmp_path, capsys, monkeypatch):
+    """Train, export + gate, publish, pull + verify: one call of the dataset plugin's factory (it was 5)."""
+    from hub.server.serving import start_background
+
+    calls = tmp_path / "calls.txt"
+    calls.write_text("")
+    monkeypatch.setenv("HUBTEST_DATASET_CALLS", str(calls))
+    monkeypatch.setenv("HF_TOKEN", "job-token")
+    with start_background(tmp_path / "serve", tokens={"job-token": "alice"}) as server:
+        capsys.readouterr()
+        code = main(["run", "--backbone", "tiny-cnn", "--dataset", "counted-digits", "--epochs", "1", "--no-progress",
+                     "--out", str(tmp_path / "job"), "--endpoint", server.url, "--repo", "alice/counted"])
+        err = capsys.readouterr().err
+    assert code == 0, err
+    assert (tmp_path / "job" / "pulled" / "hub_manifest.json").is_file()  # every stage ran, verify included
+    assert calls.read_text().count("called") == 1

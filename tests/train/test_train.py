@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from hub.errors import DataError, HubError, SpecError
-from hub.train.api import train
-from hub.train.rundir import RunDirError, load_run
-from hub.train.trainer import TrainingDiverged
+from hub.training.api import train
+from hub.training.rundir import RunDirError, load_run
+from hub.training.trainer import TrainingDiverged
 from hub.zoo import recipe_from_table
 
 
@@ -117,7 +117,7 @@ def test_bf16_autocast_trains_on_cpu(tiny_hub, tmp_path):
 
 
 def test_trainable_backbone_parts_train_with_dropout_and_frozen_ones_do_not(tiny_hub):
-    from hub.train.trainer import Trainer
+    from hub.training.trainer import Trainer
 
     model = torch.nn.Module()
     model.backbone = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(2, 2)))
@@ -178,7 +178,7 @@ def test_metrics_also_go_to_tensorboard_and_mlflow(tiny_hub, tmp_path):
 
 
 def test_a_logger_whose_package_is_missing_is_refused_before_the_run_dir_is_claimed(tiny_hub, tmp_path, monkeypatch):
-    from hub.train import loggers
+    from hub.training import loggers
 
     monkeypatch.setitem(loggers._PACKAGES, "mlflow", "no_such_mlflow_package")  # as on a machine without the extra
     with pytest.raises(HubError, match="pip install 'zoohub\\[loggers\\]'"):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..app import Ctx
+from ..context import Ctx
 from ..errors import ServerError
 from . import render
 from .session import COOKIE, CSRF_COOKIE, cookie, same
@@ -30,7 +30,7 @@ def _page(ctx: Ctx, template: str, status: int = 200, **values) -> HTMLResponse:
 
 
 async def index(ctx: Ctx) -> Response:
-    from ..routes_list import visible_summaries
+    from ..repo_query import visible_summaries
 
     search = ctx.query.get("search", "").strip()
 
@@ -41,7 +41,7 @@ async def index(ctx: Ctx) -> Response:
 
 
 async def repo_page(ctx: Ctx) -> Response:
-    from ..routes_read import _commit_for, repo_summary
+    from ..repo_query import commit_for, repo_summary
 
     try:
         meta, repo = ctx.readable()
@@ -57,7 +57,7 @@ async def repo_page(ctx: Ctx) -> Response:
     rev = ctx.query.get("rev") or "main"
 
     def work() -> dict:
-        commit = _commit_for(ctx, repo, rev)
+        commit = commit_for(ctx, repo, rev)
         info = repo_summary(ctx, ctx.repo_id, meta, repo, commit, True)  # siblings with sizes and LFS
         files = [{"path": f["rfilename"], "size": f["size"], "sha256": (f.get("lfs") or {}).get("sha256"),
                   "url": f"/{ctx.repo_id}/resolve/{commit}/{quote(f['rfilename'])}"} for f in info["siblings"]]

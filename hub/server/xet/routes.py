@@ -14,7 +14,7 @@ import time
 
 from starlette.responses import Response
 
-from ..app import Ctx
+from ..context import Ctx
 from ..errors import JSONResponse, ServerError, bad_request, repo_not_found
 from ..limits import check_declared_length, read_capped
 from .formats import MAX_XORB_BYTES, CasInfo, FormatError, read_shard, write_dedup_shard

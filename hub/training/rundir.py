@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..errors import HubError
 from ..fsutil import atomic_write_json
-from ..recipe import AdaptConfig, ComponentRef, ExportConfig, FieldError, PublishConfig, Recipe, TrainConfig, build_section
+from ..recipes import AdaptConfig, ComponentRef, ExportConfig, FieldError, PublishConfig, Recipe, TrainConfig, build_section
 from ..registry import Registry
 from ..specs import ImageInput, TextInput
 
@@ -135,8 +135,10 @@ def _run_info(data: dict[str, Any]) -> RunInfo:
     )
 
 
-def load_run(run_dir: Path, registry: Registry, weights: str = WEIGHTS):
-    """Rebuild the trained model of a run: ``(info, components, model)`` in eval mode."""
+def load_run(run_dir: Path, registry: Registry, weights: str = WEIGHTS, job: Any = None):
+    """Rebuild the trained model of a run: ``(info, components, model)`` in eval mode.
+
+    ``job`` (a :class:`hub.job.Job` of the same recipe) lends its components and resolved weights."""
     from ..model import build_model, components
 
     run_dir = Path(run_dir)
@@ -144,8 +146,8 @@ def load_run(run_dir: Path, registry: Registry, weights: str = WEIGHTS):
     path = run_dir / weights
     if not path.is_file():
         raise RunDirError(f"{run_dir}: no {weights}; the run did not finish (resume it with `hub train --resume {run_dir}`)")
-    comps = components(info.recipe, registry)
-    model = build_model(info.recipe, comps, len(info.label_names), pretrained=_needs_folder(info))
+    comps = job.components if job is not None else components(info.recipe, registry)
+    model = build_model(info.recipe, comps, len(info.label_names), pretrained=_needs_folder(info), job=job)
     state = read_weights(path)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)

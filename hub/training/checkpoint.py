@@ -88,7 +88,7 @@ def restore(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
 
     Every way a checkpoint can be damaged (truncated safetensors, an optimiser file with a
     pickled object in it, which ``weights_only=True`` refuses, garbled JSON, a state from
-    another model) ends as one :class:`~hub.train.rundir.RunDirError` line.
+    another model) ends as one :class:`~hub.training.rundir.RunDirError` line.
     """
     try:
         load_weights(model, path / "model.safetensors")

@@ -35,7 +35,7 @@ MODEL_VERSION = 1
 
 def stamp(proto: Any) -> None:
     """Producer fields name the hub that wrote the file (not torch or onnxruntime's quantiser)."""
-    from .. import __version__
+    from ..version import __version__
 
     proto.producer_name = "hub"
     proto.producer_version = __version__

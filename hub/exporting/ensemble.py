@@ -6,10 +6,10 @@ contract and input names (one preprocessing feeds the single graph) and the task
 the same tokenizer. Anything else is one :class:`EnsembleError` naming the members and what
 differs, raised before anything is written.
 
-The graph is :class:`hub.export.ensemble_model.EnsembleModel` (output ``logits`` =
+The graph is :class:`hub.exporting.ensemble_model.EnsembleModel` (output ``logits`` =
 ``log(sum_k w_k softmax(z_k))``, so the runtime's softmax gives the averaged probabilities) and
 it goes through the same export, gate, variants and packaging as one run
-(:func:`hub.export.pipeline._build`), gated against the members' averaged PyTorch output.
+(:func:`hub.exporting.build.build`), gated against the members' averaged PyTorch output.
 Before that, the members are run once on the gate's samples: each member's metric, the
 ensemble's, and a float64 check that the module's average is the mean of the members'
 softmax go into ``config.json`` and ``report.json``. Layout of the folder::
@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 
 from ..fsutil import atomic_dir, atomic_write_json
-from ..recipe import ComponentRef, ExportConfig, build_section
+from ..recipes import ComponentRef, ExportConfig, build_section
 from ..runtime.session import inside
 from . import package, samples
 from .errors import ExportError, GateError
 from .onnx_export import EXTERNAL_DATA_THRESHOLD
-from .pipeline import REPORT, GateOptions, _build, _registry, _task, wanted_variants
+from .build import REPORT, ExportPlan, GateOptions, build, make_task, registry_or_default, wanted_variants
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class EnsembleError(ExportError, ValueError):
 class Member:
     name: str
     run_dir: Path
-    info: Any  # hub.train.rundir.RunInfo
+    info: Any  # hub.training.rundir.RunInfo
     comps: Any  # hub.model.Components
     model: Any  # hub.model.HubModel
     summary: dict[str, Any]
@@ -115,7 +115,7 @@ def check_out(out: Path, run_dirs: Sequence[Path]) -> None:
 def load_members(run_dirs: Sequence[Path], registry: Any, names: Sequence[str] | None = None,
                  weights: str = "weights.safetensors") -> list[Member]:
     """Rebuild every member from its run directory (``load_run``), in order."""
-    from ..train.rundir import load_run
+    from ..training.rundir import load_run
 
     names = list(names) if names is not None else member_names(run_dirs)
     members = []
@@ -200,11 +200,10 @@ def _softmax64(logits: np.ndarray) -> np.ndarray:
 
 
 def evaluate(model: Any, members: Sequence[Member], info: Any, comps: Any, options: GateOptions,
-             tokenizer: Path | None, batch: int = 64) -> dict[str, Any]:
+             tokenizer: Path | None, dataset: Any, batch: int = 64) -> dict[str, Any]:
     """Each member's and the ensemble's metrics on the gate samples, and the averaging check."""
     import torch
 
-    dataset = samples.load_dataset(info, comps)
     if tuple(dataset.label_names) != tuple(info.label_names):
         raise EnsembleError(f"gate dataset {dataset.name!r} has labels {list(dataset.label_names)}, the members "
                             f"{list(info.label_names)}; gate on a dataset with the members' labels")
@@ -222,7 +221,7 @@ def evaluate(model: Any, members: Sequence[Member], info: Any, comps: Any, optio
     if not diff <= AVERAGE_ATOL:
         raise GateError(f"the ensemble module's probabilities differ from the mean of its members' by {diff:.3g} "
                         f"(> {AVERAGE_ATOL:g}); nothing exported")
-    task = _task(comps, info)
+    task = make_task(comps, info)
     target = torch.from_numpy(labels)
     return {"split": options.split, "samples": int(len(labels)), "primary_metric": comps.task.spec.primary_metric,
             "members": [task.metrics(logits[k], target) for k in range(len(members))],
@@ -310,30 +309,31 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, weights:
     normalised = normalise_weights(weights, len(run_dirs))
     check_out(out, run_dirs)
     options = gate_options or GateOptions()
-    registry = _registry(registry)
+    registry = registry_or_default(registry)
     members = load_members(run_dirs, registry, names)
     check_compatible(members)
     cfg = export_config or members[0].info.recipe.export
     info, comps = _gate_context(members[0], registry, dataset, cfg)
-    opset = cfg.opset if opset is None else int(opset)
     target = target or cfg.target
-    wanted = wanted_variants(cfg, quantize, target)
-    tolerances = options.resolve(cfg)
     tokenizer = None
     if info.modality == "text":
         from ..weights import resolve_weights
 
         tokenizer = Path(resolve_weights(comps.backbone_spec)[0])
     model = EnsembleModel([m.model for m in members], normalised)
-    evaluation = evaluate(model, members, info, comps, options, tokenizer)
+    dataset = samples.load_dataset(info, comps)  # once: the members' check and the gate read the same splits
+    evaluation = evaluate(model, members, info, comps, options, tokenizer, dataset)
     record = _record(members, model.weights, weights, evaluation, info, cfg)
-    where = f"ensemble of {', '.join(m.name for m in members)}"
+    export = ExportPlan(run_dir=run_dirs[0], out=out, info=info, comps=comps, model=model, tokenizer=tokenizer,
+                        dataset=dataset, opset=cfg.opset if opset is None else int(opset),
+                        wanted=wanted_variants(cfg, quantize, target), target=target, options=options,
+                        tolerances=options.resolve(cfg), threshold=external_data_threshold, bench_iters=bench_iters,
+                        customize=_customize(name or out.name, members, record),
+                        copy_files=_copy_files(members, record))
+    export.where = f"ensemble of {', '.join(m.name for m in members)}"
     try:
         with atomic_dir(out) as tmp:
-            report = _build(tmp, run_dirs[0], out, info, comps, model, tokenizer, opset, wanted, target, options,
-                            tolerances, external_data_threshold, bench_iters, where,
-                            customize=_customize(name or out.name, members, record),
-                            copy_files=_copy_files(members, record))
+            report = build(tmp, export)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ExportError(f"disk full while writing the ensemble next to {out}; nothing was kept") from exc
@@ -341,7 +341,7 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, weights:
     report.pop("run_dir", None)
     report["ensemble"] = record
     atomic_write_json(out / REPORT, report)
-    log.info("%s -> %s: %s %.4f (best member %s %.4f)", where, out, record["primary_metric"],
+    log.info("%s -> %s: %s %.4f (best member %s %.4f)", export.where, out, record["primary_metric"],
              record["metrics"][record["primary_metric"]], record["best_member"],
              record["best_member_metrics"][record["primary_metric"]])
     return report

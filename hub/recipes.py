@@ -233,6 +233,36 @@ def _type_name(value: Any) -> str:
 SECTIONS: dict[str, type] = {"train": TrainConfig, "export": ExportConfig, "publish": PublishConfig}
 
 
-from ._callable import make_callable  # noqa: E402
+#: The keys of a zoo entry's ``[ensemble]`` table (members trained and averaged by `hub run`).
+ENSEMBLE_KEYS = ("members", "seeds", "weights")
 
-make_callable(__name__, "recipe")  # hub.recipe("entry", overrides=[...]) is hub.api.recipe(...)
+
+def parse_ensemble_section(raw: Any) -> dict[str, Any]:
+    """Shape-check an entry's ``ensemble`` table; errors carry the key path (zoo.py adds file:line)."""
+    if not isinstance(raw, Mapping):
+        raise FieldError(("ensemble",), "must be a table, e.g. ensemble = { seeds = [0, 1, 2] }")
+    for key in raw:
+        if key not in ENSEMBLE_KEYS:
+            raise FieldError(("ensemble", key), unknown_key_message(key, list(ENSEMBLE_KEYS)))
+    members, seeds = raw.get("members", []), raw.get("seeds", [])
+    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
+        raise FieldError(("ensemble", "members"), "must be a list of zoo entry names")
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                              for s in seeds):
+        raise FieldError(("ensemble", "seeds"), "must be a list of integers >= 0 (train.seed of each member)")
+    for key, values in (("members", members), ("seeds", seeds)):
+        if len(set(values)) != len(values):
+            raise FieldError(("ensemble", key), f"lists {sorted({v for v in values if values.count(v) > 1})} twice")
+    count = len(members) + len(seeds)
+    if count < 2:
+        raise FieldError(("ensemble",), f"an ensemble needs at least two members (members + seeds), got {count}")
+    weights = raw.get("weights")
+    if weights is not None:
+        if not isinstance(weights, list) or not all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights):
+            raise FieldError(("ensemble", "weights"), "must be a list of positive numbers")
+        if len(weights) != count:
+            raise FieldError(("ensemble", "weights"), f"{len(weights)} weights for {count} members "
+                                                      "(members first, then one per seed)")
+    return {"members": tuple(members), "seeds": tuple(seeds),
+            "weights": tuple(float(w) for w in weights) if weights is not None else None}

@@ -18,7 +18,7 @@ import torch
 from ..adapt import AdaptationMethod, AdaptContext, norm_layers
 from ..data import Dataset, Split
 from ..errors import DataError, HubError
-from ..recipe import Recipe
+from ..recipes import Recipe
 from ..registry import Component, Registry
 from ..specs import resolve
 from .data import InputEncoder, batch_plan, iterate
@@ -39,22 +39,15 @@ class Adaptation:
         return self.component.qualified_name
 
 
-def _load_target(recipe: Recipe, registry: Registry) -> Dataset:
-    from .api import load_named_dataset  # api imports this module: resolve at call time
-
-    ref = dict(recipe.adapt.target)
-    return load_named_dataset(registry, ref.pop("name"), ref, role="target dataset")
-
-
-def prepare(recipe: Recipe, registry: Registry, source: Dataset, backbone: torch.nn.Module, feature_dim: int,
-            frozen_backbone: bool) -> Adaptation | None:
-    """Check and build the adaptation of ``recipe`` (None when the recipe has none)."""
+def prepare(recipe: Recipe, registry: Registry, source: Dataset, target: Dataset | None, backbone: torch.nn.Module,
+            feature_dim: int, frozen_backbone: bool) -> Adaptation | None:
+    """Check and build the adaptation of ``recipe`` (None when the recipe has none); ``target`` is the
+    job's loaded target dataset."""
     if recipe.adapt is None:
         return None
     options = dict(recipe.adapt.method)
     component = registry.get("adaptation", options.pop("name"))
     spec = component.spec
-    target = _load_target(recipe, registry)
     if tuple(target.label_names) != tuple(source.label_names):
         raise DataError(f"target dataset {target.name!r} has labels {list(target.label_names)} but the source "
                         f"{source.name!r} has {list(source.label_names)}; adaptation needs the same label set "

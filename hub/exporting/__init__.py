@@ -13,20 +13,8 @@
       tokenizer.json tokenizer_config.json special_tokens_map.json   (text models)
 
 ``export_ensemble(run_dirs, out, weights=None)`` combines K runs into one such folder whose
-graph averages their probabilities (:mod:`hub.export.ensemble`). ``validate_export(folder)``
-re-runs the gate. All raise :class:`GateError` (a :class:`hub.errors.HubError`) on any breach;
+graph averages their probabilities (:mod:`hub.exporting.ensemble`). ``validate_export(folder)``
+re-runs the gate (all three in :mod:`hub.exporting.pipeline` and :mod:`~hub.exporting.ensemble`; this
+package module imports nothing, so no submodule import drags in the others). All raise :class:`GateError` (a :class:`hub.errors.HubError`) on any breach;
 there is no "passed with warnings". Heavy imports (torch, onnx, onnxruntime) happen inside the calls.
 """
-
-from __future__ import annotations
-
-from .ensemble import EnsembleError, export_ensemble
-from .errors import ExportError, GateError
-from .pipeline import GateOptions, export_run, validate_export
-
-from .._callable import make_callable
-
-make_callable(__name__, "export")  # hub.export(...) is hub.api.export(...)
-
-__all__ = ["EnsembleError", "ExportError", "GateError", "GateOptions", "export_ensemble", "export_run",
-           "validate_export"]

@@ -9,10 +9,10 @@ exactly that:
 * the backbone's weights as loaded (every tensor of its state dict — whatever
   the source: package, hub repo, `hub pretrain` output);
 * the code that computes them (hub's source and the backbone plugin's package,
-  the torch version: :func:`hub.stages.code_fingerprint`);
+  the torch version: :func:`hub.fingerprints.code_fingerprint`);
 * the input contract (size, normalisation, tokenizer, max length) and the
   backbone's options, the dtype and the device type;
-* the split's bytes (:func:`hub.stages.data_fingerprint`).
+* the split's bytes (:func:`hub.fingerprints.data_fingerprint`).
 
 Files are safetensors written atomically under ``$HUB_FEATURE_CACHE_DIR``
 (default ``~/.cache/hub/features``); the oldest are evicted beyond
@@ -74,7 +74,7 @@ class FeatureCache:
     def __init__(self, backbone: torch.nn.Module, *, plugin: str, plugin_module: str, contract: Any,
                  backbone_options: Any, dtype: torch.dtype | None, device: torch.device,
                  tokenizer: Path | None = None) -> None:
-        from ..stages import code_fingerprint, digest
+        from ..fingerprints import code_fingerprint, digest
 
         self.folder = cache_dir()
         self.stats: dict[str, list[str]] = {"hits": [], "misses": []}
@@ -89,7 +89,7 @@ class FeatureCache:
 
     def key(self, split: Any, modality: str) -> str:
         from ..data import Dataset
-        from ..stages import data_fingerprint, digest
+        from ..fingerprints import data_fingerprint, digest
 
         one = Dataset(name="split", modality=modality, label_names=(), splits={"split": split})
         return digest(self._base, data_fingerprint(one))

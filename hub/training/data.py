@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import progress
+from ..progress import bar as progress_bar
 from ..data import Split
 from ..errors import DataError
 from ..specs import ImageInput, TextInput
@@ -86,7 +86,7 @@ def compute_features(backbone: torch.nn.Module, split: Split, encoder: InputEnco
     backbone.eval()
     plan = batch_plan(len(split), batch_size, shuffle=False, seed=0, epoch=0)
     chunks = []
-    batches = progress.bar(iterate(split, encoder, plan, device), total=len(plan), desc=f"caching features ({len(split)})",
+    batches = progress_bar(iterate(split, encoder, plan, device), total=len(plan), desc=f"caching features ({len(split)})",
                            unit="batch")
     for inputs, _ in batches:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HubError
-from ..recipe import EarlyStopping as EarlyStoppingConfig
+from ..recipes import EarlyStopping as EarlyStoppingConfig
 from . import checkpoint
 from .rundir import BEST
 from .trainer import Callback, Trainer

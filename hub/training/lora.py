@@ -42,7 +42,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import HubError
-from ..recipe import TrainConfig
+from ..recipes import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..recipe import TrainConfig
+from ..recipes import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Strategy:
     def trainable(self, epoch: int) -> tuple[str, ...]:
         """Backbone groups that train during ``epoch`` (0-based)."""
         n = len(self.groups)
-        if self.name == "lora":  # the adapters only (hub/train/lora.py puts them in one group); base frozen
+        if self.name == "lora":  # the adapters only (hub/training/lora.py puts them in one group); base frozen
             return tuple(g for g in self.groups if g == "lora")
         if self.name == "feature-extraction":
             count = 0

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ..recipe import TrainConfig
+from ..recipes import TrainConfig
 
 
 def param_groups(model: nn.Module, groups: Mapping[str, list[str]], lr_scales: Mapping[str, float],

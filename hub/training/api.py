@@ -18,16 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
-from .. import progress as bars
-from ..data import Dataset, check_dataset_value
+from ..data import Dataset
 from ..errors import DataError, HubError
 from ..fsutil import atomic_write_json, check_output_dir
-from ..model import build_model, build_task, check_feature_shape, check_layer_groups, components, input_contract
-from ..recipe import Recipe
+from ..job import Job, plan
+from ..model import build_model, build_task, check_feature_shape, check_layer_groups, input_contract
+from ..progress import enabled as bars_enabled
+from ..progress import is_enabled as bars_on
+from ..recipes import Recipe
 from ..registry import Registry
 from ..specs import TextInput, resolve
-from ..weights import resolve_pretrain_weights, resolve_weights
+from ..version import __version__
 from . import adapting, checkpoint, distributed, lora, loggers, plots
 from .callbacks import BestWeights, Checkpointer, EarlyStopping, MetricsLog, OnEpoch
 from .data import InputEncoder, compute_features, take
@@ -43,23 +44,6 @@ log = logging.getLogger(__name__)
 class TrainResult:
     run_dir: Path
     summary: dict[str, Any]
-
-
-def load_dataset(recipe: Recipe, registry: Registry) -> Dataset:
-    return load_named_dataset(registry, recipe.dataset.name, recipe.dataset.options)
-
-
-def load_named_dataset(registry: Registry, name: str, options: Any, role: str = "dataset") -> Dataset:
-    """Build a registered dataset; a factory's OS/value error becomes one DataError naming it."""
-    component = registry.get("dataset", name)
-    spec = component.spec
-    try:
-        value = resolve(spec.factory)(**options)
-    except HubError:
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{role} {name!r} failed to load: {exc}") from exc
-    return check_dataset_value(value, f"{role} {component.qualified_name!r} (factory {spec.factory!r})", spec.modality)
 
 
 def check_data(data: Dataset, recipe: Recipe) -> None:
@@ -118,23 +102,27 @@ def _check_run_dir(run_dir: Path, info: RunInfo, resume: bool, dist: distributed
 
 
 def train(recipe: Recipe, run_dir: Path, registry: Registry, *, resume: bool = False, progress: bool = True,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, job: Job | None = None) -> TrainResult:
+    """Train ``recipe`` into ``run_dir``. ``job`` (:func:`hub.job.plan` of the same recipe) lends what
+    it already resolved (dataset, weights, components); without one, one is planned here."""
     run_dir = Path(run_dir)
+    job = job or plan(recipe, registry)
     cfg = recipe.train
     device = distributed.select_device(cfg.device)
     dist = distributed.init(device)
     try:
-        with bars.enabled(progress and bars.is_enabled()):  # feature caching draws its own bar
-            return _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_epoch)
+        with bars_enabled(progress and bars_on()):  # feature caching draws its own bar
+            return _train(job, run_dir, device, dist, resume, progress, on_epoch)
     finally:
         distributed.shutdown(dist)
 
 
-def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_epoch) -> TrainResult:
+def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume: bool, progress: bool,
+           on_epoch: Callable[[dict[str, Any]], None] | None) -> TrainResult:
     started = time.perf_counter()
-    comps = components(recipe, registry)
+    recipe, registry, comps, cfg = job.recipe, job.registry, job.components, job.recipe.train
     spec = comps.backbone_spec
-    data = load_dataset(recipe, registry)
+    data = job.dataset
     check_data(data, recipe)
     group_names = [g.name for g in spec.layer_groups]
     check_strategy(recipe, group_names)
@@ -142,11 +130,11 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
     check_early_stopping(recipe, comps.task.spec.metrics)
     contract = input_contract(spec, recipe)
     info = RunInfo(recipe=recipe, label_names=tuple(data.label_names), input=contract, modality=spec.modality,
-                   backbone=_backbone_record(spec, recipe.pretrained or isinstance(contract, TextInput), recipe.weights))
+                   backbone=_backbone_record(job, recipe.pretrained or isinstance(contract, TextInput)))
     _check_run_dir(run_dir, info, resume, dist)
 
     torch.manual_seed(cfg.seed)
-    model = build_model(recipe, comps, data.num_classes).to(device)
+    model = build_model(recipe, comps, data.num_classes, job=job).to(device)
     adapter = lora.attach(model, cfg, spec)  # None unless strategy = "lora"
     groups = check_layer_groups(spec, model.backbone)
     groups = lora.split_groups({g: groups[g] for g in group_names} if group_names else groups)
@@ -162,12 +150,13 @@ def _train(recipe, run_dir, registry, cfg, device, dist, resume, progress, on_ep
         task_options["label_smoothing"] = cfg.label_smoothing
     task = build_task(comps.task, task_options, data.num_classes)
 
-    tokenizer = resolve_weights(spec)[0] if isinstance(contract, TextInput) else None
+    tokenizer = job.tokenizer
     encoder = InputEncoder(contract, tokenizer)
     probe = take(data.split("train"), np.arange(min(2, len(data.split("train")))))
     check_feature_shape(spec, model.backbone, tuple(t.to(device) for t in encoder(probe)))
     sample_weights = 1.0 / np.maximum(counts, 1)[train_labels] if cfg.class_balance == "sampler" else None
-    adaptation = adapting.prepare(recipe, registry, data, model.backbone, spec.feature_dim, strategy.frozen_backbone)
+    adaptation = adapting.prepare(recipe, registry, data, job.target, model.backbone, spec.feature_dim,
+                                  strategy.frozen_backbone)
     adapt_info: dict[str, Any] = {}
     if adaptation is not None:
         if dist.enabled:
@@ -239,24 +228,25 @@ def _flat(section: Any) -> dict[str, Any]:
     return {f"train.{k}": v for k, v in dataclasses.asdict(section).items()}
 
 
-def _backbone_record(spec, pretrained: bool, weights_ref: str = "") -> dict[str, Any]:
+def _backbone_record(job: Job, pretrained: bool) -> dict[str, Any]:
     """What run.json (and so the export and model card) says about the backbone and its weights.
 
     With ``backbone.weights`` (a `hub pretrain` output) the record names its repo@commit (or
     folder) and sha256, and the base model is that repo, not the spec's upstream weights."""
+    spec, weights_ref = job.components.backbone_spec, job.recipe.weights
     record: dict[str, Any] = {"name": spec.name, "license": spec.license, "num_params": spec.num_params,
                               "family": spec.family, "weights": {"kind": "none", "description": "trained from scratch"}}
     hf = [s.location for s in spec.weights if s.kind == "hf"]
     if hf:
         record["base_model"] = hf[0]  # the canonical Hub repo, even when an offline copy was used
     if pretrained and weights_ref:
-        named = resolve_pretrain_weights(weights_ref, spec)
+        named = job.named_weights
         record["weights"] = named.record
         record.pop("base_model", None)
         if named.record["kind"] == "hub":
             record["base_model"] = named.record["location"]
     elif pretrained:
-        _, source = resolve_weights(spec)
+        _, source = job.weights
         record["weights"] = {"kind": source.kind, "location": source.location, "filename": source.filename,
                              "revision": source.revision, "sha256": source.sha256, "description": source.description}
     return record

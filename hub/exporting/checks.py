@@ -1,6 +1,6 @@
 """Structural checks of an exported file: external data, the ONNX checker, strict shape inference.
 
-Kept apart from the numeric gate (:mod:`hub.export.gate`) because its one subtle rule needs room
+Kept apart from the numeric gate (:mod:`hub.exporting.gate`) because its one subtle rule needs room
 to be explained: graphs fused by onnxruntime's transformer optimizer hold ``com.microsoft`` ops
 that ONNX may have no schema for, and only that known complaint may relax the check.
 """

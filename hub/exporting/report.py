@@ -22,7 +22,7 @@ Format 1 (``"format": 1``)::
     variants                    one entry per variant judged, kept or rejected (see gate.check_variant);
                                 ``dropped`` says why a variant that passed is not kept (edge: int8
                                 slower than fp32 on this CPU)
-    choice                      edge target: the preferred variant and why (hub.export.choice)
+    choice                      edge target: the preferred variant and why (hub.exporting.choice)
     kept, rejected              variants in the folder / made but deleted by the gate or dropped
     preferred_variant           what hub.runtime opens by default
     passed                      every variant in the folder passed (export: always true when written)
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 
 REPORT = "report.json"
 REPORT_FORMAT = 1

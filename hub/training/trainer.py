@@ -2,7 +2,7 @@
 
 The loop knows nothing model-specific: a :class:`Feed` yields ``(inputs,
 labels)`` for an epoch (raw inputs through the backbone, or cached backbone
-features straight into the head), the :class:`~hub.train.strategies.Strategy`
+features straight into the head), the :class:`~hub.training.strategies.Strategy`
 says which layer groups train, and callbacks at named points (epoch end, fit
 end) log, checkpoint and stop early. The per-step path stays lean (one
 forward, backward, optimiser and scheduler step) so the trainer costs little
@@ -26,7 +26,7 @@ from torch import nn
 
 from ..data import Split
 from ..errors import HubError
-from ..recipe import TrainConfig
+from ..recipes import TrainConfig
 from ..adapt import norm_layers, recompute_norm_stats
 from .data import InputEncoder, batch_plan, iterate
 from .optim import L2SP
@@ -115,7 +115,7 @@ class Trainer:
         self.autocast_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
         self._ddp: nn.Module | None = None
         self._ddp_key: tuple | None = None
-        #: hub.train.adapting.Adaptation; its method's loss joins each step with a target batch
+        #: hub.training.adapting.Adaptation; its method's loss joins each step with a target batch
         self.adaptation = adaptation
         self.total_steps = 1
         self._correct = torch.zeros((), device=device, dtype=torch.long)

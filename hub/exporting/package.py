@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..runtime import CONFIG_FORMAT
 from ..runtime.text import TOKENIZER_FILES
 
