@@ -119,3 +119,12 @@ def test_the_verbs_are_plain_functions_whatever_was_imported_first():
             "[type(getattr(hub, n)) for n in ('train', 'export', 'run', 'push', 'load', 'recipe')]")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_architecture_doc_cites_only_files_that_exist():
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    cited = set(re.findall(r"\bhub/[\w/]+\.py\b", text)) | {p.rstrip("/") for p in re.findall(r"\bhub/[\w/]+/", text)}
+    assert len(cited) > 20
+    assert sorted(p for p in cited if not (ROOT / p).exists()) == []

@@ -144,3 +144,15 @@ def test_gate_options_are_documented_in_help():
     result = run_hub("export", "--help")
     assert result.returncode == 0
     assert "--min-agreement" in result.stdout and "--allow-few-samples" in result.stdout
+
+
+@pytest.mark.parametrize("verb", ["train", "run", "export"])
+def test_the_verbs_that_draw_progress_all_take_no_progress(verb, capsys):
+    """One definition (hub/cli/common.py): `hub export` refused `--no-progress` though it draws bars."""
+    assert main([verb, "--help"]) == 0
+    assert "--no-progress" in capsys.readouterr().out
+
+
+def test_export_runs_with_no_progress(tmp_path, capsys):
+    code = main(["export", str(tmp_path / "not-a-run"), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code == 1 and "not a run directory" in capsys.readouterr().err  # the flag parsed; the run dir judged

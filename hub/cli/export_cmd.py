@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ._output import echo_json, safe
+from .common import json_option, no_progress_option, progress_bars
 
 QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
 
@@ -91,18 +92,20 @@ def _echo_report(report: dict[str, Any]) -> None:
 @click.option("--target", type=click.Choice(("default", "edge", "ort-mobile")),
               help="edge: make every variant and prefer the fastest that passes; ort-mobile: also write .ort.")
 @gate_options
-@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
+@json_option("report.json")
+@no_progress_option
 def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...], target: str | None,
            atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples, allow_few_samples, threads,
-           as_json: bool) -> None:
+           as_json: bool, no_progress: bool) -> None:
     """Export RUN_DIR to ONNX in --out, validated against PyTorch on held-out data."""
     import time
 
     from ..exporting.pipeline import export_run
     started = time.perf_counter()
-    report = export_run(run_dir, out, opset=opset, quantize=list(quantize) if quantize else None, target=target,
-                        gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
-                                              allow_few_samples, threads))
+    with progress_bars(not no_progress):
+        report = export_run(run_dir, out, opset=opset, quantize=list(quantize) if quantize else None, target=target,
+                            gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
+                                                  allow_few_samples, threads))
     if as_json:
         echo_json(report)
         return
@@ -117,7 +120,7 @@ def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...
 @click.option("--rebench", is_flag=True,
               help="Also time every variant on this machine and choose the preferred one again (edge rule: "
                    "fastest that passed; int8 slower than fp32 here is not preferred). Rewrites config.json.")
-@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
+@json_option("report.json")
 def validate(export_dir: Path, atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
              allow_few_samples, threads, rebench: bool, as_json: bool) -> None:
     """Re-run the validation gate on every variant of EXPORT_DIR on this machine (exit 1 on any breach)."""

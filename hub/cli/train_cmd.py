@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from .common import no_progress_option
+
 from .zoo_cmd import zoo_option
 
 
@@ -29,7 +31,7 @@ def recipe_options(func):
                      help="Adaptation method: dann, coral, mmd, adabn, instance-weighting (--set adapt.method=...)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override a recipe key, e.g. train.lr=0.01, backbone.image_size=96 (repeatable)."),
-        click.option("--no-progress", is_flag=True, help="No progress bars."),
+        no_progress_option,
     ]):
         func = option(func)
     return func
