@@ -98,14 +98,18 @@ def run(entry: Any = None, *, out: str | Path | None = None, overrides: Sequence
         zoo: str | Path | None = None, **kw: Any) -> Any:
     """The whole job of ``hub run``: train, export + gate, push; returns :class:`hub.pipeline.Outcome`.
     Into the same ``out`` (default ``runs/NAME``) again, stages whose inputs did not change are reused
-    (``force=True`` redoes them)."""
+    (``force=True`` redoes them). A zoo entry with an ``ensemble`` key trains its members and publishes
+    their one averaged graph, exactly as ``hub run ENTRY`` does (the same runner)."""
     from .pipeline import run as run_pipeline
+    from .pipeline_ensemble import runner_for
     from .plugins import get_hub
 
     chosen = recipe(entry, overrides=overrides, zoo=zoo, backbone=kw.pop("backbone", None),
                     dataset=kw.pop("dataset", None))
-    return run_pipeline(chosen, get_hub().registry, Path(out or f"runs/{chosen.name}"), publish=publish, repo=repo,
-                        endpoint=endpoint, progress=progress, **kw)
+    runner = (runner_for(entry, str(zoo) if zoo else None, overrides) if isinstance(entry, str) else None) \
+        or run_pipeline
+    return runner(chosen, get_hub().registry, Path(out or f"runs/{chosen.name}"), publish=publish, repo=repo,
+                  endpoint=endpoint, progress=progress, **kw)
 
 
 def load(path_or_repo: str | Path, **options: Any) -> Any:

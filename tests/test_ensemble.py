@@ -384,13 +384,21 @@ quantize = ["int8-dynamic"]
 """
 
 
-def test_hub_run_trains_members_exports_and_gates_an_ensemble_entry(hubx, tmp_path, capsys):
+@pytest.mark.parametrize("front", ["cli", "python"])
+def test_hub_run_trains_members_exports_and_gates_an_ensemble_entry(hubx, tmp_path, capsys, front):
+    """`hub run ENTRY` and `hub.run(ENTRY)` run the same job (hub.run once trained one plain model)."""
+    import hub
     from hub.cli import main
 
     zoo = tmp_path / "zoo.toml"
     zoo.write_text(ZOO)
     out = tmp_path / "job"
-    assert main(["run", "tiny-ens", "--zoo", str(zoo), "--out", str(out), "--no-push", "--no-progress"]) == 0
+    if front == "cli":
+        assert main(["run", "tiny-ens", "--zoo", str(zoo), "--out", str(out), "--no-push", "--no-progress"]) == 0
+        assert "trained: test accuracy" in capsys.readouterr().out
+    else:
+        outcome = hub.run("tiny-ens", zoo=zoo, out=out, publish=False, progress=False)
+        assert outcome.export_dir == out / "export"
     assert (out / "members" / "seed0" / "weights.safetensors").is_file()
     assert json.loads((out / "members" / "seed1" / "run.json").read_text())["recipe"]["train"]["seed"] == 1
     config = json.loads((out / "export" / "config.json").read_text())
@@ -398,7 +406,6 @@ def test_hub_run_trains_members_exports_and_gates_an_ensemble_entry(hubx, tmp_pa
     assert [m["weight"] for m in config["ensemble"]["members"]] == pytest.approx([0.25, 0.75])
     report = json.loads((out / "export" / "report.json").read_text())
     assert [v["variant"] for v in report["variants"]] == ["fp32", "int8-dynamic"]  # the entry's export section
-    assert "trained: test accuracy" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("section, message", [
