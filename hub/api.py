@@ -20,11 +20,18 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # typing only: importing hub stays torch-free and cheap
+    from .pipeline import Outcome
+    from .publish.push import PushResult
+    from .recipes import Recipe
+    from .runtime import Model
+    from .training.api import TrainResult
 
 
 def recipe(entry: Any = None, *, backbone: str | None = None, dataset: str | None = None,
-           overrides: Sequence[str] = (), zoo: str | Path | None = None) -> Any:
+           overrides: Sequence[str] = (), zoo: str | Path | None = None) -> Recipe:
     """A validated :class:`hub.recipes.Recipe`: a zoo entry name, or ``backbone`` + ``dataset``, plus
     ``--set``-style ``overrides`` (``"train.lr=0.01"``). A Recipe passed in is returned as it is."""
     from .recipes import Recipe
@@ -61,7 +68,7 @@ def _out(out: str | Path | None, name: str) -> Path:
 
 def train(entry: Any = None, *, out: str | Path | None = None, backbone: str | None = None,
           dataset: str | None = None, overrides: Sequence[str] = (), resume: bool = False,
-          progress: bool = True, zoo: str | Path | None = None) -> Any:
+          progress: bool = True, zoo: str | Path | None = None) -> TrainResult:
     """Train a recipe into a run directory; returns :class:`hub.training.api.TrainResult` (run_dir, summary).
     With ``resume=True``, ``out`` is the run directory to continue (its own recipe is used)."""
     from .plugins import get_hub
@@ -86,7 +93,7 @@ def export(run_dir: str | Path, out: str | Path | None = None, **options: Any) -
     return export_run(run_dir, Path(out) if out is not None else run_dir.with_name(run_dir.name + "-onnx"), **options)
 
 
-def push(export_dir: str | Path, repo_id: str, **options: Any) -> Any:
+def push(export_dir: str | Path, repo_id: str, **options: Any) -> PushResult:
     """Publish an export folder in one commit; returns :class:`hub.publish.PushResult`."""
     from .publish import push as push_dir
 
@@ -95,7 +102,7 @@ def push(export_dir: str | Path, repo_id: str, **options: Any) -> Any:
 
 def run(entry: Any = None, *, out: str | Path | None = None, overrides: Sequence[str] = (), publish: bool = True,
         repo: str | None = None, endpoint: str | None = None, progress: bool = True,
-        zoo: str | Path | None = None, **kw: Any) -> Any:
+        zoo: str | Path | None = None, **kw: Any) -> Outcome:
     """The whole job of ``hub run``: train, export + gate, push; returns :class:`hub.pipeline.Outcome`.
     Into the same ``out`` (default ``runs/NAME``) again, stages whose inputs did not change are reused
     (``force=True`` redoes them). A zoo entry with an ``ensemble`` key trains its members and publishes
@@ -112,7 +119,7 @@ def run(entry: Any = None, *, out: str | Path | None = None, overrides: Sequence
                   endpoint=endpoint, progress=progress, **kw)
 
 
-def load(path_or_repo: str | Path, **options: Any) -> Any:
+def load(path_or_repo: str | Path, **options: Any) -> Model:
     """Open an exported model with onnxruntime alone (a folder, or ``namespace/name[@revision]``)."""
     from .runtime import load as load_model
 
