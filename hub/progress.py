@@ -1,7 +1,7 @@
 """Progress bars for the slow steps outside the training loop (feature caching, export, gate, verification).
 
 Why one switch instead of a ``progress=`` argument on every function: the slow
-steps sit several calls deep (``export_run`` → ``_build`` → ``gate.check_variant``),
+steps sit several calls deep (``export_run`` → ``build`` → ``gate.check_variant``),
 and threading a flag through every signature on the way would touch public
 APIs for a cosmetic concern. ``hub run --no-progress`` (and ``progress=False``
 in the Python API) sets :func:`enabled` for the duration of the job; the bars

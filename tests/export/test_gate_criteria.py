@@ -18,7 +18,7 @@ import pytest
 from hub.exporting.errors import GateError
 
 from hub.exporting.pipeline import export_run, validate_export
-from hub.exporting import gate, pipeline, variants
+from hub.exporting import build, gate, variants
 from hub.exporting.gate import Tolerance
 
 
@@ -57,13 +57,13 @@ def planted_export(image_run: Path, small_gate, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(image_run: Path, small_gate):
-    from hub.exporting.samples import make_encoder
+    from hub.exporting.samples import load_dataset, make_encoder
     from hub.plugins import get_hub
     from hub.training.rundir import load_run
 
     info, comps, model = load_run(image_run, get_hub().registry)
     encode = make_encoder(info.input, comps.backbone_spec.input_names, None)
-    ref, facts = pipeline._reference(info, comps, model, None, small_gate, encode)
+    ref, facts = build.reference(info, comps, model, None, small_gate, encode, load_dataset(info, comps))
     return ref, facts
 
 
@@ -181,7 +181,7 @@ def test_edge_prefers_only_variants_that_pass_every_criterion(reference, planted
         results = [{"variant": "fp32", "passed": True, "criteria": {"top1_agreement": "passed"}},
                    {"variant": "int8-dynamic", "passed": True, "criteria": criteria}]
         report = {"machine": {"cpu": "test", "isa": [], "onnxruntime": "x"}}
-        pipeline._pick_fastest(config, dict(kept), ref, 1, 5, results, {**facts, "criterion": sample_criterion},
+        build.pick_fastest(config, dict(kept), ref, 1, 5, results, {**facts, "criterion": sample_criterion},
                                report)
         assert report["choice"]["preferred"] == config["preferred_variant"]
         assert set(config["latency_ms_p50"]) == {"fp32", "int8-dynamic"}  # both were timed
