@@ -50,3 +50,63 @@ class DataError(HubError, ValueError):
 
 class OutputDirError(HubError, FileExistsError):
     """An output folder holds something a command would destroy (see :func:`hub.fsutil.check_output_dir`)."""
+
+
+class ExportError(HubError, RuntimeError):
+    """The model could not be exported (opset, unsupported operator, disk, bad run dir)."""
+
+
+class GateError(ExportError):
+    """The validation gate failed: ONNX outputs or metrics differ from PyTorch beyond tolerance.
+
+    Never a warning: a model that does not behave like the one that was trained
+    is not published. ``report`` holds the full machine-readable result.
+    """
+
+    def __init__(self, message: str, report: dict | None = None) -> None:
+        super().__init__(message)
+        self.report = report or {}
+
+
+class EnsembleError(ExportError, ValueError):
+    """Members that cannot form one ensemble, bad weights, or an --out that must not be replaced."""
+
+
+class PretrainError(HubError, ValueError):
+    """A pre-training job cannot run as asked (output folder, data, modality)."""
+
+
+class VerificationError(HubError, RuntimeError):
+    """The published model does not behave like the model that was trained."""
+
+
+class LoraError(HubError, ValueError):
+    """A LoRA recipe that cannot act on this backbone."""
+
+
+class RunDirError(HubError, ValueError):
+    """A run directory is missing, incomplete, or from an incompatible hub."""
+
+
+class PublishError(HubError, RuntimeError):
+    """Publishing to, or pulling from, a hub failed; the message says where and what to do."""
+
+
+class RefusedFile(PublishError, ValueError):
+    """A file is of a type the hub never publishes or pulls (pickles, unknown formats)."""
+
+
+class IntegrityError(PublishError, OSError):
+    """Downloaded bytes do not match the manifest, or the manifest is missing or malformed."""
+
+
+class InputError(HubError, ValueError):
+    """An input a deployed model cannot classify as given; the message says what it wants."""
+
+
+class RuntimeModelError(HubError, ValueError):
+    """An exported model folder or ONNX file cannot be used as it is."""
+
+
+class UnsafeModelError(RuntimeModelError):
+    """An ONNX file points at data outside its own folder; it is refused, not opened."""

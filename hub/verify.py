@@ -18,11 +18,7 @@ from typing import Any
 import numpy as np
 
 from .progress import bar as progress_bar
-from .errors import HubError
-
-
-class VerificationError(HubError, RuntimeError):
-    """The published model does not behave like the model that was trained."""
+from .errors import HubError, VerificationError  # noqa: F401 (defined in hub.errors, importable here)
 
 
 def verify_published(repo_id: str, commit: str, out: Path, test_split: Any, *, endpoint: str | None = None,

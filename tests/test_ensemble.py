@@ -270,7 +270,7 @@ def test_out_that_is_not_an_export_is_never_replaced(hubx, members, tmp_path, ex
 
 
 def test_validate_passes_then_a_planted_member_weight_file_fails(hubx, exported, tmp_path):
-    from hub.exporting.errors import GateError
+    from hub.errors import GateError
     from hub.exporting.pipeline import validate_export
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
@@ -284,7 +284,7 @@ def test_a_perturbed_graph_fails_the_gate(hubx, exported, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from hub.exporting.errors import GateError
+    from hub.errors import GateError
 
     from hub.exporting.pipeline import validate_export
     copy = tmp_path / "copy"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub.errors import DataError
+from hub.errors import DataError, HubError, InputError, RuntimeModelError
 from hub.runtime.preprocess import check_contract, preprocess_images
 from hub.specs import ImageInput
 
@@ -145,17 +145,20 @@ def test_digits_sized_fast_path_and_same_size_passthrough():
     ({"crop_pct": 1.5}, "crop_pct"),
     ({"crop_pc": 0.9}, "did you mean 'crop_pct'"),
 ])
-def test_bad_contract_is_a_value_error(change, words):
-    with pytest.raises(ValueError, match=words):
+def test_bad_contract_is_a_model_error(change, words):
+    """A damaged preprocessing contract is the model folder's fault: a HubError (still a ValueError)."""
+    with pytest.raises(RuntimeModelError, match=words) as err:
         check_contract(contract(**change))
+    assert isinstance(err.value, HubError) and isinstance(err.value, ValueError)
 
 
-def test_bad_inputs():
-    with pytest.raises(ValueError, match="lacks size"):
+def test_bad_inputs_are_input_errors():
+    """What predict callers get for a wrong input is an InputError (a HubError), as in hub.runtime.inputs."""
+    with pytest.raises(RuntimeModelError, match="lacks size"):
         preprocess_images(np.zeros((1, 4, 4), np.uint8), {"mean": [0], "std": [1]})
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(InputError, match="uint8"):
         preprocess_images(np.zeros((1, 4, 4), np.float32), contract())
-    with pytest.raises(ValueError, match="wrap a single image"):
+    with pytest.raises(InputError, match="wrap a single image"):
         preprocess_images(np.zeros((4, 4), np.uint8), contract())
 
 

@@ -19,7 +19,7 @@ from ..fsutil import atomic_write_json
 from ..progress import Steps
 from . import choice, gate, package, samples, variants
 from . import report as reports
-from .errors import ExportError, GateError
+from ..errors import ExportError, GateError
 from .onnx_export import export_onnx, set_metadata
 
 log = logging.getLogger(__name__)

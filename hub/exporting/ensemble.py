@@ -41,7 +41,7 @@ from ..fsutil import atomic_dir, atomic_write_json
 from ..recipes import ComponentRef, ExportConfig, build_section
 from ..runtime.session import inside
 from . import package, samples
-from .errors import ExportError, GateError
+from ..errors import EnsembleError, ExportError, GateError  # noqa: F401 (defined in hub.errors, importable here)
 from .onnx_export import EXTERNAL_DATA_THRESHOLD
 from .build import REPORT, ExportPlan, GateOptions, build, make_task, registry_or_default, wanted_variants
 
@@ -51,10 +51,6 @@ MEMBERS = "members"
 COMBINATION = "log of the weighted mean of the members' softmax probabilities (softmax(logits) = that mean)"
 #: float64 mean of the members' softmax vs the module's float32 average: anything above is a bug.
 AVERAGE_ATOL = 1e-5
-
-
-class EnsembleError(ExportError, ValueError):
-    """Members that cannot form one ensemble, bad weights, or an --out that must not be replaced."""
 
 
 @dataclass

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..runtime.session import make_session, run
 from .checks import structural_checks
-from .errors import GateError
+from ..errors import GateError
 from .samples import Encoder, batches, pad_to
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ExportError
+from ..errors import ExportError
 
 log = logging.getLogger(__name__)
 

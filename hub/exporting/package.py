@@ -106,7 +106,7 @@ def copy_run_files(run_dir: Path, dest: Path, weights: str) -> list[str]:
 
 def copy_tokenizer(folder: Path, dest: Path) -> list[str]:
     """The fast-tokenizer files from the backbone's weights folder (tokenizer.json is required)."""
-    from .errors import ExportError
+    from ..errors import ExportError
 
     if not (folder / "tokenizer.json").is_file():
         raise ExportError(f"{folder}: no tokenizer.json beside the backbone weights; a text export needs it")

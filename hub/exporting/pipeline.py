@@ -25,7 +25,7 @@ from . import choice, gate, package, samples
 from . import report as reports
 from .build import (EXPORT_MARKERS, REPORT, ExportPlan, GateOptions, build, reference, registry_or_default,
                     wanted_variants)
-from .errors import ExportError
+from ..errors import ExportError
 from .onnx_export import EXTERNAL_DATA_THRESHOLD
 
 log = logging.getLogger(__name__)

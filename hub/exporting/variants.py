@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ExportError
+from ..errors import ExportError
 from .onnx_export import DATA_SUFFIX, files_of
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ import torch
 
 from ..version import __version__
 from ..data import Split
-from ..errors import DataError, HubError
+from ..errors import DataError, HubError, PretrainError  # noqa: F401 (defined in hub.errors, importable here)
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text
 from ..model import build_backbone, check_layer_groups, components, input_contract
 from ..recipes import TrainConfig
@@ -49,10 +49,6 @@ from .views import SimCLRViews, is_grey
 
 log = logging.getLogger(__name__)
 CACHE_LIMIT_BYTES = 1 << 30  # encode the whole set once when it fits in 1 GiB, else per batch
-
-
-class PretrainError(HubError, ValueError):
-    """A pre-training job cannot run as asked (output folder, data, modality)."""
 
 
 @dataclass

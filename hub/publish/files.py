@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import HubError
+from ..errors import HubError, IntegrityError, PublishError, RefusedFile  # noqa: F401 (defined in hub.errors, importable here)
 
 MANIFEST = "hub_manifest.json"
 README = "README.md"
@@ -35,18 +35,6 @@ EXTERNAL_DATA_SUFFIXES = (".onnx.data", ".onnx_data")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz",
                    ".h5", ".keras", ".msgpack", ".dill")
 CHUNK = 1 << 20
-
-
-class PublishError(HubError, RuntimeError):
-    """Publishing to, or pulling from, a hub failed; the message says where and what to do."""
-
-
-class RefusedFile(PublishError, ValueError):
-    """A file is of a type the hub never publishes or pulls (pickles, unknown formats)."""
-
-
-class IntegrityError(PublishError, OSError):
-    """Downloaded bytes do not match the manifest, or the manifest is missing or malformed."""
 
 
 def sha256_file(path: Path) -> str:

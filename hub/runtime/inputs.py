@@ -20,11 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import HubError
-
-
-class InputError(HubError, ValueError):
-    """An input a deployed model cannot classify as given; the message says what it wants."""
+from ..errors import HubError, InputError  # noqa: F401 (defined in hub.errors, importable here)
 
 
 def check_texts(texts: Sequence[Any]) -> list[str]:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, InputError, RuntimeModelError
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 COLOR_ORDERS = ("RGB", "BGR")
@@ -89,45 +89,45 @@ def check_contract(contract: Any) -> Contract:
     if dataclasses.is_dataclass(contract) and not isinstance(contract, type):
         contract = dataclasses.asdict(contract)
     if not isinstance(contract, Mapping):
-        raise ValueError(f"preprocessing contract must be a mapping, got {type(contract).__name__}")
+        raise RuntimeModelError(f"preprocessing contract must be a mapping, got {type(contract).__name__}")
     known = set(_REQUIRED) | set(_DEFAULTS) | set(_IGNORED)
     for key in contract:
         if key not in known:
             close = difflib.get_close_matches(str(key), sorted(known), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"preprocessing contract: unknown key {key!r}{hint} (known: {', '.join(sorted(known))})")
+            raise RuntimeModelError(f"preprocessing contract: unknown key {key!r}{hint} (known: {', '.join(sorted(known))})")
     missing = [k for k in _REQUIRED if k not in contract]
     if missing:
-        raise ValueError(f"preprocessing contract lacks {', '.join(missing)}")
+        raise RuntimeModelError(f"preprocessing contract lacks {', '.join(missing)}")
     values = {**_DEFAULTS, **contract}
     size = values["size"]
     size = (size, size) if isinstance(size, int) else tuple(size)
     if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
-        raise ValueError(f"preprocessing contract: size must be an int or (height, width) of positive ints, "
+        raise RuntimeModelError(f"preprocessing contract: size must be an int or (height, width) of positive ints, "
                          f"got {values['size']!r}")
     try:
         mean = tuple(float(m) for m in values["mean"])
         std = tuple(float(s) for s in values["std"])
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"preprocessing contract: mean and std must be lists of numbers ({exc})") from exc
+        raise RuntimeModelError(f"preprocessing contract: mean and std must be lists of numbers ({exc})") from exc
     channels = len(mean) if values["channels"] is None else values["channels"]
     if channels not in (1, 3):
-        raise ValueError(f"preprocessing contract: channels must be 1 or 3, got {channels!r}")
+        raise RuntimeModelError(f"preprocessing contract: channels must be 1 or 3, got {channels!r}")
     if len(mean) != channels or len(std) != channels:
-        raise ValueError(f"preprocessing contract: mean and std need {channels} values each, "
+        raise RuntimeModelError(f"preprocessing contract: mean and std need {channels} values each, "
                          f"got {len(mean)} and {len(std)}")
     if not all(math.isfinite(s) and s > 0 for s in std) or not all(math.isfinite(m) for m in mean):
-        raise ValueError(f"preprocessing contract: std must be positive and mean finite, got mean={mean} std={std}")
+        raise RuntimeModelError(f"preprocessing contract: std must be positive and mean finite, got mean={mean} std={std}")
     order = str(values["color_order"]).upper()
     if order not in COLOR_ORDERS:
-        raise ValueError(f"preprocessing contract: color_order must be RGB or BGR, got {values['color_order']!r}")
+        raise RuntimeModelError(f"preprocessing contract: color_order must be RGB or BGR, got {values['color_order']!r}")
     interpolation = str(values["interpolation"]).lower()
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"preprocessing contract: interpolation must be one of {', '.join(INTERPOLATIONS)}, "
+        raise RuntimeModelError(f"preprocessing contract: interpolation must be one of {', '.join(INTERPOLATIONS)}, "
                          f"got {values['interpolation']!r}")
     crop_pct = values["crop_pct"]
     if isinstance(crop_pct, bool) or not isinstance(crop_pct, (int, float)) or not 0 < crop_pct <= 1:
-        raise ValueError(f"preprocessing contract: crop_pct must be in (0, 1], got {crop_pct!r}")
+        raise RuntimeModelError(f"preprocessing contract: crop_pct must be in (0, 1], got {crop_pct!r}")
     return Contract(size, channels, mean, std, order, interpolation, float(crop_pct))
 
 
@@ -144,7 +144,7 @@ def preprocess_images(images: Any, contract: Any) -> np.ndarray:
     spec = check_contract(contract)
     if isinstance(images, np.ndarray):
         if images.ndim not in (3, 4):
-            raise ValueError(f"an image array must be a batch (N, H, W) or (N, H, W, C), got shape {images.shape}; "
+            raise InputError(f"an image array must be a batch (N, H, W) or (N, H, W, C), got shape {images.shape}; "
                              f"wrap a single image in a list")
         items: Any = images
     elif isinstance(images, (str, Path)) or hasattr(images, "getpixel"):
@@ -163,14 +163,14 @@ def _to_mode(item: Any, channels: int, index: int) -> Any:
         return _pil_mode(item, channels)
     array = np.asarray(item)
     if array.dtype != np.uint8:
-        raise ValueError(f"image {index}: arrays must be uint8 (0..255), got {array.dtype}; "
+        raise InputError(f"image {index}: arrays must be uint8 (0..255), got {array.dtype}; "
                          f"scale and convert with (x * 255).round().astype(np.uint8)")
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim == 3 and array.shape[-1] == 4:
         array = array[..., :3]  # as Pillow's RGBA -> RGB: alpha dropped
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
-        raise ValueError(f"image {index}: expected shape (H, W) or (H, W, 1|3|4), got {array.shape}")
+        raise InputError(f"image {index}: expected shape (H, W) or (H, W, 1|3|4), got {array.shape}")
     if channels == 1 and array.ndim == 3:
         from PIL import Image
 

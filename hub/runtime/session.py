@@ -25,17 +25,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import HubError
+from ..errors import HubError, RuntimeModelError, UnsafeModelError  # noqa: F401 (defined in hub.errors, importable here)
 
 log = logging.getLogger(__name__)
-
-
-class RuntimeModelError(HubError, ValueError):
-    """An exported model folder or ONNX file cannot be used as it is."""
-
-
-class UnsafeModelError(RuntimeModelError):
-    """An ONNX file points at data outside its own folder; it is refused, not opened."""
 
 
 # --------------------------------------------------------------------------- protobuf walking

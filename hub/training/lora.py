@@ -41,7 +41,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import HubError
+from ..errors import HubError, LoraError  # noqa: F401 (defined in hub.errors, importable here)
 from ..recipes import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,6 @@ DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
     "llama": ("q_proj", "v_proj"),
 }
 _KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets")
-
-
-class LoraError(HubError, ValueError):
-    """A LoRA recipe that cannot act on this backbone."""
 
 
 def check_config(cfg: TrainConfig) -> None:

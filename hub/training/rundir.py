@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..version import __version__
-from ..errors import HubError
+from ..errors import HubError, RunDirError  # noqa: F401 (defined in hub.errors, importable here)
 from ..fsutil import atomic_write_json
 from ..recipes import AdaptConfig, ComponentRef, ExportConfig, FieldError, PublishConfig, Recipe, TrainConfig, build_section
 from ..registry import Registry
@@ -34,10 +34,6 @@ from ..specs import ImageInput, TextInput
 RUN_FILE = "run.json"
 WEIGHTS = "weights.safetensors"
 BEST = "best.safetensors"
-
-
-class RunDirError(HubError, ValueError):
-    """A run directory is missing, incomplete, or from an incompatible hub."""
 
 
 @dataclass

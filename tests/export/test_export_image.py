@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.exporting.errors import ExportError, GateError
+from hub.errors import ExportError, GateError
 
 from hub.exporting.pipeline import export_run, validate_export
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_validate_passes_on_a_good_export(image_export: Path, small_gate, keep_a
 def test_validate_applies_a_per_variant_tolerance(image_export: Path, small_gate, tmp_path: Path) -> None:
     import shutil
 
-    from hub.exporting.errors import GateError
+    from hub.errors import GateError
     from hub.exporting.gate import Tolerance
 
     copy = tmp_path / "copy"

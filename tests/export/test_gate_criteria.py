@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.exporting.errors import GateError
+from hub.errors import GateError
 
 from hub.exporting.pipeline import export_run, validate_export
 from hub.exporting import build, gate, variants

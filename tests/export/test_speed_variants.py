@@ -89,7 +89,7 @@ def test_decide_keeps_int8_only_when_faster_and_says_why() -> None:
 
 
 def test_unknown_calibration_method_is_one_clear_error(tmp_path: Path) -> None:
-    from hub.exporting.errors import ExportError
+    from hub.errors import ExportError
     from hub.exporting import variants
     with pytest.raises(ExportError, match=r"unknown calibration method 'kl'; choose from percentile, minmax, entropy"):
         variants.make_variant("int8-static", tmp_path / "model.onnx", tmp_path / "int8.onnx",
