@@ -176,28 +176,14 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
     if dist.writer and not resume:  # everything that can fail on the recipe has been built: claim the dir
         write_run_info(run_dir, info)
     dist.barrier()
-    callbacks = []
-    if cfg.early_stopping is not None:
-        callbacks.append(EarlyStopping(cfg.early_stopping, run_dir, dist.writer))
-    elif cfg.select == "best" and "validation" in feeds:
-        callbacks.append(BestWeights(f"val_{comps.task.spec.primary_metric}", run_dir, dist.writer))
-    if dist.writer:
-        callbacks += loggers.make(cfg.loggers, run_dir, recipe.name, _flat(recipe.train))
-        callbacks += [MetricsLog(run_dir / "metrics.jsonl"), Checkpointer(run_dir)]
-        if on_epoch is not None:
-            callbacks.append(OnEpoch(on_epoch))
+    callbacks = _callbacks(recipe, comps.task.spec.primary_metric, "validation" in feeds, run_dir, dist, on_epoch)
     trainer = Trainer(model, task, cfg, strategy, groups, optimizer, scheduler, device, callbacks,
                       num_classes=data.num_classes,
                       distributed=dist.enabled, progress=progress and dist.writer,
                       augment=augment, adaptation=adaptation)
     trainer.total_steps = cfg.epochs * feeds["train"].steps(0)
     if resume:
-        last = checkpoint.latest(run_dir)
-        if last is not None:
-            state = checkpoint.restore(last, model, optimizer, scheduler)
-            trainer.state.epoch, trainer.state.step = state["epoch"], state["step"]
-            trainer.state.history, trainer.state.extra = state["history"], state["extra"]
-            log.info("resumed %s at epoch %d", run_dir, state["epoch"])
+        _restore(trainer, run_dir, optimizer, scheduler)
     trainer.fit(feeds["train"], feeds.get("validation"))
     if cfg.select == "best" and (run_dir / BEST).is_file():
         checkpoint.load_weights(model, run_dir / BEST)  # ship the best validation epoch's weights
@@ -209,17 +195,51 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
     if "precise_bn" in trainer.state.extra:
         extra["precise_bn"] = trainer.state.extra["precise_bn"]
     if adaptation is not None:
-        done = adaptation.method.finish(ctx)
-        if done.get("changed_backbone"):
-            for feed in feeds.values():
-                feed.features = None  # cached features predate the change: report what is exported
-        del model.adapt  # the export is backbone + head only
-        extra["adaptation"] = adapting.describe(adaptation, adapt_info, done)
-        target_test = Feed(adaptation.target.split("test"), cfg.batch_size, encoder=encoder)
-        extra["target"] = {"dataset": adaptation.target.name, "test": trainer.evaluate(target_test)}
+        extra.update(_finish_adaptation(trainer, adaptation, ctx, adapt_info, feeds, encoder))
     summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache,
                       comps.task.spec.primary_metric, extra)
     return TrainResult(run_dir, summary)
+
+
+def _finish_adaptation(trainer: Trainer, adaptation: Any, ctx: Any, adapt_info: dict[str, Any],
+                       feeds: dict[str, Feed], encoder: InputEncoder) -> dict[str, Any]:
+    """The method's last pass, then the model without its adaptation modules, judged on the target's test split."""
+    done = adaptation.method.finish(ctx)
+    if done.get("changed_backbone"):
+        for feed in feeds.values():
+            feed.features = None  # cached features predate the change: report what is exported
+    del trainer.model.adapt  # the export is backbone + head only
+    target_test = Feed(adaptation.target.split("test"), trainer.cfg.batch_size, encoder=encoder)
+    return {"adaptation": adapting.describe(adaptation, adapt_info, done),
+            "target": {"dataset": adaptation.target.name, "test": trainer.evaluate(target_test)}}
+
+
+def _callbacks(recipe: Recipe, primary: str, has_validation: bool, run_dir: Path, dist: distributed.Dist,
+               on_epoch: Callable[[dict[str, Any]], None] | None) -> list[Any]:
+    """Early stopping or best-epoch selection, then (on the writing rank) loggers, metrics and checkpoints."""
+    cfg = recipe.train
+    callbacks: list[Any] = []
+    if cfg.early_stopping is not None:
+        callbacks.append(EarlyStopping(cfg.early_stopping, run_dir, dist.writer))
+    elif cfg.select == "best" and has_validation:
+        callbacks.append(BestWeights(f"val_{primary}", run_dir, dist.writer))
+    if dist.writer:
+        callbacks += loggers.make(cfg.loggers, run_dir, recipe.name, _flat(recipe.train))
+        callbacks += [MetricsLog(run_dir / "metrics.jsonl"), Checkpointer(run_dir)]
+        if on_epoch is not None:
+            callbacks.append(OnEpoch(on_epoch))
+    return callbacks
+
+
+def _restore(trainer: Trainer, run_dir: Path, optimizer: Any, scheduler: Any) -> None:
+    """Continue from the run's last checkpoint: weights, optimizer, scheduler, RNG, history."""
+    last = checkpoint.latest(run_dir)
+    if last is None:
+        return
+    state = checkpoint.restore(last, trainer.model, optimizer, scheduler)
+    trainer.state.epoch, trainer.state.step = state["epoch"], state["step"]
+    trainer.state.history, trainer.state.extra = state["history"], state["extra"]
+    log.info("resumed %s at epoch %d", run_dir, state["epoch"])
 
 
 def _flat(section: Any) -> dict[str, Any]:
