@@ -112,7 +112,7 @@ def check_backbone(spec: Any, *, export: bool = True, qualified: str | None = No
     pretrained sources and (``export``) ONNX with dynamic axes + onnxruntime + one int8 variant."""
     import torch
 
-    from ..model import build_backbone, group_of
+    from ..model import build_backbone
     from ..specs import validate_spec
     from ..weights import pretrained_status
 
@@ -134,105 +134,118 @@ def check_backbone(spec: Any, *, export: bool = True, qualified: str | None = No
     if not r.run("builds" + (" (from its weights folder)" if text else " from random init"), build):
         return r.results
     model = box["model"]
-
-    def forward_shapes() -> str:
-        sizes = [(2, None, 8), (3, None, 13)] if text else [(2, None, 8), (3, spec.input.size[0] + 32, 8)]
-        seen = []
-        for batch, size, seq in sizes:
-            with torch.no_grad():
-                out = model(*_inputs(spec, batch, size, seq))
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (batch, spec.feature_dim):
-                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise AssertionError(f"returned {shape} for batch {batch}, expected (batch, feature_dim="
-                                     f"{spec.feature_dim}); fix feature_dim in the BackboneSpec or pool in forward")
-            seen.append(f"{'seq' if text else 'size'} {seq if text else size or spec.input.size[0]}")
-        return "(batch, feature_dim) at " + " and ".join(seen)
-
     r.run("forward returns (batch, feature_dim) at two " + ("sequence lengths" if text else "input sizes"),
-          forward_shapes)
-
-    def param_count() -> str:
-        actual = sum(p.numel() for p in model.parameters())
-        if actual != spec.num_params:
-            raise AssertionError(f"num_params={spec.num_params} but the module has {actual}; fix num_params")
-        return f"{actual:,}"
-
-    r.run("num_params matches the model", param_count, needs=spec.num_params is not None,
+          lambda: _forward_shapes(spec, model, text))
+    r.run("num_params matches the model", lambda: _param_count(spec, model), needs=spec.num_params is not None,
           skip="num_params not declared")
     groups = [(g.name, g.prefixes) for g in spec.layer_groups]
-
-    def coverage() -> str:
-        orphans, doubles = [], []
-        for name, _ in model.named_parameters():
-            hits = [g for g, prefixes in groups if any(name.startswith(p) for p in prefixes)]
-            (orphans if not hits else doubles if len(hits) > 1 else []).append(name)
-        if orphans or doubles:
-            raise AssertionError(f"parameters in no group: {orphans[:3]}; in several groups: {doubles[:3]}; "
-                                 "fix layer_groups' prefixes")
-        return f"{len(groups)} groups cover every parameter once"
-
-    r.run("layer groups cover every parameter exactly once", coverage, needs=bool(groups),
+    r.run("layer groups cover every parameter exactly once", lambda: _coverage(model, groups), needs=bool(groups),
           skip="no layer groups declared (partial / gradual-unfreeze / layer-wise lr unavailable)")
-
-    def freezing() -> str:
-        idle = []  # groups the features do not depend on (e.g. a pooler with mean pooling)
-        for group, _ in groups:
-            for name, p in model.named_parameters():
-                p.requires_grad_(group_of(name, groups) == group)
-                p.grad = None
-            out = model(*_inputs(spec, 2)).float().sum()
-            if not out.requires_grad:
-                idle.append(group)
-                continue
-            out.backward()
-            leaked = [n for n, p in model.named_parameters() if p.grad is not None and group_of(n, groups) != group]
-            if leaked:
-                raise AssertionError(f"with only {group!r} trainable, {leaked[:2]} got gradients")
-        for p in model.parameters():
-            p.requires_grad_(True)
-            p.grad = None
-        return "each group trains alone" + (f"; not used by the features: {', '.join(idle)}" if idle else "")
-
-    r.run("freezing and unfreezing each group", freezing, needs=bool(groups), skip="no layer groups")
+    r.run("freezing and unfreezing each group", lambda: _freezing(spec, model, groups), needs=bool(groups),
+          skip="no layer groups")
     model.eval()
+    r.run("eval mode is deterministic", lambda: _deterministic(spec, model))
+    r.run("state dict round-trips through safetensors", lambda: _roundtrip(spec, model, text))
 
-    def deterministic() -> str:
-        x = _inputs(spec, 2)
-        with torch.no_grad():
-            a, b = model(*x), model(*x)
-        if not torch.equal(a, b):
-            raise AssertionError("two eval-mode forwards differ: dropout or sampling left on in eval()")
-        return ""
-
-    r.run("eval mode is deterministic", deterministic)
-
-    def roundtrip() -> str:
-        from safetensors.torch import load_file, save_file
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "w.safetensors"
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-            torch.manual_seed(1)
-            fresh = build_backbone(spec, dict(spec.options), text).eval()
-            fresh.load_state_dict(load_file(str(path)), strict=True)
-        x = _inputs(spec, 2)
-        with torch.no_grad():
-            if not torch.allclose(model(*x), fresh(*x), atol=1e-6):
-                raise AssertionError("a fresh build loaded with the saved state dict gives other features")
-        return ""
-
-    r.run("state dict round-trips through safetensors", roundtrip)
-
-    def pretrained() -> str:
-        if not status.available:
-            raise _Skip(f"unavailable here ({status.short}: {status.detail})")
-        build_backbone(spec, dict(spec.options), True)
-        return f"{status.short}: {status.detail}"
-
-    r.run("pretrained weights resolve, verify and load strictly", pretrained)
+    r.run("pretrained weights resolve, verify and load strictly", lambda: _pretrained(spec, text, status))
     r.run("exports to ONNX with dynamic axes; onnxruntime matches; int8 variant",
           lambda: _export(spec, model), needs=export, skip="export checks off")
     return r.results
+
+
+def _forward_shapes(spec: Any, model: Any, text: bool) -> str:
+    import torch
+
+    sizes = [(2, None, 8), (3, None, 13)] if text else [(2, None, 8), (3, spec.input.size[0] + 32, 8)]
+    seen = []
+    for batch, size, seq in sizes:
+        with torch.no_grad():
+            out = model(*_inputs(spec, batch, size, seq))
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (batch, spec.feature_dim):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise AssertionError(f"returned {shape} for batch {batch}, expected (batch, feature_dim="
+                                 f"{spec.feature_dim}); fix feature_dim in the BackboneSpec or pool in forward")
+        seen.append(f"{'seq' if text else 'size'} {seq if text else size or spec.input.size[0]}")
+    return "(batch, feature_dim) at " + " and ".join(seen)
+
+
+def _param_count(spec: Any, model: Any) -> str:
+    actual = sum(p.numel() for p in model.parameters())
+    if actual != spec.num_params:
+        raise AssertionError(f"num_params={spec.num_params} but the module has {actual}; fix num_params")
+    return f"{actual:,}"
+
+
+def _coverage(model: Any, groups: list) -> str:
+    orphans, doubles = [], []
+    for name, _ in model.named_parameters():
+        hits = [g for g, prefixes in groups if any(name.startswith(p) for p in prefixes)]
+        (orphans if not hits else doubles if len(hits) > 1 else []).append(name)
+    if orphans or doubles:
+        raise AssertionError(f"parameters in no group: {orphans[:3]}; in several groups: {doubles[:3]}; "
+                             "fix layer_groups' prefixes")
+    return f"{len(groups)} groups cover every parameter once"
+
+
+def _freezing(spec: Any, model: Any, groups: list) -> str:
+    from ..model import group_of
+
+    idle = []  # groups the features do not depend on (e.g. a pooler with mean pooling)
+    for group, _ in groups:
+        for name, p in model.named_parameters():
+            p.requires_grad_(group_of(name, groups) == group)
+            p.grad = None
+        out = model(*_inputs(spec, 2)).float().sum()
+        if not out.requires_grad:
+            idle.append(group)
+            continue
+        out.backward()
+        leaked = [n for n, p in model.named_parameters() if p.grad is not None and group_of(n, groups) != group]
+        if leaked:
+            raise AssertionError(f"with only {group!r} trainable, {leaked[:2]} got gradients")
+    for p in model.parameters():
+        p.requires_grad_(True)
+        p.grad = None
+    return "each group trains alone" + (f"; not used by the features: {', '.join(idle)}" if idle else "")
+
+
+def _deterministic(spec: Any, model: Any) -> str:
+    import torch
+
+    x = _inputs(spec, 2)
+    with torch.no_grad():
+        a, b = model(*x), model(*x)
+    if not torch.equal(a, b):
+        raise AssertionError("two eval-mode forwards differ: dropout or sampling left on in eval()")
+    return ""
+
+
+def _roundtrip(spec: Any, model: Any, text: bool) -> str:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from ..model import build_backbone
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "w.safetensors"
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+        torch.manual_seed(1)
+        fresh = build_backbone(spec, dict(spec.options), text).eval()
+        fresh.load_state_dict(load_file(str(path)), strict=True)
+    x = _inputs(spec, 2)
+    with torch.no_grad():
+        if not torch.allclose(model(*x), fresh(*x), atol=1e-6):
+            raise AssertionError("a fresh build loaded with the saved state dict gives other features")
+    return ""
+
+
+def _pretrained(spec: Any, text: bool, status: Any) -> str:
+    from ..model import build_backbone
+
+    if not status.available:
+        raise _Skip(f"unavailable here ({status.short}: {status.detail})")
+    build_backbone(spec, dict(spec.options), True)
+    return f"{status.short}: {status.detail}"
 
 
 def _export(spec: Any, backbone: Any) -> str:
