@@ -1,6 +1,6 @@
 """Fixtures for the robustness suite: the tiny trainable plugin, one finished run, CLI capture.
 
-The tiny plugin (a real installed distribution, see tests/train/conftest.py) is loaded from that
+The tiny plugin (a real installed distribution, see tests/training/conftest.py) is loaded from that
 file rather than copied, so both suites train the same backbone.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from hub.cli import main
 
 _spec = importlib.util.spec_from_file_location("_robustness_train_fixtures",
-                                               Path(__file__).parent.parent / "train" / "conftest.py")
+                                               Path(__file__).parent.parent / "training" / "conftest.py")
 _train = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_train)
 tiny_site = _train.tiny_site

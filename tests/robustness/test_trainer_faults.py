@@ -6,7 +6,7 @@ command is simply run again (``--resume`` once run.json exists, else the origina
 as a user would. The final weights must equal an uninterrupted run's and metrics.jsonl must
 list every epoch exactly once. Each kill costs a fresh process (torch import included), so the
 whole file is ``slow`` (about 45 s of CPU for the two-kill run); the default suite keeps its one
-quick kill-and-resume in tests/train/test_resume_ddp.py.
+quick kill-and-resume in tests/training/test_resume_ddp.py.
 """
 
 from __future__ import annotations

