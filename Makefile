@@ -61,22 +61,22 @@ clean:
 # some with MUTANTS='hub.fsutil.x_check_output_dir__mutmut_*'. Results: $(MUTATION_DIR).txt.
 MUTATION_DIR ?= /tmp/hub-mutation
 MUTATION_JOBS ?= 2
-MUTANTS ?= hub.export.gate.x__compare__mutmut_* hub.export.gate.x_sample_criterion__mutmut_* \
-  hub.export.gate.x_fill__mutmut_* hub.export.gate.x_default_tolerances__mutmut_* \
-  hub.export.gate.x_passes_every_criterion__mutmut_* hub.train.checkpoint.* \
-  hub.weights.x_resolve_weights__mutmut_* hub.weights.x_sha256_file__mutmut_* \
+MUTANTS ?= hub.exporting.gate.x__compare__mutmut_* hub.exporting.gate.x_sample_criterion__mutmut_* \
+  hub.exporting.gate.x_fill__mutmut_* hub.exporting.gate.x_default_tolerances__mutmut_* \
+  hub.exporting.gate.x_passes_every_criterion__mutmut_* hub.training.checkpoint.* \
+  hub.weights.x_resolve_weights__mutmut_* hub.weights.x_verify_source__mutmut_* hub.weights.x_sha256_file__mutmut_* \
   hub.weights.x_resolve_pretrain_weights__mutmut_* hub.publish.files.x_verify_tree__mutmut_* \
   hub.publish.files.x_parse_manifest__mutmut_* hub.publish.files.x_check_files__mutmut_* \
   hub.publish.pull.x__verify__mutmut_* hub.publish.pull.x__finish__mutmut_* hub.publish.pull.x__resolve__mutmut_* \
   hub.server.auth.xǁAuthǁuser_for__mutmut_* hub.server.auth.xǁAuthǁowns__mutmut_* \
-  hub.server.auth.xǁAuthǁrequire_write__mutmut_* hub.server.app.xǁHubǁvisible_meta__mutmut_* \
-  hub.server.app.xǁCtxǁreadable__mutmut_* hub.server.xet.hashing.* \
+  hub.server.auth.xǁAuthǁrequire_write__mutmut_* hub.server.context.xǁHubǁvisible_meta__mutmut_* \
+  hub.server.context.xǁCtxǁreadable__mutmut_* hub.server.xet.hashing.* \
   hub.server.xet.store.xǁXetStoreǁput_xorb__mutmut_* hub.server.xet.store.xǁXetStoreǁcheck_file__mutmut_* \
   hub.server.xet.store.xǁXetStoreǁmaterialise__mutmut_* hub.fsutil.x_check_output_dir__mutmut_*
-MUTATION_TESTS := tests/export/test_gate_criteria.py \
-  tests/train/test_train.py::test_run_dir_is_never_overwritten_and_resume_checks_the_recipe \
-  tests/train/test_train.py::test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint \
-  tests/train/test_train.py::test_early_stopping_restores_the_best_weights \
+MUTATION_TESTS := tests/exporting/test_gate_criteria.py \
+  tests/training/test_train.py::test_run_dir_is_never_overwritten_and_resume_checks_the_recipe \
+  tests/training/test_train.py::test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint \
+  tests/training/test_train.py::test_early_stopping_restores_the_best_weights \
   tests/test_weights.py tests/publish/test_pretrain_publish.py tests/publish/test_publish_pull.py \
   tests/publish/test_offline_cache.py tests/server/test_server_api.py tests/robustness/test_server_tokens.py \
   tests/server/test_xet.py tests/robustness/test_output_dirs.py tests/robustness/test_mutation_survivors.py
@@ -86,9 +86,9 @@ mutation: $(STAMP)
 	$(BIN)/python -m pip show mutmut >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet "mutmut>=3.8"
 	-git worktree remove --force $(MUTATION_DIR) 2>/dev/null; git worktree add --detach $(MUTATION_DIR) HEAD
 	printf '%s\n' '[mutmut]' 'source_paths = hub/' 'process_isolation = forkserver' \
-	  'use_git_change_detection = false' 'only_mutate =' '    hub/export/gate.py' '    hub/train/checkpoint.py' \
+	  'use_git_change_detection = false' 'only_mutate =' '    hub/exporting/gate.py' '    hub/training/checkpoint.py' \
 	  '    hub/weights.py' '    hub/publish/files.py' '    hub/publish/pull.py' '    hub/server/auth.py' \
-	  '    hub/server/app.py' '    hub/server/xet/hashing.py' '    hub/server/xet/store.py' '    hub/fsutil.py' \
+	  '    hub/server/context.py' '    hub/server/xet/hashing.py' '    hub/server/xet/store.py' '    hub/fsutil.py' \
 	  'pytest_add_cli_args_test_selection =' $(addprefix '    ,$(addsuffix ',$(MUTATION_TESTS))) \
 	  > $(MUTATION_DIR)/setup.cfg
 	# mutated hub first, then the worktree's own plugins (not this checkout's, which may be mid-edit)

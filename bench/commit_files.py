@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from huggingface_hub import CommitOperationAdd, HfApi, constants  # noqa: E402
 
-from hub.server import routes_write, start_background  # noqa: E402
+from hub.server import routes_write  # noqa: E402
+from hub.server.serving import start_background  # noqa: E402
 from hub.server.storage import GitRepo  # noqa: E402
 
 constants.HF_HUB_DISABLE_XET = True

@@ -42,7 +42,7 @@ def _judge(got_rows: list[list[float]], tol):
     """``_compare`` on 3 samples in two batches (2 + 1) whose PyTorch logits are ``want`` below."""
     import numpy as np
 
-    from hub.export.gate import Pass, Reference, _compare
+    from hub.exporting.gate import Pass, Reference, _compare
 
     want = np.array([[3.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 3.0]])
     got = np.asarray(got_rows, dtype=np.float32)
@@ -56,10 +56,10 @@ def _judge(got_rows: list[list[float]], tol):
 
 
 def test_the_gate_reports_the_worst_sample_drop_and_resolution_exactly():
-    """Kills hub.export.gate.x__compare__mutmut_97 (worst sample index offset - row), __mutmut_153 (drop
+    """Kills hub.exporting.gate.x__compare__mutmut_97 (worst sample index offset - row), __mutmut_153 (drop
     scaled by 101) and __mutmut_181 (resolution rounded to an integer): the numbers a user reads to find
     the sample that broke and to judge a metric budget."""
-    from hub.export.gate import Tolerance
+    from hub.exporting.gate import Tolerance
 
     flipped = [[3.0, 1.0, 0.0], [0.0, 3.0, 4.0], [1.0, 0.0, 3.0]]  # sample 1 changes class (1 -> 2)
     result = _judge(flipped, Tolerance(atol=1e-3, rtol=0.0, max_metric_drop=10.0, min_agreement=0.9))
@@ -78,8 +78,8 @@ def test_the_gate_reports_the_worst_sample_drop_and_resolution_exactly():
 
 
 def test_default_tolerances_are_the_documented_table():
-    """Kills hub.export.gate.x_default_tolerances__mutmut_44 (fp16 lost its rtol floor of 5e-2)."""
-    from hub.export.gate import MIN_AGREEMENT, Tolerance, default_tolerances
+    """Kills hub.exporting.gate.x_default_tolerances__mutmut_44 (fp16 lost its rtol floor of 5e-2)."""
+    from hub.exporting.gate import MIN_AGREEMENT, Tolerance, default_tolerances
 
     got = default_tolerances(1e-4, 1e-3, 1.0)
     assert got == {
@@ -94,8 +94,8 @@ def test_default_tolerances_are_the_documented_table():
 
 
 def test_too_few_samples_is_refused_with_the_report_saying_why():
-    """Kills hub.export.gate.x_sample_criterion__mutmut_31 (the GateError carried no report)."""
-    from hub.export.gate import MIN_SAMPLES, GateError, sample_criterion
+    """Kills hub.exporting.gate.x_sample_criterion__mutmut_31 (the GateError carried no report)."""
+    from hub.exporting.gate import MIN_SAMPLES, GateError, sample_criterion
 
     with pytest.raises(GateError, match=r"^run: only 10 held-out samples .* floor of 50 \(one changed answer "
                                         r"would be 10.0 points\)") as err:
@@ -261,7 +261,7 @@ def _step(model, optimizer, scheduler) -> None:
 def test_a_checkpoint_restores_weights_optimiser_scheduler_rng_and_state(tmp_path):
     import torch
 
-    from hub.train import checkpoint
+    from hub.training import checkpoint
 
     model, optimizer, scheduler = _trainee(0)
     _step(model, optimizer, scheduler)
@@ -286,7 +286,7 @@ def test_a_checkpoint_restores_weights_optimiser_scheduler_rng_and_state(tmp_pat
 
 
 def test_no_checkpoint_or_an_unfinished_one_is_not_resumed(tmp_path):
-    from hub.train import checkpoint
+    from hub.training import checkpoint
 
     assert checkpoint.latest(tmp_path) is None
     (tmp_path / "checkpoints" / "epoch-0003").mkdir(parents=True)
@@ -305,8 +305,8 @@ def test_no_checkpoint_or_an_unfinished_one_is_not_resumed(tmp_path):
     ('["epoch-0001"]', "TypeError: "),
 ])
 def test_a_garbled_pointer_is_one_line_naming_the_file(tmp_path, pointer, reason):
-    from hub.train import checkpoint
-    from hub.train.rundir import RunDirError
+    from hub.training import checkpoint
+    from hub.training.rundir import RunDirError
 
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.json").write_text(pointer)
@@ -329,8 +329,8 @@ def test_a_garbled_pointer_is_one_line_naming_the_file(tmp_path, pointer, reason
      "state.json", "KeyError: 'extra'"),
 ])
 def test_a_damaged_checkpoint_file_is_one_line_naming_it(tmp_path, damage, file, reason):
-    from hub.train import checkpoint
-    from hub.train.rundir import RunDirError
+    from hub.training import checkpoint
+    from hub.training.rundir import RunDirError
 
     model, optimizer, scheduler = _trainee(0)
     path = checkpoint.save(tmp_path, 2, model, optimizer, scheduler,
@@ -346,8 +346,8 @@ def test_a_damaged_checkpoint_file_is_one_line_naming_it(tmp_path, damage, file,
 def test_weights_of_another_model_are_refused_by_name(tmp_path):
     import torch
 
-    from hub.train import checkpoint
-    from hub.train.rundir import RunDirError
+    from hub.training import checkpoint
+    from hub.training.rundir import RunDirError
 
     model, optimizer, scheduler = _trainee(0)
     path = checkpoint.save(tmp_path, 1, model, optimizer, scheduler, {"epoch": 1, "step": 1, "history": [], "extra": {}})
@@ -369,11 +369,11 @@ class _Payload:
 
 
 def test_an_optimiser_file_holding_a_pickled_object_is_refused_unopened(tmp_path):
-    """Kills hub.train.checkpoint.x_restore__mutmut_27 (``weights_only=False``: a checkpoint could run code)."""
+    """Kills hub.training.checkpoint.x_restore__mutmut_27 (``weights_only=False``: a checkpoint could run code)."""
     import torch
 
-    from hub.train import checkpoint
-    from hub.train.rundir import RunDirError
+    from hub.training import checkpoint
+    from hub.training.rundir import RunDirError
 
     model, optimizer, scheduler = _trainee(0)
     path = checkpoint.save(tmp_path, 1, model, optimizer, scheduler, {"epoch": 1, "step": 1, "history": [], "extra": {}})
@@ -386,8 +386,8 @@ def test_an_optimiser_file_holding_a_pickled_object_is_refused_unopened(tmp_path
 
 
 def test_a_long_library_message_is_cut_to_one_short_line(tmp_path):
-    """Also kills hub.train.checkpoint.x_damaged__mutmut_12/13 (the 200-character cut moved by one)."""
-    from hub.train.checkpoint import damaged
+    """Also kills hub.training.checkpoint.x_damaged__mutmut_12/13 (the 200-character cut moved by one)."""
+    from hub.training.checkpoint import damaged
 
     exact = str(damaged(tmp_path / "f", ValueError("y" * 188)))  # "ValueError: " + 188 = 200 characters
     assert f"(ValueError: {'y' * 188})" in exact
