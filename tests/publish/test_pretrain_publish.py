@@ -82,10 +82,13 @@ def test_a_second_push_is_a_no_op(published, pretrained, capsys):
 
 
 def test_the_run_record_names_repo_at_commit_and_sha256(published, pretrained):
+    import hub
+    from hub.job import plan
     from hub.training.api import _backbone_record
 
     repo, commit = published
-    record = _backbone_record(spec(), True, f"{repo}@v1")
+    recipe = hub.recipe(backbone=BACKBONE, dataset="digits", overrides=[f"backbone.weights={repo}@v1"])
+    record = _backbone_record(plan(recipe, load_hub().registry), True)  # the job resolves the reference once
     assert record["weights"]["commit"] == commit and record["base_model"] == repo
     assert record["weights"]["sha256"] == sha256_file(pretrained / "backbone.safetensors")
 
