@@ -118,15 +118,19 @@ def load_dataset(registry: Any, name: str, options: Any, role: str = "dataset") 
 
     Called once per job (:func:`hub.job.plan`): every stage reads the splits the plan holds.
     """
+    return load_component(registry.get("dataset", name), options, role)
+
+
+def load_component(component: Any, options: Any, role: str = "dataset") -> Dataset:
+    """:func:`load_dataset` for a component already looked up (a run's recipe names it)."""
     from .errors import HubError
     from .specs import resolve
 
-    component = registry.get("dataset", name)
     spec = component.spec
     try:
-        value = resolve(spec.factory)(**options)
+        value = resolve(spec.factory)(**dict(options))
     except HubError:
         raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{role} {name!r} failed to load: {exc}") from exc
+    except Exception as exc:  # a third-party factory's failure is one line naming it, never a traceback
+        raise DataError(f"{role} {component.name!r} failed to load: {exc}") from exc
     return check_dataset_value(value, f"{role} {component.qualified_name!r} (factory {spec.factory!r})", spec.modality)

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Dataset, check_dataset_value
+from ..data import Dataset, load_component
 from ..errors import DataError
-from ..specs import resolve
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +26,8 @@ Encoder = Callable[[Any], dict[str, np.ndarray]]
 
 
 def load_dataset(info: Any, comps: Any) -> Dataset:
-    """The run's dataset, built by its plugin with the recipe's options."""
-    spec = comps.dataset.spec
-    try:
-        value = resolve(spec.factory)(**dict(info.recipe.dataset.options))
-        return check_dataset_value(value, f"dataset {comps.dataset.qualified_name!r} (factory {spec.factory!r})",
-                                   spec.modality)
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(
-            f"dataset {comps.dataset.qualified_name!r} could not be loaded for validation: {type(exc).__name__}: {exc}"
-        ) from exc
+    """The run's dataset, built by its plugin with the recipe's options (validate, bench, ensembles)."""
+    return load_component(comps.dataset, info.recipe.dataset.options)
 
 
 def take(inputs: Any, index: np.ndarray) -> Any:

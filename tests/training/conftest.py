@@ -127,6 +127,10 @@ def counted_digits():
     return digits()
 
 
+def explodes():
+    raise RuntimeError("the data server is down")
+
+
 def not_a_dataset():
     return {{"train": ([], [])}}
 
@@ -173,6 +177,8 @@ def register_datasets(register):
     register(DatasetSpec(name="bad-labels", factory="hubtest_tinytrain:bad_labels", modality="image",
                          task="image-classification"))
     register(DatasetSpec(name="float-images", factory="hubtest_tinytrain:float_images", modality="image",
+                         task="image-classification"))
+    register(DatasetSpec(name="explodes", factory="hubtest_tinytrain:explodes", modality="image",
                          task="image-classification"))
     register(DatasetSpec(name="not-a-dataset", factory="hubtest_tinytrain:not_a_dataset", modality="image",
                          task="image-classification"))

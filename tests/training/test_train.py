@@ -95,6 +95,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tiny_hu
     ({"dataset": "not-a-dataset"}, DataError, r"dataset 'tinytrain:not-a-dataset' \(factory .*\) returned a dict, "
                                               "not a hub.data.Dataset"),
     ({"dataset": "bad-labels"}, DataError, r"the 'train' split needs one integer label in 0..1 per example"),
+    # any exception of a third-party factory is one DataError line naming the dataset (RuntimeError was a traceback)
+    ({"dataset": "explodes"}, DataError, r"^dataset 'explodes' failed to load: the data server is down$"),
 ])
 def test_bad_input_fails_before_training(tiny_hub, tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message):
