@@ -42,19 +42,15 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, publish: bool = True, 
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
     """The whole job; a stage whose inputs did not change since the last run into ``out`` is reused
     (:mod:`hub.stages`) unless ``force``. ``resume`` continues an interrupted training."""
-    from .progress import enabled as bars_enabled, is_enabled as bars_on
+    from .progress import shown
 
     out = Path(out)
     note = on_stage or (lambda message: log.info("%s", message))
-    if not progress:  # --no-progress covers huggingface_hub's upload/download bars too
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
     if not resume:
         from .fsutil import check_output_dir
 
         check_output_dir(out, "`hub run` folder", markers=("run",))
-    with bars_enabled(progress and bars_on()):
+    with shown(progress):
         return _run(recipe, registry, out, publish, repo, endpoint, resume, progress, force, note, on_epoch)
 
 

@@ -36,6 +36,18 @@ def is_enabled() -> bool:
     return _ENABLED.get()
 
 
+@contextlib.contextmanager
+def shown(show: bool) -> Iterator[None]:
+    """One verb's bars on or off (``--no-progress``); off also silences huggingface_hub's upload and
+    download bars, which a verb that pushes or pulls would otherwise still draw."""
+    if not show:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    with enabled(show and is_enabled()):
+        yield
+
+
 def _disable() -> bool | None:
     return None if _ENABLED.get() else True  # None: tqdm decides (off when stderr is not a terminal)
 

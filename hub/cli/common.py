@@ -1,13 +1,13 @@
 """The options several verbs share, defined once: the same flag means the same thing everywhere.
 
 ``--no-progress`` turns off every progress bar the verb would draw (the hub's own and
-huggingface_hub's); ``--json`` prints the verb's result as JSON on stdout instead of a summary.
+huggingface_hub's, through :func:`hub.progress.shown`); ``--json`` prints the verb's result as JSON on
+stdout instead of a summary.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -18,15 +18,3 @@ no_progress_option = click.option("--no-progress", is_flag=True, help="No progre
 def json_option(what: str = "the result") -> Callable[[Any], Any]:
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON instead of a summary.")
 
-
-@contextlib.contextmanager
-def progress_bars(show: bool) -> Iterator[None]:
-    """Bars on or off for one verb; off also silences huggingface_hub's upload/download bars."""
-    from ..progress import enabled, is_enabled
-
-    if not show:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-    with enabled(show and is_enabled()):
-        yield

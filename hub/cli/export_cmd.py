@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
+from ..progress import shown
 from ._output import echo_json, safe
-from .common import json_option, no_progress_option, progress_bars
+from .common import json_option, no_progress_option
 
 QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
 
@@ -102,7 +103,7 @@ def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...
 
     from ..exporting.pipeline import export_run
     started = time.perf_counter()
-    with progress_bars(not no_progress):
+    with shown(not no_progress):
         report = export_run(run_dir, out, opset=opset, quantize=list(quantize) if quantize else None, target=target,
                             gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
                                                   allow_few_samples, threads))

@@ -158,10 +158,11 @@ class ExportPlan:
     customize: Callable[[dict[str, Any]], None] | None = None
     copy_files: Callable[[Path], Any] | None = None
     where: str = field(init=False, default="")
-    encode: Any = field(init=False, default=None)  # raw samples -> feeds, made once the tokenizer is copied
+    encode: Any = field(init=False, default=None)  # raw samples -> feeds, with the backbone's own tokenizer
 
     def __post_init__(self) -> None:
         self.where = f"backbone {self.comps.backbone.qualified_name} + head {self.comps.head.qualified_name}"
+        self.encode = samples.make_encoder(self.info.input, self.comps.backbone_spec.input_names, self.tokenizer)
 
 
 def build(tmp: Path, plan: ExportPlan) -> dict[str, Any]:
@@ -205,7 +206,6 @@ def _fp32(step: Steps, tmp: Path, plan: ExportPlan) -> tuple:
                                   external_data=False)
     if plan.customize is not None:
         plan.customize(config)
-    plan.encode = samples.make_encoder(info.input, spec.input_names, plan.tokenizer)
     with step("PyTorch reference on held-out data"):
         ref, gate_facts = reference(info, comps, plan.model, plan.tokenizer, plan.options, plan.encode, plan.dataset,
                                     allow_few=plan.options.allow_few(info.recipe.export))

@@ -24,3 +24,16 @@ def test_no_progress_silences_them(tiny_hub, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "caching features" not in err and "export + gate" not in err and "gate fp32" not in err
     assert "== train" in err  # the stage lines stay
+
+
+def test_shown_false_silences_the_hubs_bars_and_huggingface_hubs():
+    """One switch for every verb (hub run, hub export): off means ours and huggingface_hub's."""
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+
+    try:
+        with progress.enabled(True), progress.shown(False):
+            assert progress.is_enabled() is False and are_progress_bars_disabled()
+        with progress.enabled(True), progress.shown(True):
+            assert progress.is_enabled() is True
+    finally:
+        enable_progress_bars()  # process-wide in huggingface_hub: leave it as other tests expect
