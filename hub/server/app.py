@@ -102,6 +102,10 @@ def _web_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] |
         return (web.login_form if read else web.login if method == "POST" else None), [], ""
     if segs == ["logout"] and method == "POST":
         return web.logout, [], ""
+    if segs[:1] == ["-"] and read:  # the pages' scripts and onnxruntime-web: "-" is no namespace
+        from .web import assets
+
+        return assets.serve, segs[1:], ""
     if len(segs) == 2 and read and segs[0] not in ("api", "datasets", "spaces"):
         return web.repo_page, [], f"{segs[0]}/{segs[1]}"
 

@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..context import Ctx
 from ..errors import ServerError
-from . import render
+from . import assets, render
 from .session import COOKIE, CSRF_COOKIE, cookie, same
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -19,14 +19,19 @@ _ENV.globals["human"] = render.human
 HEADERS = {"Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
                                       "form-action 'self'; frame-ancestors 'none'",
            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+# A repo page with the "try it" widget: scripts from this origin only (no inline script, no eval), WebAssembly
+# compiled from them ('wasm-unsafe-eval'), fetches (model, config, .wasm) to this origin. Pages without the
+# widget keep HEADERS, where default-src 'none' forbids every script.
+WIDGET_HEADERS = {**HEADERS, "Content-Security-Policy": HEADERS["Content-Security-Policy"]
+                  + "; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; base-uri 'none'"}
 PLOTS = ("curves.png", "confusion.png")
 
 
-def _page(ctx: Ctx, template: str, status: int = 200, **values) -> HTMLResponse:
+def _page(ctx: Ctx, template: str, status: int = 200, headers: dict[str, str] = HEADERS, **values) -> HTMLResponse:
     session = ctx.hub.sessions.get(ctx.request.cookies.get(COOKIE))
     html = _ENV.get_template(template).render(user=ctx.user, csrf=session.csrf if session else "",
                                               base_url=ctx.base_url, **values)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 async def index(ctx: Ctx) -> Response:
@@ -63,7 +68,7 @@ async def repo_page(ctx: Ctx) -> Response:
                   "url": f"/{ctx.repo_id}/resolve/{commit}/{quote(f['rfilename'])}"} for f in info["siblings"]]
         sizes = {f["path"]: f["size"] for f in files}
         small = {f["rfilename"]: f["blobId"] for f in info["siblings"]
-                 if "lfs" not in f and f["rfilename"] in ("README.md", "report.json")}
+                 if "lfs" not in f and f["rfilename"] in ("README.md", "report.json", "config.json")}
         blobs = repo.read_blobs(list(small.values())) if small else {}
         texts = {path: blobs[oid].decode("utf-8", "replace") for path, oid in small.items()}
         refs = repo.refs()
@@ -72,11 +77,15 @@ async def repo_page(ctx: Ctx) -> Response:
                 "metrics": render.metrics(info.get("cardData")),
                 "variants": render.variants(texts.get("report.json"), sizes),
                 "images": [(p, f"/{ctx.repo_id}/resolve/{commit}/{p}") for p in PLOTS if p in sizes],
+                "widget": render.widget(texts.get("config.json"), sizes, f"/{ctx.repo_id}/resolve/{commit}/",
+                                        assets.ort_base(), assets.MISSING),
                 "commits": repo.log(commit, max_count=20),
                 "refs": [("branch", n, c) for n, c in sorted(refs["branches"])]
                         + [("tag", n, c) for n, c in sorted(refs["tags"])]}
 
-    return _page(ctx, "repo.html", repo_id=ctx.repo_id, **await ctx.run(work))
+    values = await ctx.run(work)
+    headers = WIDGET_HEADERS if "model" in values["widget"] else HEADERS
+    return _page(ctx, "repo.html", headers=headers, repo_id=ctx.repo_id, **values)
 
 
 def _safe_next(value: str) -> str:

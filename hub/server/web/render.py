@@ -79,3 +79,38 @@ def human(size: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return str(size)
+
+
+def widget(config_text: str | None, sizes: dict[str, int], resolve: str, ort_base: str | None,
+           missing_runtime: str) -> dict[str, Any]:
+    """What the "try it" section shows: ``{"why": line}`` when the model cannot run in a browser, else
+    the URLs ``static/try.js`` needs (model, config, onnxruntime-web files).
+
+    Why the server decides and not the script: the page must say why there is no widget even with
+    JavaScript off, and must not send script permissions (CSP) to a page that runs none.
+    ``resolve`` is the repo's ``/{repo_id}/resolve/{commit}/`` prefix: the same URL huggingface_hub
+    downloads from, so a private repo's files reach a signed-in reader through their session cookie.
+    """
+    if config_text is None:
+        return {"why": "No config.json in this repo, so there is no model to run in the browser."}
+    try:
+        config = json.loads(config_text)
+    except ValueError:
+        return {"why": "config.json is not valid JSON, so the model cannot run in the browser."}
+    e2e = config.get("e2e") if isinstance(config, dict) else None
+    if not isinstance(e2e, dict) or not isinstance(e2e.get("file"), str):
+        kind = config.get("modality") if isinstance(config, dict) else None
+        text = " (text models have no in-browser variant yet)" if kind == "text" else ""
+        return {"why": f"This export has no end-to-end (e2e) model for the browser{text}; "
+                       "run it with hub.runtime instead (see above)."}
+    inputs = e2e.get("input") if isinstance(e2e.get("input"), dict) else {}
+    if inputs.get("dtype") != "uint8" or inputs.get("layout", "NHWC") != "NHWC":
+        return {"why": "The e2e model does not take a decoded image (uint8, NHWC), which is all the widget can feed."}
+    if e2e["file"] not in sizes:
+        return {"why": f"config.json names {e2e['file']}, but this revision has no such file."}
+    if ort_base is None:
+        return {"why": missing_runtime}
+    from urllib.parse import quote
+
+    return {"model": resolve + quote(e2e["file"]), "config": resolve + "config.json", "ort": ort_base,
+            "size": sizes[e2e["file"]]}
