@@ -9,12 +9,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Every first-party plugin distribution under plugins/ is installed (editable).
 PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+# npm projects (each pinned by its package-lock.json): onnxruntime-web, which `hub serve` serves to
+# the repo page's "try it" widget, and the Node deployers' runtimes the tests drive (transformers.js,
+# onnxruntime-node, sharp). Install scripts are skipped: onnxruntime-node's downloads binaries from
+# outside the registry, and its CPU binary ships inside the npm package anyway.
+NPM_DIRS := hub/server/web/vendor tests/js
+NPM_LOCKS := $(wildcard $(addsuffix /package-lock.json,$(NPM_DIRS)))
 
 .PHONY: setup browser demo test test-all bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) $(NPM_LOCKS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
@@ -24,7 +30,7 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	# Fashion-MNIST ships as a Debian package; optional (its dataset says how to get it if absent).
 	-if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ ! -d /usr/share/datasets/fashion-mnist ]; then \
 	  apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; fi
-
+	$(foreach lock,$(NPM_LOCKS),npm ci --prefix $(dir $(lock)) --ignore-scripts --no-audit --no-fund --loglevel=error &&) true
 	touch $(STAMP)
 
 # Headless Chromium + its driver for the web-page tests (tests/server/test_web.py), from Debian.

@@ -17,7 +17,7 @@ from typing import Any
 from ..data import Dataset
 from ..fsutil import atomic_write_json
 from ..progress import Steps
-from . import choice, gate, package, samples, variants
+from . import choice, e2e_gate, gate, package, samples, variants
 from . import report as reports
 from ..errors import ExportError, GateError
 from .onnx_export import export_onnx, set_metadata
@@ -167,16 +167,20 @@ class ExportPlan:
 
 def build(tmp: Path, plan: ExportPlan) -> dict[str, Any]:
     """Everything of one export inside ``tmp``; returns the report."""
-    total = 4 + 2 * len(plan.wanted) + (plan.target == "edge") + (plan.target == "ort-mobile")
+    total = 5 + 2 * len(plan.wanted) + (plan.target == "edge") + (plan.target == "ort-mobile")
     with Steps(total, "export + gate") as step:
         config, ref, gate_facts, facts, report, results, kept = _fp32(step, tmp, plan)
         _variants(step, plan, tmp / "onnx", config, ref, results, kept)
+        with step("e2e graph (decoded image in, probabilities out) + gate on image files"):
+            e2e_result = e2e_gate.export_e2e(plan, tmp / "onnx", config, ref)
         if plan.target == "edge":
             with step("batch-1 latency of each kept variant"):
                 pick_fastest(config, kept, ref, plan.options.threads, plan.bench_iters, results, gate_facts, report)
         if plan.target == "ort-mobile":
             with step("ORT format + gate"):
                 results.append(_ort_mobile(tmp / "onnx", kept, ref, plan.tolerances, plan.options.threads, config))
+        if e2e_result is not None:
+            results.append(e2e_result)
         _record(config, results, kept, tmp, plan, ref, gate_facts)
         with step("test data, samples, config"):
             fp32 = kept["fp32"]

@@ -21,7 +21,7 @@ from typing import Any
 from ..fsutil import atomic_dir, atomic_write_json_if_changed, check_output_dir
 from ..runtime import read_config
 from ..runtime.machine import describe
-from . import choice, gate, package, samples
+from . import choice, e2e_gate, gate, package, samples
 from . import report as reports
 from .build import (EXPORT_MARKERS, REPORT, ExportPlan, GateOptions, build, reference, registry_or_default,
                     wanted_variants)
@@ -105,13 +105,16 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
     allow_few = options.allow_few(info.recipe.export) or bool(recorded_gate.get("allow_few_samples"))
     tokenizer = export_dir if info.modality == "text" else None
     encode = samples.make_encoder(info.input, comps.backbone_spec.input_names, tokenizer)
-    ref, gate_facts = reference(info, comps, model, tokenizer, options, encode, samples.load_dataset(info, comps),
-                                allow_few=allow_few)
+    dataset = samples.load_dataset(info, comps)
+    ref, gate_facts = reference(info, comps, model, tokenizer, options, encode, dataset, allow_few=allow_few)
     results = []
     for name, entry in sorted(config["variants"].items()):
         path = export_dir / entry["file"]
         results.append(gate.check_variant(name, path, ref, tolerances.get(name, tolerances["fp32"]),
                                           threads=options.threads))
+    if config.get("e2e"):
+        results.append(e2e_gate.check_e2e(export_dir / config["e2e"]["file"], dataset, options.split,
+                                          options.max_samples, ref, tolerances["fp32"], threads=options.threads))
     if config.get("ort_mobile"):
         entry = config["ort_mobile"]
         results.append(gate.check_variant(f"ort:{entry['variant']}", export_dir / entry["file"], ref,

@@ -155,6 +155,17 @@ def preprocess_images(images: Any, contract: Any) -> np.ndarray:
     return _normalise(resized, spec)
 
 
+def decode_rgb(path: str | Path) -> np.ndarray:
+    """An image file -> uint8 ``(H, W, 3)`` RGB at its own size: the e2e graph's input.
+
+    What a deployer's decoder gives on any platform (EXIF orientation applied; grey, palette and
+    16-bit images as RGB, alpha dropped), so Python callers of ``onnx/model_e2e.onnx`` and the
+    gate feed it the same pixels as Node, a browser or a phone would.
+    """
+    image = _pil_mode(_open(Path(path)), 3)
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+
+
 def _to_mode(item: Any, channels: int, index: int) -> Any:
     """One image -> uint8 array ``(H, W)`` (grey) or ``(H, W, 3)``, or a PIL image in L/RGB."""
     if isinstance(item, (str, Path)):
@@ -239,10 +250,11 @@ def _resize(image: Any, spec: Contract) -> np.ndarray:
             image = image.resize((width, height), spec.resample)
         return np.asarray(image)
     cover_h, cover_w = math.floor(height / spec.crop_pct), math.floor(width / spec.crop_pct)
-    if cover_h / src_h >= cover_w / src_w:  # height binds: it gets exactly cover_h
-        new_h, new_w = cover_h, max(width, int(src_w * cover_h / src_h))
+    # integer arithmetic (exact, and what the e2e ONNX graph computes with int64 ops)
+    if cover_h * src_w >= cover_w * src_h:  # height binds: it gets exactly cover_h
+        new_h, new_w = cover_h, max(width, src_w * cover_h // src_h)
     else:
-        new_h, new_w = max(height, int(src_h * cover_w / src_w)), cover_w
+        new_h, new_w = max(height, src_h * cover_w // src_w), cover_w
     if (new_h, new_w) != (src_h, src_w):
         image = image.resize((new_w, new_h), spec.resample)
     top, left = int(round((new_h - height) / 2.0)), int(round((new_w - width) / 2.0))

@@ -144,3 +144,16 @@ def _run_onnx_test_runner(model_dir: Path) -> None:
 def onnx_test_runner():
     """``run(model_dir)``: ONNX's backend test runner over ``model.onnx`` + ``test_data_set_0`` there."""
     return _run_onnx_test_runner
+
+
+@pytest.fixture(scope="session")
+def image_export(image_run: Path, small_gate, tmp_path_factory) -> Path:
+    """One export of ``image_run`` (int8-dynamic kept whatever it answers, ORT format, e2e graph), shared
+    read-only by the export tests: a test that changes files copies it first."""
+    from hub.exporting.pipeline import export_run
+
+    out = tmp_path_factory.mktemp("exports") / "digits"
+    # the tests need the int8 variant kept, on any CPU: its verdict is not theirs to assume
+    options = dataclasses.replace(small_gate, tolerances=_keep_any("int8-dynamic"))
+    export_run(image_run, out, quantize=["int8-dynamic"], target="ort-mobile", gate_options=options)
+    return out

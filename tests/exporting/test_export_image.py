@@ -14,15 +14,6 @@ import pytest
 from hub.errors import ExportError, GateError
 
 from hub.exporting.pipeline import export_run, validate_export
-@pytest.fixture(scope="module")
-def image_export(image_run: Path, small_gate, keep_any, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("exports") / "digits"
-    # the tests below need the int8 variant kept, on any CPU: its verdict is not theirs to assume
-    options = dataclasses.replace(small_gate, tolerances=keep_any("int8-dynamic"))
-    export_run(image_run, out, quantize=["int8-dynamic"], target="ort-mobile", gate_options=options)
-    return out
-
-
 def test_layout_config_and_metadata(image_export: Path, image_run: Path) -> None:
     import onnx
 
