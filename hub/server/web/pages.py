@@ -73,7 +73,7 @@ async def repo_page(ctx: Ctx) -> Response:
         texts = {path: blobs[oid].decode("utf-8", "replace") for path, oid in small.items()}
         refs = repo.refs()
         return {"info": info, "rev": rev, "files": files,
-                "card": render.card_html(texts.get("README.md", "")),
+                "card": render.card_html(texts.get("README.md", ""), f"/{ctx.repo_id}/resolve/{commit}/"),
                 "metrics": render.metrics(info.get("cardData")),
                 "variants": render.variants(texts.get("report.json"), sizes),
                 "images": [(p, f"/{ctx.repo_id}/resolve/{commit}/{p}") for p in PLOTS if p in sizes],

@@ -27,10 +27,16 @@ def strip_front_matter(text: str) -> str:
     return text
 
 
-def card_html(markdown: str) -> str:
+def card_html(markdown: str, files_base: str = "") -> str:
+    """The card as safe HTML. A relative link or image (``curves.png``) points at the repo's file at
+    ``files_base`` (its ``/resolve/{commit}/`` prefix), as on the Hugging Face Hub: against the page URL
+    ``/{namespace}/{name}`` it would name ``/{namespace}/curves.png``, which is no file."""
+    def relative(url: str) -> str:
+        return url if url.startswith(("/", "#", "?")) or not files_base else files_base + url.removeprefix("./")
+
     html = _MD.render(strip_front_matter(markdown))
     return nh3.clean(html, tags=TAGS, attributes=ATTRS, url_schemes={"http", "https", "mailto"},
-                     link_rel="noopener noreferrer nofollow")
+                     link_rel="noopener noreferrer nofollow", url_relative=relative)
 
 
 def metrics(card: dict | None) -> list[dict[str, Any]]:

@@ -22,11 +22,18 @@ const result = document.getElementById("try-result");
 const preview = document.getElementById("try-preview");
 const MAX_PIXELS = 40e6; // ~160 MB of RGBA: beyond that a tab may die instead of answering
 let loading = null; // the promise of {ort, session, config}, made on the first pick
-let latest = 0; // only the newest pick may write its answer
+let latest = 0; // only the newest pick may write its answer or draw its preview
+let running = Promise.resolve(); // one inference at a time: a session runs one call at once
+
+class Stale extends Error {} // a newer pick came in: this one stops quietly
 
 class UserError extends Error {}
 
-function show(...nodes) {
+// data-state (ready, busy, done, error) and data-pick (which pick the answer is for) let a page test
+// wait for this pick's answer instead of guessing from the text.
+function show(state, ...nodes) {
+  result.dataset.state = state;
+  result.dataset.pick = String(latest);
   result.replaceChildren(...nodes);
 }
 
@@ -43,7 +50,7 @@ function fail(error) {
   const text = known ? error.message : `Could not run the model: ${String(error && error.message || error).slice(0, 300)}`;
   const p = line(text, "error");
   p.setAttribute("role", "alert");
-  show(p);
+  show("error", p);
 }
 
 async function download(url, what) {
@@ -101,12 +108,16 @@ function straightRgba(bitmap) {
   }
 }
 
-async function decode(file) {
+async function decode(file, mine) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
   } catch {
     throw new UserError(`${file.name} is not an image this browser can decode (${file.type || "unknown type"}); pick a PNG, JPEG, GIF, WebP or BMP file.`);
+  }
+  if (mine !== latest) {
+    bitmap.close();
+    throw new Stale();
   }
   const { width, height } = bitmap;
   if (width * height > MAX_PIXELS) {
@@ -118,6 +129,7 @@ async function decode(file) {
   const context = preview.getContext("2d", { willReadFrequently: true, colorSpace: "srgb" });
   context.clearRect(0, 0, width, height);
   context.drawImage(bitmap, 0, 0);
+  preview.classList.toggle("tiny", width < 96 && height < 96); // shown enlarged: crisp pixels, not a blur
   preview.hidden = false;
   let rgba = straightRgba(bitmap);
   const exact = rgba !== null;
@@ -157,19 +169,26 @@ function table(rows, note) {
     item.append(label, bar, score);
     list.append(item);
   }
-  show(list, line(note, "muted"));
+  show("done", list, line(note, "muted"));
 }
 
 async function run(file, mine) {
   preview.hidden = true; // never beside the answer for another file
-  show(line(`Loading the model (${root.dataset.sizeText}) and onnxruntime-web…`, "muted"));
-  const [{ ort, session, config }, image] = await Promise.all([load(), decode(file)]);
+  const first = loading === null;
+  show("busy", line(first ? `Loading the model (${root.dataset.sizeText}) and onnxruntime-web…` : "Running the model…", "muted"));
+  const [{ ort, session, config }, image] = await Promise.all([load(), decode(file, mine)]);
   const e2e = config.e2e || {};
   const name = (e2e.input && e2e.input.name) || session.inputNames[0];
   const tensor = new ort.Tensor("uint8", image.rgb, [1, image.height, image.width, 3]);
-  const started = performance.now();
-  const outputs = await session.run({ [name]: tensor });
-  const ms = performance.now() - started;
+  let ms = 0;
+  const job = running.then(async () => {
+    const started = performance.now();
+    const outputs = await session.run({ [name]: tensor });
+    ms = performance.now() - started;
+    return outputs;
+  });
+  running = job.catch(() => {});
+  const outputs = await job;
   const probabilities = (outputs.probabilities || outputs[session.outputNames[0]]).data;
   if (mine !== latest) return;
   const labels = Array.isArray(config.label_names) ? config.label_names : [];
@@ -185,4 +204,4 @@ input.addEventListener("change", () => {
   run(file, mine).catch((error) => { if (mine === latest) fail(error); });
 });
 input.disabled = false;
-show(line(`Pick an image: the model (${root.dataset.sizeText}) downloads on first use and runs here.`, "muted"));
+show("ready", line(`Pick an image: the model (${root.dataset.sizeText}) downloads on first use and runs here.`, "muted"));
