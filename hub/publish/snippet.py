@@ -46,17 +46,29 @@ def _sample_expr(modality: str, sample: str | None, folder: str) -> str:
     return f'open({path}, encoding="utf-8").read()' if modality == "text" else path
 
 
-def _comment(sample: str | None, label: str | None) -> str:
+def sample_answer(config: dict[str, Any], sample: str | None) -> str | None:
+    """The model's own answer for a shipped sample, as the export recorded it (``None`` if not recorded)."""
+    for entry in config.get("samples") or []:
+        if isinstance(entry, dict) and entry.get("file") == sample and entry.get("predicted") is not None:
+            return str(entry["predicted"])
+    return None
+
+
+def _comment(sample: str | None, label: str | None, answer: str | None = None) -> str:
+    """Both labels, so a sample the model gets wrong reads as one of its test errors, not a broken model."""
     if sample is None:
         return "  # replace with your own input"
-    return "  # a test-split example shipped in the repo" + (f" (label {label!r})" if label is not None else "")
+    truth = f"true label {label!r}" if label is not None else ""
+    said = f"this model answers {answer!r}" if answer is not None else ""
+    both = "; ".join(x for x in (truth, said) if x)
+    return "  # a test-split example shipped in the repo" + (f" ({both})" if both else "")
 
 
-def runtime_block(ref: str, modality: str, sample: str | None, label: str | None) -> str:
+def runtime_block(ref: str, modality: str, sample: str | None, label: str | None, answer: str | None = None) -> str:
     return "\n".join(["```python", "from hub.runtime import load", "",
                       f'model = load("{ref}")  # pin a version with "name@<tag or commit>"',
                       f"result = model.predict({_sample_expr(modality, sample, 'model.folder')})[0]"
-                      + _comment(sample, label),
+                      + _comment(sample, label, answer),
                       'print(result["label"], round(result["score"], 3))', "```"])
 
 
@@ -69,7 +81,7 @@ def _head(repo_id: str, revision: str, model_file: str, extra_patterns: list[str
 
 
 def plain_block(repo_id: str, revision: str, config: dict[str, Any], modality: str, model_file: str,
-                sample: str | None, label: str | None) -> str:
+                sample: str | None, label: str | None, answer: str | None = None) -> str:
     """Plain onnxruntime: download, preprocess exactly as the runtime does, ``predict(x) -> label``."""
     pre = config.get("preprocessing") or {}
     body = _text_code(pre) if modality == "text" else _image_code(pre)
@@ -79,7 +91,7 @@ def plain_block(repo_id: str, revision: str, config: dict[str, Any], modality: s
     tokenizer = list(pre.get("tokenizer_files") or ["tokenizer.json"]) if modality == "text" else []
     lines = ["```python", *imports, "",
              *_head(repo_id, revision, model_file, tokenizer), "", *body, "", "",
-             f"print(predict({_sample_expr(modality, sample, 'folder')})){_comment(sample, label)}", "```"]
+             f"print(predict({_sample_expr(modality, sample, 'folder')})){_comment(sample, label, answer)}", "```"]
     return "\n".join(lines)
 
 
@@ -118,10 +130,10 @@ def _image_code(pre: dict[str, Any]) -> list[str]:
         resize = [
             f"    cover_h, cover_w = {cover_h}, {cover_w}  # floor(size / crop_pct): scale to cover, then centre crop",
             "    src_w, src_h = image.size",
-            "    if cover_h / src_h >= cover_w / src_w:",
-            f"        new_h, new_w = cover_h, max({width}, int(src_w * cover_h / src_h))",
+            "    if cover_h * src_w >= cover_w * src_h:  # height binds",
+            f"        new_h, new_w = cover_h, max({width}, src_w * cover_h // src_h)",
             "    else:",
-            f"        new_h, new_w = max({height}, int(src_h * cover_w / src_w)), cover_w",
+            f"        new_h, new_w = max({height}, src_h * cover_w // src_w), cover_w",
             "    if (new_h, new_w) != (src_h, src_w):",
             f"        image = image.resize((new_w, new_h), {resample})",
             f"    top, left = int(round((new_h - {height}) / 2.0)), int(round((new_w - {width}) / 2.0))",
@@ -163,8 +175,12 @@ def _image_code(pre: dict[str, Any]) -> list[str]:
 
 def usage(repo_id: str, revision: str, config: dict[str, Any], modality: str, model_file: str,
           files: list[str]) -> str:
-    """The card's "How to use" body: install line, endpoint note, hub runtime and plain onnxruntime."""
+    """The card's "How to use" body: install line, endpoint note, the e2e graph (when the repo has it),
+    the hub runtime, and plain onnxruntime with the preprocessing spelled out as the fallback."""
+    from . import snippet_e2e
+
     sample, label = sample_for(config, files)
+    answer = sample_answer(config, sample)
     ref = repo_id if revision == "main" else f"{repo_id}@{revision}"
     endpoint = ("If this repo lives on a self-hosted hub (`hub serve`) rather than huggingface.co, point the "
                 "client at it first: `export HF_ENDPOINT=http://HOST:PORT` (both `huggingface_hub` and "
@@ -173,10 +189,14 @@ def usage(repo_id: str, revision: str, config: dict[str, Any], modality: str, mo
     where = (f"They read `{sample}`, a test-split example shipped in this repo; pass your own "
              + ("string." if modality == "text" else "image file.")) if sample else \
         "This export ships no sample input; pass your own."
+    e2e = config.get("e2e")
+    lead = snippet_e2e.section(repo_id, revision, config, sample, _comment(sample, label, answer)) \
+        if isinstance(e2e, dict) and e2e.get("file") in files else []
+    fallback = "### With plain onnxruntime" + (" (the graph without preprocessing)" if lead else "")
     return "\n".join([
-        "### Install", "", install(modality), "", endpoint, "", where, "",
-        "### With the hub runtime", "", runtime_block(ref, modality, sample, label), "",
-        "### With plain onnxruntime", "",
+        "### Install", "", install(modality), "", endpoint, "", where, "", *lead,
+        "### With the hub runtime", "", runtime_block(ref, modality, sample, label, answer), "",
+        fallback, "",
         "The preprocessing below is generated from `preprocessing` in `config.json` and is the same, step by "
         "step, as `hub.runtime`'s (it gives the same answers on the test split).", "",
-        plain_block(repo_id, revision, config, modality, model_file, sample, label)])
+        plain_block(repo_id, revision, config, modality, model_file, sample, label, answer)])

@@ -105,24 +105,53 @@ def _bash(code: str, env: dict) -> None:
         assert out.returncode == 0, f"{line}: {out.stderr[-2000:]}"
 
 
+def _node(code: str, env: dict, tmp_path: Path) -> str:
+    """A card's JavaScript block as a Node ES module, with the npm packages `make setup` installs."""
+    import shutil
+
+    modules = REPO_ROOT / "tests" / "js" / "node_modules"
+    if not shutil.which("node") or not (modules / "onnxruntime-node").is_dir() or not (modules / "sharp").is_dir():
+        pytest.fail("the Node card test needs node and tests/js/node_modules (onnxruntime-node, sharp): `make setup`")
+    folder = tmp_path / "node-snippet"
+    folder.mkdir(exist_ok=True)
+    (folder / "node_modules").unlink(missing_ok=True)
+    (folder / "node_modules").symlink_to(modules)
+    (folder / "main.mjs").write_text(code, encoding="utf-8")
+    out = subprocess.run(["node", "main.mjs"], cwd=folder, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, f"snippet failed:\n{code}\n--- stderr ---\n{out.stderr[-3000:]}"
+    return out.stdout.strip().splitlines()[-1]
+
+
 def _run_every_block(published, server, tmp_path: Path) -> tuple[str, dict, list[str]]:
-    """Run each block as pasted; the runtime and plain blocks must print the runtime's label for the sample."""
+    """Run each block as pasted; every block must print the runtime's label for the sample.
+
+    Returns the plain-onnxruntime block (the fallback with the preprocessing spelled out), the
+    environment, and the e2e Python block when the card leads with one (else ``None``).
+    """
     from hub.runtime import load
 
     env = _env(server, tmp_path)
     card = _card(server, published["repo"], published["commit"], tmp_path)
     blocks = _blocks(card)
-    assert [lang for lang, _ in blocks] == ["bash", "python", "python"], card
-    deployed = load(published["export"])
     config = json.loads((published["export"] / "config.json").read_text())
+    e2e = bool(config.get("e2e"))
+    want = ["bash", "python", "javascript", "python", "python"] if e2e else ["bash", "python", "python"]
+    assert [lang for lang, _ in blocks] == want, card
+    deployed = load(published["export"])
     sample = config["samples"][0]
     raw = (published["export"] / sample["file"])
     expected = deployed.predict(raw.read_text(encoding="utf-8") if raw.suffix == ".txt" else raw)[0]["label"]
     assert sample["file"] in card
     _bash(blocks[0][1], env)
+    lead = None
+    if e2e:
+        lead = blocks[1][1]
+        assert _python(lead, env) == expected
+        assert _node(blocks[2][1], env, tmp_path).rsplit(" ", 1)[0] == expected
+        blocks = [blocks[0], *blocks[3:]]
     assert _python(blocks[1][1], env).rsplit(" ", 1)[0] == expected
     assert _python(blocks[2][1], env) == expected
-    return blocks[2][1], env, [lang for lang, _ in blocks]
+    return blocks[2][1], env, lead
 
 
 def _image_inputs(folder: Path, grey: np.ndarray) -> list[str]:
@@ -154,13 +183,18 @@ def _image_inputs(folder: Path, grey: np.ndarray) -> list[str]:
 def _compare_images(published, server, tmp_path: Path, grey: np.ndarray) -> list[str]:
     from hub.runtime import load
 
-    plain, env, _ = _run_every_block(published, server, tmp_path)
+    plain, env, lead = _run_every_block(published, server, tmp_path)
     paths = _image_inputs(tmp_path / "inputs", grey)
     (tmp_path / "inputs.json").write_text(json.dumps(paths))
     snippet = json.loads(_python(plain + HARNESS, env, str(tmp_path / "inputs.json")).removeprefix("@@"))
     runtime = [r["label"] for r in load(published["export"]).predict(paths)]
     disagree = [(Path(p).name, s, r) for p, s, r in zip(paths, snippet, runtime) if s != r]
     assert not disagree, f"{len(disagree)} of {len(paths)} differ (file, snippet, runtime): {disagree[:10]}"
+    if lead is not None:  # the e2e graph resamples in onnxruntime: one uint8 step on a few pixels may differ
+        e2e = json.loads(_python(lead.rsplit("\nprint(", 1)[0] + HARNESS, env,
+                                 str(tmp_path / "inputs.json")).removeprefix("@@"))
+        differ = [(Path(p).name, s, r) for p, s, r in zip(paths, e2e, runtime) if s != r]
+        assert len(differ) <= len(paths) // 20, f"e2e vs runtime, {len(differ)} of {len(paths)}: {differ[:10]}"
     return runtime
 
 
@@ -189,6 +223,11 @@ def tiny_image_repo(server, token, tmp_path, make_export_dir):
     config["preprocessing"].update(interpolation="bicubic", crop_pct=0.875)
     config["variants"].pop("int8-dynamic")
     config.update(preferred_variant="fp32", samples=[{"file": "samples/0.png", "label": "dog"}])
+    from hub.exporting.e2e import build_e2e, contract_entry
+
+    build_e2e(export / "onnx" / "model.onnx", export / "onnx" / "model_e2e.onnx",
+              {k: v for k, v in config["preprocessing"].items() if k != "kind"})
+    config["e2e"] = contract_entry(3)
     (export / "config.json").write_text(json.dumps(config))
     repo = f"alice/card-tiny-{uuid.uuid4().hex[:6]}"
     return {"export": export, "repo": repo, "commit": push(export, repo, endpoint=server.url, token=token).commit_sha}

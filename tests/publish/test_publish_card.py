@@ -129,8 +129,27 @@ def test_install_line_endpoint_note_and_shipped_sample(export_dir):
     text = _card(export_dir)
     assert "pip install onnxruntime numpy pillow huggingface_hub" in text and "HF_ENDPOINT" in text
     assert 'model.predict(f"{model.folder}/samples/0.png")' in text
-    assert 'print(predict(f"{folder}/samples/0.png"))' in text and "label 'dog'" in text
+    assert 'print(predict(f"{folder}/samples/0.png"))' in text and "true label 'dog'" in text
     assert "missing.png" not in text
+    assert "End to end" not in text  # no e2e graph in this export: the card does not offer one
+
+
+def test_samples_show_the_true_label_and_the_models_answer_and_e2e_leads(export_dir):
+    """A sample the model gets wrong reads as one of its test errors; the e2e graph comes first."""
+    from PIL import Image
+
+    (export_dir / "samples").mkdir()
+    Image.new("L", (8, 8), 3).save(export_dir / "samples" / "0.png")
+    (export_dir / "onnx" / "model_e2e.onnx").write_bytes((export_dir / "onnx" / "model.onnx").read_bytes())
+    config = json.loads((export_dir / "config.json").read_text())
+    config["samples"] = [{"file": "samples/0.png", "label": "5", "predicted": "3"}]
+    config["e2e"] = {"file": "onnx/model_e2e.onnx", "top1_agreement": 0.996}
+    (export_dir / "config.json").write_text(json.dumps(config))
+    text = _card(export_dir)
+    assert text.count("(true label '5'; this model answers '3')") == 4  # e2e Python, hub.runtime, plain + Node
+    assert text.index("### End to end") < text.index("### With the hub runtime") < text.index("### With plain")
+    assert "on 99.6% of them" in text and 'session.run(None, {"image": pixels[None]})' in text
+    assert 'ort.InferenceSession.create(await get("onnx/model_e2e.onnx"))' in text
 
 
 def test_hub_card_previews_exactly_what_push_publishes(export_dir, server, token, cli_main, capsys, tmp_path,
