@@ -35,7 +35,7 @@ def chromium(javascript: bool = True):
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1600", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+                "--window-size=1280,1600", "--enable-unsafe-swiftshader", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
         options.add_argument(arg)
     if not javascript:
         options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
@@ -190,7 +190,7 @@ def test_served_files_types_cache_and_csp(server, trained) -> None:
     assert script_src == ["'self'", "'wasm-unsafe-eval'"] and "default-src 'none'" in csp  # no inline, no eval
     assert "connect-src 'self'" in csp
     assert all(re.search(r'\bsrc="/-/', tag) for tag in re.findall(r"<script[^>]*>", page.text))  # no inline script
-    assert not re.search(r"<[^>]+\son[a-z]+\s*=", page.text, re.I)  # no inline event handlers
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", page.text, re.IGNORECASE)  # no inline event handlers
     base = re.search(r'data-ort="([^"]+)"', page.text).group(1)
     assert base == f"/-/ort/{assets.ort()[1]}/" and assets.ort()[1] == "1.30.0"  # the pinned package
     want = {"ort.wasm.min.mjs": "text/javascript", "ort-wasm-simd-threaded.mjs": "text/javascript",
