@@ -49,7 +49,10 @@ def trained(server, tmp_path_factory) -> tuple[str, Path, dict]:
     import os
 
     from hub import api
+    from hub.server.web import assets
 
+    if assets.ort() is None:  # a clear failure, never a skip
+        pytest.fail(f"onnxruntime-web is not installed: `make setup` (npm ci in hub/server/web/vendor) or {assets.ENV_DIR}")
     out = tmp_path_factory.mktemp("widget-run") / "run"
     repo = f"alice/try-{uuid.uuid4().hex[:6]}"
     saved = os.environ.get("HF_TOKEN")
