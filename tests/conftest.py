@@ -127,3 +127,32 @@ def _int8_skew(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     finally:
         variants.make_variant = original
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """``chromium(javascript=True)``: a headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven
+    by selenium) that resolves only 127.0.0.1; a clear failure, never a silent skip, when not installed."""
+    import shutil
+
+    def launch(javascript: bool = True):
+        binary = shutil.which("chromium") or shutil.which("chromium-browser")
+        driver = shutil.which("chromedriver")
+        if not binary or not driver:
+            pytest.fail("the browser tests need Chromium and its driver: `make browser` "
+                        "(apt-get install chromium chromium-driver) installs both")
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = binary
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1280,1600", "--enable-unsafe-swiftshader",
+                    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+            options.add_argument(arg)
+        if not javascript:
+            options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        return webdriver.Chrome(service=Service(driver), options=options)
+
+    return launch

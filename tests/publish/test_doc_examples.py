@@ -24,7 +24,9 @@ import pytest
 from hub.server.serving import start_background
 
 ROOT = Path(__file__).resolve().parents[2]
-MARK = re.compile(r"^<!-- example: ([\w-]+)/(\d+) -->\n```(bash|python)\n(.*?)^```", re.M | re.S)
+MARK = re.compile(r"^<!-- example: ([\w-]+)/(\d+) -->\n```(bash|python|javascript|html)\n(.*?)^```", re.M | re.S)
+JS_MODULES = ROOT / "tests" / "js" / "node_modules"  # onnxruntime-node, sharp: `make setup` installs them
+ORT_WEB = ROOT / "hub" / "server" / "web" / "vendor" / "node_modules" / "onnxruntime-web" / "dist"
 
 
 def examples() -> dict[str, list[tuple[int, str, str, str]]]:
@@ -47,7 +49,7 @@ def test_every_marked_walkthrough_has_numbered_steps_without_gaps():
         assert [s[0] for s in steps] == list(range(1, len(steps) + 1)), (name, [(s[0], s[3]) for s in steps])
 
 
-def _walk(group: str, tmp_path: Path) -> dict[int, subprocess.CompletedProcess]:
+def _walk(group: str, tmp_path: Path, chromium=None) -> dict[int, subprocess.CompletedProcess]:
     work = tmp_path / "work"
     shutil.copytree(ROOT / "docs" / "samples", work / "docs" / "samples")
     token = "tok-" + uuid.uuid4().hex
@@ -60,6 +62,10 @@ def _walk(group: str, tmp_path: Path) -> dict[int, subprocess.CompletedProcess]:
     results = {}
     try:
         for step, language, code, where in examples()[group]:
+            if language in ("javascript", "html"):
+                results[step] = _node(code, work, env, step, where) if language == "javascript" else \
+                    _browser(code, work, step, where, chromium)
+                continue
             if language == "bash":
                 command = ["bash", "-euo", "pipefail", "-c", code]
             elif re.search(r"^def test_", code, re.M):  # a block of pytest tests: run them as a reader's suite would
@@ -75,10 +81,61 @@ def _walk(group: str, tmp_path: Path) -> dict[int, subprocess.CompletedProcess]:
     return results
 
 
-def test_the_digits_walkthrough_runs_as_written(tmp_path):
+def _node(code: str, work: Path, env: dict, step: int, where: str) -> subprocess.CompletedProcess:
+    """A JavaScript step: an ES module run by Node in the walkthrough's folder, with the npm packages
+    the docs tell readers to install (here: tests/js/node_modules, linked in)."""
+    if not shutil.which("node") or not (JS_MODULES / "onnxruntime-node").is_dir():
+        pytest.fail(f"{where}: needs node and tests/js/node_modules (`make setup` installs them)")
+    if not (work / "node_modules").exists():
+        (work / "node_modules").symlink_to(JS_MODULES)
+    (work / f"step{step}.mjs").write_text(code)
+    done = subprocess.run(["node", f"step{step}.mjs"], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{where} failed (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    return done
+
+
+def _browser(code: str, work: Path, step: int, where: str, chromium) -> subprocess.CompletedProcess:
+    """An HTML step: the page, served over HTTP from the walkthrough's folder (with ``ort/`` copied from
+    onnxruntime-web's dist as the docs say), opened in headless Chromium; its ``#result`` is the output."""
+    import functools
+    import http.server
+    import threading
+
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if not (ORT_WEB / "ort.wasm.min.mjs").is_file():
+        pytest.fail(f"{where}: needs onnxruntime-web in hub/server/web/vendor (`make setup` installs it)")
+    (work / "ort").mkdir(exist_ok=True)
+    for name in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"):
+        shutil.copy(ORT_WEB / name, work / "ort" / name)
+    (work / f"step{step}.html").write_text(code)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(work))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    driver = chromium()
+    try:
+        driver.get(f"http://127.0.0.1:{httpd.server_address[1]}/step{step}.html")
+        result = driver.find_element(By.ID, "result")
+        try:
+            WebDriverWait(driver, 120).until(lambda d: result.get_property("value") not in ("", "loading..."))
+        except TimeoutException:
+            pytest.fail(f"{where}: the page showed no result; browser console:\n"
+                        + "\n".join(e.get("message", "") for e in driver.get_log("browser")))
+        text = result.get_property("value")
+        logs = "\n".join(e.get("message", "") for e in driver.get_log("browser"))
+    finally:
+        driver.quit()
+        httpd.shutdown()
+    return subprocess.CompletedProcess([where], 0, stdout=text + "\n", stderr=logs)
+
+
+def test_the_digits_walkthrough_runs_as_written(tmp_path, chromium):
     import ast
 
-    results = _walk("digits", tmp_path)
+    results = _walk("digits", tmp_path, chromium)
     labels = [line.split("\t")[0] for line in results[3].stdout.splitlines() if line.strip()]
     assert len(labels) == 2 and set(labels) <= {str(d) for d in range(10)}, results[3].stdout
     # The deployer's hub.runtime block loads the tag pushed in docs/publishing.md: the same answers as
@@ -87,6 +144,15 @@ def test_the_digits_walkthrough_runs_as_written(tmp_path):
     assert [p["label"] for p in loaded] == labels, (results[5].stdout, labels)
     # The plain-onnxruntime block prints a class of the export's first test sample.
     assert results[6].stdout.strip() in {str(d) for d in range(10)}, results[6].stdout
+    # The e2e graph from Python, Node and a browser: digit-7.png gets hub.runtime's label in each.
+    runtime = subprocess.run([sys.executable, "-c", "from hub.runtime import load; import sys; "
+                              "print(load(sys.argv[1]).predict('docs/samples/digit-7.png')[0]['label'])",
+                              str(tmp_path / "work" / "exports" / "digits")], cwd=tmp_path / "work",
+                             capture_output=True, text=True, timeout=300)
+    expected = runtime.stdout.strip()
+    for step in (8, 9, 10):
+        label, score = results[step].stdout.split()
+        assert label == expected and 0 < float(score) <= 1, (step, results[step].stdout, expected)
 
 
 def test_the_plugin_tutorial_runs_as_written(tmp_path):
