@@ -5,29 +5,11 @@ defences checked over HTTP: sanitised cards, private repos behind sign-in, CSRF,
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-
-
-def browser():
-    """Headless Chromium; a clear failure (never a silent skip) when it is not installed."""
-    chromium, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.fail("the web tests need Chromium and its driver: `make browser` "
-                    "(apt-get install chromium chromium-driver) installs both")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,2400", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(driver), options=options)
 
 
 def submit(driver, button: str, landed: tuple[str, str]) -> None:
@@ -62,12 +44,12 @@ def pushed_by_hub_run(server, tmp_path_factory):
     return repo, outcome
 
 
-def test_model_page_in_a_real_browser(server, pushed_by_hub_run, tmp_path: Path) -> None:
+def test_model_page_in_a_real_browser(server, pushed_by_hub_run, tmp_path: Path, chromium) -> None:
     from selenium.webdriver.common.by import By
 
     repo, outcome = pushed_by_hub_run
     assert outcome.push.url == f"{server.url}/{repo}?rev={outcome.push.commit_sha}"  # the URL hub run prints ...
-    driver = browser()
+    driver = chromium()
     try:
         driver.get(outcome.push.url)  # ... opens the repo's page
         driver.save_screenshot(str(tmp_path / "model-page.png"))
@@ -91,12 +73,12 @@ def test_model_page_in_a_real_browser(server, pushed_by_hub_run, tmp_path: Path)
     assert (tmp_path / "model-page.png").stat().st_size > 10_000
 
 
-def test_private_repo_only_after_sign_in_in_the_browser(server, bob, tmp_path: Path) -> None:
+def test_private_repo_only_after_sign_in_in_the_browser(server, bob, tmp_path: Path, chromium) -> None:
     from selenium.webdriver.common.by import By
 
     repo = f"bob/hidden-{uuid.uuid4().hex[:6]}"
     bob.create_repo(repo, private=True)
-    driver = browser()
+    driver = chromium()
     try:
         driver.get(f"{server.url}/{repo}")
         assert "no such repo" in driver.page_source

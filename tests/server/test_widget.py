@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -22,25 +21,6 @@ import numpy as np
 import pytest
 
 PICK_TIMEOUT = 60  # the first pick loads onnxruntime-web's 14 MB .wasm
-
-
-def chromium(javascript: bool = True):
-    """Headless Debian Chromium through selenium; a clear failure (never a skip) when it is missing."""
-    binary, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-    if not binary or not driver:
-        pytest.fail("the widget tests need Chromium and its driver: `make browser` installs both")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1600", "--enable-unsafe-swiftshader", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
-        options.add_argument(arg)
-    if not javascript:
-        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +49,7 @@ def trained(server, tmp_path_factory) -> tuple[str, Path, dict]:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(chromium):
     driver = chromium()
     yield driver
     driver.quit()
@@ -159,7 +139,7 @@ def test_a_file_that_is_no_image_is_an_error_in_the_page(server, trained, browse
     assert state == "done" and len(rows) == 5, text
 
 
-def test_private_repo_widget_works_for_its_signed_in_owner_only(server, trained, bob) -> None:
+def test_private_repo_widget_works_for_its_signed_in_owner_only(server, trained, bob, chromium) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -229,7 +209,7 @@ def test_no_e2e_model_or_no_npm_files_still_renders_with_a_reason(server, alice,
     assert httpx.get(f"{server.url}/-/ort/1.30.0/ort.wasm.min.mjs").status_code == 404
 
 
-def test_page_is_complete_with_javascript_off(server, trained) -> None:
+def test_page_is_complete_with_javascript_off(server, trained, chromium) -> None:
     from selenium.webdriver.common.by import By
 
     repo, _, config = trained
