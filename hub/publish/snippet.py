@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .snippet_e2e import section as e2e_section
+
 PLAIN_IMAGE_PACKAGES = "onnxruntime numpy pillow huggingface_hub"
 PLAIN_TEXT_PACKAGES = "onnxruntime numpy tokenizers huggingface_hub"
 RUNTIME_PACKAGE = '"zoohub[runtime]"'
@@ -177,8 +179,6 @@ def usage(repo_id: str, revision: str, config: dict[str, Any], modality: str, mo
           files: list[str]) -> str:
     """The card's "How to use" body: install line, endpoint note, the e2e graph (when the repo has it),
     the hub runtime, and plain onnxruntime with the preprocessing spelled out as the fallback."""
-    from . import snippet_e2e
-
     sample, label = sample_for(config, files)
     answer = sample_answer(config, sample)
     ref = repo_id if revision == "main" else f"{repo_id}@{revision}"
@@ -190,7 +190,7 @@ def usage(repo_id: str, revision: str, config: dict[str, Any], modality: str, mo
              + ("string." if modality == "text" else "image file.")) if sample else \
         "This export ships no sample input; pass your own."
     e2e = config.get("e2e")
-    lead = snippet_e2e.section(repo_id, revision, config, sample, _comment(sample, label, answer)) \
+    lead = e2e_section(repo_id, revision, config, sample, _comment(sample, label, answer)) \
         if isinstance(e2e, dict) and e2e.get("file") in files else []
     fallback = "### With plain onnxruntime" + (" (the graph without preprocessing)" if lead else "")
     return "\n".join([
