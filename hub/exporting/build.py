@@ -193,6 +193,7 @@ def build(tmp: Path, plan: ExportPlan) -> dict[str, Any]:
         package.copy_run_files(plan.run_dir, tmp, "weights.safetensors")
     else:
         plan.copy_files(tmp)
+    package.add_transformersjs(tmp, config)  # model_type + preprocessor/tokenizer config: transformers.js pipeline()
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     reports.finish(report, kept, config["preferred_variant"], passed=True)
     (tmp / REPORT).write_text(reports.dumps(report))

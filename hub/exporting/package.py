@@ -20,6 +20,7 @@ from typing import Any
 from ..version import __version__
 from ..runtime import CONFIG_FORMAT
 from ..runtime.text import TOKENIZER_FILES
+from . import transformersjs
 
 WEIGHTS = "model.safetensors"
 RUN_RECORDS = ("summary.json", "metrics.jsonl", "curves.png", "confusion.png")
@@ -78,6 +79,11 @@ def build_config(info: Any, comps: Any, *, opset: int, input_names: Sequence[str
         "variants": {},
         "preferred_variant": "fp32",
     }
+
+
+def add_transformersjs(dest: Path, config: dict[str, Any]) -> list[str]:
+    """config.json's transformers.js fields and its files (``hub.exporting.transformersjs`` says why)."""
+    return transformersjs.write_files(dest, config)
 
 
 def metadata_props(config: Mapping[str, Any], variant: str) -> dict[str, str]:
