@@ -48,10 +48,9 @@ def contract_entry(num_labels: int) -> dict[str, Any]:
 
 
 def supported(modality: str, task_loss: str) -> str | None:
-    """Why this export gets no e2e graph, or ``None`` when it does."""
-    if modality != "image":
-        return ("text models have no e2e graph: their tokenizer is not expressible in ops every runtime "
-                "has (onnxruntime-web has no extensions); use transformers.js, which tokenizes from tokenizer.json")
+    """Why this export gets no e2e graph, or ``None`` when it may (text: see ``e2e_text``)."""
+    if modality not in ("image", "text"):
+        return f"no e2e graph for {modality!r} inputs"
     if task_loss != "cross-entropy":
         return f"the task's loss is {task_loss!r}: softmax probabilities would not be its answer"
     return None

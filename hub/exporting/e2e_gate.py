@@ -46,14 +46,16 @@ def as_files(raw: Any, folder: Path) -> list[Path]:
 
 
 def check_e2e(path: Path, dataset: Any, split: str, max_samples: int | None, ref: gate.Reference,
-              tolerance: gate.Tolerance, threads: int | None = 2) -> dict[str, Any]:
-    """Judge ``path`` on the gate's held-out examples; an entry shaped like ``gate.check_variant``'s."""
-    from ..runtime.preprocess import decode_rgb
-    from ..runtime.session import make_session
+              tolerance: gate.Tolerance, threads: int | None = 2, modality: str = "image") -> dict[str, Any]:
+    """Judge ``path`` on the gate's held-out examples; an entry shaped like ``gate.check_variant``'s.
 
+    Images go in as files decoded to RGB (one at a time, then one batch of equal sizes); texts as
+    the raw strings, one per call (the text graph's contract).
+    """
     raw, labels = split_samples(dataset, split, max_samples)
     result: dict[str, Any] = {"variant": "e2e", "file": str(path), "tolerance": tolerance.as_dict(),
-                              "samples": int(len(labels)), "failures": [], "criteria": {}, "inputs": "image files"}
+                              "samples": int(len(labels)), "failures": [], "criteria": {},
+                              "inputs": "raw strings" if modality == "text" else "image files"}
     checks = gate.structural_checks(path)
     result["checks"] = checks
     result["failures"] += [f"{k}: {v}" for k, v in checks.items() if str(v).startswith("failed")]
@@ -61,12 +63,8 @@ def check_e2e(path: Path, dataset: Any, split: str, max_samples: int | None, ref
     if result["failures"]:
         result["passed"] = False
         return result
-    with tempfile.TemporaryDirectory(prefix="hub-e2e-") as tmp:
-        images = [decode_rgb(p) for p in as_files(raw, Path(tmp))]
     try:
-        session = make_session(path, providers=["CPUExecutionProvider"], threads=threads)
-        probs, ids = _run_each(session, images)
-        batched = _run_batch(session, images)
+        probs, ids, batched = (_run_text if modality == "text" else _run_images)(path, raw, threads)
     except Exception as exc:  # onnxruntime's own error types
         result.update(passed=False, failures=[f"onnxruntime: {exc}"])
         result["criteria"]["onnxruntime"] = "failed"
@@ -74,6 +72,22 @@ def check_e2e(path: Path, dataset: Any, split: str, max_samples: int | None, ref
     _judge(result, ref, labels, probs, ids, batched, tolerance)
     result["passed"] = not result["failures"]
     return result
+
+
+def _run_images(path: Path, raw: Any, threads: int | None) -> tuple[np.ndarray, np.ndarray, Any]:
+    from ..runtime.preprocess import decode_rgb
+    from ..runtime.session import make_session
+
+    with tempfile.TemporaryDirectory(prefix="hub-e2e-") as tmp:
+        images = [decode_rgb(p) for p in as_files(raw, Path(tmp))]
+    session = make_session(path, providers=["CPUExecutionProvider"], threads=threads)
+    return (*_run_each(session, images), _run_batch(session, images))
+
+
+def _run_text(path: Path, raw: Any, threads: int | None) -> tuple[np.ndarray, np.ndarray, None]:
+    from . import e2e_text
+
+    return (*e2e_text.run_texts(e2e_text.session(path, threads), list(raw)), None)
 
 
 def _run_each(session: Any, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +162,7 @@ def export_e2e(plan: Any, onnx_dir: Path, config: dict[str, Any], ref: gate.Refe
     import logging
 
     from ..errors import ExportError
-    from . import e2e, variants
+    from . import e2e, e2e_text, variants
     from .onnx_export import set_metadata
     from .package import metadata_props
 
@@ -158,25 +172,32 @@ def export_e2e(plan: Any, onnx_dir: Path, config: dict[str, Any], ref: gate.Refe
         config["e2e_missing"] = why
         return None
     path = onnx_dir / e2e.FILE
+    text = plan.info.modality == "text"
     try:
-        e2e.build_e2e(onnx_dir / variants.FILES["fp32"], path, config["preprocessing"],
-                      external=bool(config.get("external_data")))
+        if text:
+            e2e_text.build_text_e2e(onnx_dir / variants.FILES["fp32"], path, plan.tokenizer,
+                                    config["preprocessing"]["max_length"], external=bool(config.get("external_data")))
+        else:
+            e2e.build_e2e(onnx_dir / variants.FILES["fp32"], path, config["preprocessing"],
+                          external=bool(config.get("external_data")))
     except ExportError as exc:
         log.warning("the e2e graph could not be made and is not kept: %s", exc)
         variants.remove(path)
         config["e2e_missing"] = f"the e2e graph could not be made: {exc}"
         return {"variant": "e2e", "file": str(path), "passed": False, "failures": [str(exc)]}
     props = metadata_props(config, "e2e")
-    props.update({"hub.input_names": json.dumps([e2e.INPUT]), "hub.output_names": json.dumps(list(e2e.OUTPUTS))})
+    props.update({"hub.input_names": json.dumps(["text" if text else e2e.INPUT]),
+                  "hub.output_names": json.dumps(list(e2e.OUTPUTS))})
     set_metadata(path, props)
     result = check_e2e(path, plan.dataset, plan.options.split, plan.options.max_samples, ref,
-                       plan.tolerances["fp32"], threads=plan.options.threads)
+                       plan.tolerances["fp32"], threads=plan.options.threads, modality=plan.info.modality)
     if not result["passed"]:
         log.warning("the e2e graph failed the gate and is not kept: %s", "; ".join(result["failures"]))
         variants.remove(path)
         config["e2e_missing"] = "the e2e graph failed the validation gate: " + "; ".join(result["failures"])
         return result
-    config["e2e"] = {**e2e.contract_entry(len(config["label_names"])), "top1_agreement": result["top1_agreement"],
+    entry = (e2e_text if text else e2e).contract_entry(len(config["label_names"]))
+    config["e2e"] = {**entry, "top1_agreement": result["top1_agreement"],
                      "metrics": result["metrics"]["onnx"], "metric_drop_points": result["metric_drop_points"],
-                     "max_abs_diff": result["max_abs_diff"], "gate_inputs": "test-split image files"}
+                     "max_abs_diff": result["max_abs_diff"], "gate_inputs": f"test-split {result['inputs']}"}
     return result

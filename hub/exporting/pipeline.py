@@ -114,7 +114,8 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
                                           threads=options.threads))
     if config.get("e2e"):
         results.append(e2e_gate.check_e2e(export_dir / config["e2e"]["file"], dataset, options.split,
-                                          options.max_samples, ref, tolerances["fp32"], threads=options.threads))
+                                          options.max_samples, ref, tolerances["fp32"], threads=options.threads,
+                                          modality=info.modality))
     if config.get("ort_mobile"):
         entry = config["ort_mobile"]
         results.append(gate.check_variant(f"ort:{entry['variant']}", export_dir / entry["file"], ref,

@@ -58,9 +58,45 @@ def node_block(repo_id: str, revision: str, config: dict[str, Any], sample: str 
         "```"])
 
 
+def text_block(repo_id: str, revision: str, config: dict[str, Any], sample: str | None, comment: str) -> str:
+    model_file = config["e2e"]["file"]
+    text = f'open(f"{{folder}}/{sample}", encoding="utf-8").read()' if sample else '"your text"'
+    return "\n".join([
+        "```python", "import json", "", "import numpy as np", "import onnxruntime as ort",
+        "from huggingface_hub import snapshot_download", "from onnxruntime_extensions import get_library_path", "",
+        f'folder = snapshot_download("{repo_id}", revision="{revision}",',
+        f'                           allow_patterns=["config.json", "{model_file}*", "samples/*"])',
+        "options = ort.SessionOptions()",
+        "options.register_custom_ops_library(get_library_path())  # the tokenizer op inside the graph",
+        f'session = ort.InferenceSession(f"{{folder}}/{model_file}", options, providers=["CPUExecutionProvider"])',
+        'labels = json.load(open(f"{folder}/config.json", encoding="utf-8"))["label_names"]', "", "",
+        "def predict(text):",
+        '    """One raw string -> its label (one text per call; the graph tokenizes and truncates)."""',
+        '    probabilities, label_id = session.run(None, {"text": np.array([text])})',
+        "    return labels[int(label_id[0])]", "", "",
+        f"print(predict({text})){comment}", "```"])
+
+
+def text_section(repo_id: str, revision: str, config: dict[str, Any], sample: str | None, comment: str) -> list[str]:
+    """A text model's e2e graph: a raw string in, the tokenizer inside (onnxruntime-extensions)."""
+    agreement = config["e2e"].get("top1_agreement")
+    judged = (f" The validation gate ran it on the test split's raw texts: it agrees with PyTorch on "
+              f"{agreement:.1%} of them." if isinstance(agreement, (int, float)) else "")
+    return [
+        "### End to end: a raw string in, probabilities out", "",
+        f"`{config['e2e']['file']}` takes one text (a string tensor of shape `(1,)`) and tokenizes it inside "
+        "the graph with onnxruntime-extensions' `BertTokenizer` op (truncation to `max_length` included). "
+        "Outputs: `probabilities` and `label_id`; the names are `config.json`'s `label_names`. onnxruntime-web "
+        "and -node have no extensions: in JavaScript use transformers.js (docs/deploy.md)." + judged, "",
+        "Python (`pip install onnxruntime onnxruntime-extensions numpy huggingface_hub`):", "",
+        text_block(repo_id, revision, config, sample, comment), ""]
+
+
 def section(repo_id: str, revision: str, config: dict[str, Any], sample: str | None, comment: str) -> list[str]:
     """The "end to end" part of How to use: the contract in one paragraph, then Python and Node."""
     e2e = config["e2e"]
+    if (e2e.get("input") or {}).get("dtype") == "string":
+        return text_section(repo_id, revision, config, sample, comment)
     agreement = e2e.get("top1_agreement")
     judged = (f" The validation gate ran it on the test split as image files: it agrees with PyTorch on "
               f"{agreement:.1%} of them." if isinstance(agreement, (int, float)) else "")

@@ -154,3 +154,51 @@ def test_minilm_edge_target_picks_fastest(text_run: Path, tmp_path: Path) -> Non
     timings = config["latency_ms_p50"]
     assert set(timings) == set(report["kept"])  # every kept variant was timed, no rejected one was
     assert "fp32" in report["kept"] and config["preferred_variant"] in report["kept"]
+
+
+def test_text_e2e_graph_takes_raw_strings_and_answers_like_the_runtime(text_export: Path) -> None:
+    """MiniLM's WordPiece tokenizer inside the graph (onnxruntime-extensions' BertTokenizer op): same
+    probabilities as hub.runtime (tokenizers + plain graph), accents, emoji and truncation included."""
+    from hub.exporting import e2e_text
+    from hub.runtime import load
+
+    config = json.loads((text_export / "config.json").read_text())
+    report = json.loads((text_export / "report.json").read_text())
+    entry = config["e2e"]
+    assert entry["input"] == {"name": "text", "dtype": "string", "shape": [1], "texts_per_call": 1}
+    judged = next(r for r in report["variants"] if r["variant"] == "e2e")
+    assert judged["passed"] and judged["inputs"] == "raw strings" and judged["top1_agreement"] >= 0.99
+    texts = [(text_export / s["file"]).read_text() for s in config["samples"]]
+    texts += ["Café crème, naïve résumé", "🎬 emoji and ünïcödé", "a long review " * 80, "  spaces  "]
+    probabilities, ids = e2e_text.run_texts(e2e_text.session(text_export / entry["file"]), texts)
+    runtime = load(text_export)
+    want = runtime.predict(texts)
+    reference = np.array([[w["probabilities"][n] for n in runtime.label_names] for w in want])
+    np.testing.assert_allclose(probabilities, reference, atol=1e-4)
+    assert [config["label_names"][i] for i in ids] == [w["label"] for w in want]
+
+
+def test_text_e2e_refuses_two_texts_and_needs_the_extensions(text_export: Path) -> None:
+    import onnxruntime as ort
+
+    from hub.exporting import e2e_text
+
+    path = text_export / "onnx" / "model_e2e.onnx"
+    with pytest.raises(Exception, match="BertTokenizer"):  # no custom-op library registered
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception, match="index: 0 Got: 2 Expected: 1"):
+        e2e_text.session(path).run(None, {"text": np.array(["one", "two"], dtype=object)})
+
+
+def test_a_tokenizer_the_op_cannot_express_is_a_clear_reason(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from hub.errors import ExportError
+    from hub.exporting.e2e_text import tokenizer_graph
+
+    bpe = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "ab": 2, "<unk>": 3}, merges=[("a", "b")], unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=bpe).save_pretrained(tmp_path)
+    with pytest.raises(ExportError, match="BertTokenizer op cannot express a "):
+        tokenizer_graph(tmp_path, 16)

@@ -27,6 +27,20 @@ def test_text_card_metadata_and_snippets_parse(tmp_path, make_export_dir):
     for block in re.findall(r"```python\n(.*?)```", card.text, re.S):
         ast.parse(block)  # every snippet is valid Python
     assert text == _card(export)  # deterministic: same export, same bytes (no dates)
+    assert "End to end" not in text
+
+
+def test_text_card_with_an_e2e_graph_leads_with_raw_strings(tmp_path, make_export_dir):
+    export = make_export_dir(tmp_path / "text", text=True)
+    (export / "onnx" / "model_e2e.onnx").write_bytes((export / "onnx" / "model.onnx").read_bytes())
+    config = json.loads((export / "config.json").read_text())
+    config["e2e"] = {"file": "onnx/model_e2e.onnx", "input": {"name": "text", "dtype": "string", "shape": [1]}}
+    (export / "config.json").write_text(json.dumps(config))
+    text = _card(export)
+    assert "### End to end: a raw string in" in text and "register_custom_ops_library" in text
+    assert "```javascript" not in text  # no Node block: onnxruntime-node has no extensions
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        ast.parse(block)
 
 
 def test_image_snippet_uses_config_preprocessing(export_dir):
