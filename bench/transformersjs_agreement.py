@@ -4,7 +4,7 @@
 transformers.js (tests/js, pinned) runs `pipeline(task, repo)` from the server on every test
 example written as the file a deployer would have (PNG, or the text), and `hub.runtime` runs the
 fp32 graph on the same files. Aim (issue 23): agreement >= 0.98. Images differ only by
-preprocessing (see hub/exporting/transformersjs.py: sharp's affine resize), so the number says how
+preprocessing (hub/exporting/transformersjs.py: transformers.js resizes with sharp, not Pillow), so the number says how
 much a model cares about that; texts differ only on inputs longer than max_length.
 
     .venv/bin/python bench/transformersjs_agreement.py [ENTRY] [--backbone B --dataset D] [--set K=V ...]
