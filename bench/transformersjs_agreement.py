@@ -4,8 +4,9 @@
 transformers.js (tests/js, pinned) runs `pipeline(task, repo)` from the server on every test
 example written as the file a deployer would have (PNG, or the text), and `hub.runtime` runs the
 fp32 graph on the same files. Aim (issue 23): agreement >= 0.98. Images differ only by
-preprocessing (hub/exporting/transformersjs.py: transformers.js resizes with sharp, not Pillow), so the number says how
-much a model cares about that; texts differ only on inputs longer than max_length.
+preprocessing (hub/exporting/transformersjs.py: transformers.js resizes with sharp, not Pillow),
+so the number says how much a model cares about that; texts differ only on inputs longer than
+max_length.
 
     .venv/bin/python bench/transformersjs_agreement.py [ENTRY] [--backbone B --dataset D] [--set K=V ...]
     e.g. bench/transformersjs_agreement.py digits-lite0
@@ -74,7 +75,8 @@ def measure(entry: str | None, backbone: str | None, dataset: str | None, overri
     shipped = len(samples)
     extra = {} if config["modality"] != "text" else within_max_length(outcome.export_dir, config, inputs[shipped:],
                                                                        theirs[shipped:], ours[shipped:])
-    return {**extra, "model": config["name"], "backbone": config["backbone"]["name"], "dataset": config["dataset"]["name"],
+    return {**extra, "model": config["name"], "backbone": config["backbone"]["name"],
+            "dataset": config["dataset"]["name"],
             "preprocessing": config["preprocessing"], "transformers_js": js["version"], "dtype": js["dtype"],
             "shipped_samples_equal": theirs[:shipped] == ours[:shipped],
             "split": config["gate"]["split"], "samples": len(inputs) - shipped,
