@@ -236,7 +236,8 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
     family = backbone.get("family") or str(backbone_name).split("-")[0]
     ensemble = config.get("ensemble") if isinstance(config.get("ensemble"), dict) else None
     tags = list(dict.fromkeys(t for t in [task, modality, "onnx", "transfer-learning", HUB_TAG, family,
-                                          str(backbone_name), "ensemble" if ensemble else ""] if t))
+                                          str(backbone_name), "ensemble" if ensemble else "",
+                                          "transformers.js" if config.get("transformers.js_config") else ""] if t))
 
     index_type, index_name = model_index_dataset(dataset_id, dataset_name, on_hub)
     evals = []

@@ -164,6 +164,10 @@ def test_samples_show_the_true_label_and_the_models_answer_and_e2e_leads(export_
     assert text.index("### End to end") < text.index("### With the hub runtime") < text.index("### With plain")
     assert "on 99.6% of them" in text and 'session.run(None, {"image": pixels[None]})' in text
     assert 'ort.InferenceSession.create(await get("onnx/model_e2e.onnx"))' in text
+    assert "transformers.js" not in ModelCard(text).data.tags  # the export has no transformers.js files
+    config["transformers.js_config"] = {"dtype": "fp32"}
+    (export_dir / "config.json").write_text(json.dumps(config))
+    assert "transformers.js" in ModelCard(_card(export_dir)).data.tags  # findable as one on a hub
 
 
 def test_hub_card_previews_exactly_what_push_publishes(export_dir, server, token, cli_main, capsys, tmp_path,
