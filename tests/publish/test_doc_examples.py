@@ -150,7 +150,7 @@ def test_the_digits_walkthrough_runs_as_written(tmp_path, chromium):
                               str(tmp_path / "work" / "exports" / "digits")], cwd=tmp_path / "work",
                              capture_output=True, text=True, timeout=300)
     expected = runtime.stdout.strip()
-    for step in (8, 9, 10):
+    for step in (8, 9, 10, 11):  # 11: transformers.js pipeline() from the walkthrough's hub serve
         label, score = results[step].stdout.split()
         assert label == expected and 0 < float(score) <= 1, (step, results[step].stdout, expected)
 
