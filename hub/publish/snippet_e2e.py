@@ -12,16 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 
+def _head(repo_id: str, revision: str, model_file: str, extra_import: str, setup: list[str], args: str) -> list[str]:
+    """Imports, download of what the e2e graph needs, the session and the label names."""
+    return ["```python", "import json", "", "import numpy as np", "import onnxruntime as ort",
+            "from huggingface_hub import snapshot_download", extra_import, "",
+            f'folder = snapshot_download("{repo_id}", revision="{revision}",',
+            f'                           allow_patterns=["config.json", "{model_file}*", "samples/*"])', *setup,
+            f'session = ort.InferenceSession(f"{{folder}}/{model_file}", {args}["CPUExecutionProvider"])',
+            'labels = json.load(open(f"{folder}/config.json", encoding="utf-8"))["label_names"]', "", ""]
+
+
 def python_block(repo_id: str, revision: str, config: dict[str, Any], sample: str | None, comment: str) -> str:
     model_file = config["e2e"]["file"]
     path = f'f"{{folder}}/{sample}"' if sample else '"your-image.png"'
     return "\n".join([
-        "```python", "import json", "", "import numpy as np", "import onnxruntime as ort",
-        "from huggingface_hub import snapshot_download", "from PIL import Image, ImageOps", "",
-        f'folder = snapshot_download("{repo_id}", revision="{revision}",',
-        f'                           allow_patterns=["config.json", "{model_file}*", "samples/*"])',
-        f'session = ort.InferenceSession(f"{{folder}}/{model_file}", providers=["CPUExecutionProvider"])',
-        'labels = json.load(open(f"{folder}/config.json", encoding="utf-8"))["label_names"]', "", "",
+        *_head(repo_id, revision, model_file, "from PIL import Image, ImageOps", [], "providers="),
         "def predict(path):",
         '    """Any image file -> its label: decode to uint8 RGB (H, W, 3) at its own size; the graph does the rest."""',
         "    image = ImageOps.exif_transpose(Image.open(path))",
@@ -62,14 +67,10 @@ def text_block(repo_id: str, revision: str, config: dict[str, Any], sample: str 
     model_file = config["e2e"]["file"]
     text = f'open(f"{{folder}}/{sample}", encoding="utf-8").read()' if sample else '"your text"'
     return "\n".join([
-        "```python", "import json", "", "import numpy as np", "import onnxruntime as ort",
-        "from huggingface_hub import snapshot_download", "from onnxruntime_extensions import get_library_path", "",
-        f'folder = snapshot_download("{repo_id}", revision="{revision}",',
-        f'                           allow_patterns=["config.json", "{model_file}*", "samples/*"])',
-        "options = ort.SessionOptions()",
-        "options.register_custom_ops_library(get_library_path())  # the tokenizer op inside the graph",
-        f'session = ort.InferenceSession(f"{{folder}}/{model_file}", options, providers=["CPUExecutionProvider"])',
-        'labels = json.load(open(f"{folder}/config.json", encoding="utf-8"))["label_names"]', "", "",
+        *_head(repo_id, revision, model_file, "from onnxruntime_extensions import get_library_path",
+               ["options = ort.SessionOptions()",
+                "options.register_custom_ops_library(get_library_path())  # the tokenizer op inside the graph"],
+               "options, providers="),
         "def predict(text):",
         '    """One raw string -> its label (one text per call; the graph tokenizes and truncates)."""',
         '    probabilities, label_id = session.run(None, {"text": np.array([text])})',

@@ -81,3 +81,23 @@ def git_dir(server: ServerHandle):
         return server.data_dir / "repos" / "models" / ns / f"{name}.git"
 
     return find
+
+
+@pytest.fixture(scope="session")
+def small_hub_run(server: ServerHandle, tmp_path_factory: pytest.TempPathFactory):
+    """``(repo, outcome)`` of one real ``hub run`` pushed to ``server``: a small CNN on digits (seconds), with
+    lr 0.05 so its answers differ per image. Train, export + gate (its e2e graph too), push (card, curves),
+    verify; the web-page and widget tests read the same repo."""
+    from hub import api
+
+    out = tmp_path_factory.mktemp("small-run") / "run"
+    repo = f"alice/small-{uuid.uuid4().hex[:6]}"
+    saved = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = "alice-token"
+    try:
+        outcome = api.run(backbone="small-cnn", dataset="digits", out=out, repo=repo, endpoint=server.url,
+                          progress=False, overrides=["backbone.pretrained=false", "backbone.image_size=16",
+                                                     "train.epochs=3", "train.lr=0.05", "export.quantize=[]"])
+    finally:
+        os.environ.pop("HF_TOKEN") if saved is None else os.environ.__setitem__("HF_TOKEN", saved)
+    return repo, outcome

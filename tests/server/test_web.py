@@ -25,23 +25,9 @@ def submit(driver, button: str, landed: tuple[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def pushed_by_hub_run(server, tmp_path_factory):
-    """A tiny model through the whole ``hub run``: train, export + gate, push (card, curves), verify."""
-    import os
-
-    from hub import api
-
-    out = tmp_path_factory.mktemp("web-run") / "run"
-    repo = f"alice/web-{uuid.uuid4().hex[:6]}"
-    saved = os.environ.get("HF_TOKEN")
-    os.environ["HF_TOKEN"] = "alice-token"
-    try:
-        outcome = api.run(backbone="small-cnn", dataset="digits", out=out, repo=repo, endpoint=server.url,
-                          progress=False, overrides=["backbone.pretrained=false", "backbone.image_size=16",
-                                                     "train.epochs=2", "export.quantize=[]"])
-    finally:
-        os.environ.pop("HF_TOKEN") if saved is None else os.environ.__setitem__("HF_TOKEN", saved)
-    return repo, outcome
+def pushed_by_hub_run(small_hub_run):
+    """A tiny model through the whole ``hub run`` (tests/server/conftest.py)."""
+    return small_hub_run
 
 
 def test_model_page_in_a_real_browser(server, pushed_by_hub_run, tmp_path: Path, chromium) -> None:

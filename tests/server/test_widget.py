@@ -24,25 +24,13 @@ PICK_TIMEOUT = 60  # the first pick loads onnxruntime-web's 14 MB .wasm
 
 
 @pytest.fixture(scope="module")
-def trained(server, tmp_path_factory) -> tuple[str, Path, dict]:
-    """(repo, export folder, config) of one real ``hub run``; lr 0.05 so the answers differ per image."""
-    import os
-
-    from hub import api
+def trained(small_hub_run) -> tuple[str, Path, dict]:
+    """(repo, export folder, config) of the shared real ``hub run`` (tests/server/conftest.py)."""
     from hub.server.web import assets
 
     if assets.ort() is None:  # a clear failure, never a skip
         pytest.fail(f"onnxruntime-web is not installed: `make setup` (npm ci in hub/server/web/vendor) or {assets.ENV_DIR}")
-    out = tmp_path_factory.mktemp("widget-run") / "run"
-    repo = f"alice/try-{uuid.uuid4().hex[:6]}"
-    saved = os.environ.get("HF_TOKEN")
-    os.environ["HF_TOKEN"] = "alice-token"
-    try:
-        outcome = api.run(backbone="small-cnn", dataset="digits", out=out, repo=repo, endpoint=server.url,
-                          progress=False, overrides=["backbone.pretrained=false", "backbone.image_size=16",
-                                                     "train.epochs=3", "train.lr=0.05", "export.quantize=[]"])
-    finally:
-        os.environ.pop("HF_TOKEN") if saved is None else os.environ.__setitem__("HF_TOKEN", saved)
+    repo, outcome = small_hub_run
     config = json.loads((outcome.export_dir / "config.json").read_text())
     assert config.get("e2e", {}).get("file") == "onnx/model_e2e.onnx", "hub run made no e2e model"
     return repo, outcome.export_dir, config
