@@ -14,7 +14,8 @@ can produce — a decoded image, uint8, RGB, channels-last ``(batch, height, wid
    tests/exporting/test_e2e.py measures it); the cover size and centre-crop offsets use the
    runtime's integer rules (``floor`` by integer division, banker's rounding of the offset).
    Nearest: Pillow's ``floor((x + 0.5) * in / out)``, equal where the scale is exact in float32;
-3. ``pixel * scale + offset`` per channel (the runtime's fused constants), colour order, NCHW;
+3. ``pixel * scale + offset`` per channel (the runtime's fused constants), colour order; the
+   planes are NCHW from the resize on (onnxruntime resizes planes faster than channels-last);
 4. the plain graph, then ``Softmax`` -> ``probabilities`` and ``ArgMax`` -> ``label_id``.
 
 The plain graph is spliced in unchanged (its nodes and weights are the fp32 file's), so the e2e
@@ -113,11 +114,15 @@ def _crop_start(g: _Graph, new: str, target: int) -> str:
 
 
 def _resize(g: _Graph, pixels: str, contract: Any, channels: int) -> str:
-    """uint8 NHWC -> uint8 NHWC at ``contract.size`` (resized, centre-cropped)."""
+    """uint8 NCHW -> uint8 NCHW at ``contract.size`` (resized, centre-cropped).
+
+    NCHW, not the input's NHWC: onnxruntime's antialiased Resize runs ~1.6x faster on planes
+    (1024x768 -> 146x194 bicubic, 1 thread: 4.6 ms with the transpose vs 7.2 ms channels-last).
+    """
     shape = g.op("Shape", [pixels], "shape")
-    batch, src_h, src_w = _dim(g, shape, 0), _dim(g, shape, 1), _dim(g, shape, 2)
+    batch, src_h, src_w = _dim(g, shape, 0), _dim(g, shape, 2), _dim(g, shape, 3)
     new_h, new_w = _cover_sizes(g, src_h, src_w, contract.size, contract.crop_pct)
-    sizes = g.op("Concat", [batch, new_h, new_w, g.const([channels], np.int64)], "sizes", axis=0)
+    sizes = g.op("Concat", [batch, g.const([channels], np.int64), new_h, new_w], "sizes", axis=0)
     attrs: dict[str, Any] = {"coordinate_transformation_mode": "half_pixel"}
     if contract.interpolation == "nearest":  # Pillow: floor((x + 0.5) * scale), no antialias
         attrs.update(mode="nearest", nearest_mode="round_prefer_ceil")
@@ -133,7 +138,7 @@ def _resize(g: _Graph, pixels: str, contract: Any, channels: int) -> str:
     top, left = _crop_start(g, new_h, height), _crop_start(g, new_w, width)
     starts = g.op("Concat", [top, left], axis=0)
     ends = g.op("Add", [starts, g.const([height, width], np.int64)])
-    return g.op("Slice", [resized, starts, ends, g.const([1, 2], np.int64)], "cropped")
+    return g.op("Slice", [resized, starts, ends, g.const([2, 3], np.int64)], "cropped")
 
 
 def _luma(g: _Graph, rgb: str) -> str:
@@ -151,14 +156,14 @@ def preprocessing_nodes(g: _Graph, contract: Any, output: str) -> None:
 
     spec = check_contract(contract)
     pixels = _luma(g, INPUT) if spec.channels == 1 else INPUT
-    resized = _resize(g, pixels, spec, spec.channels)
+    planes = g.op("Transpose", [pixels], "planes", perm=[0, 3, 1, 2])
+    resized = _resize(g, planes, spec, spec.channels)
     if spec.channels == 3 and spec.color_order == "BGR":
-        resized = g.op("Gather", [resized, g.const([2, 1, 0], np.int64)], "bgr", axis=3)
-    scale, offset = spec.affine()
+        resized = g.op("Gather", [resized, g.const([2, 1, 0], np.int64)], "bgr", axis=1)
+    scale, offset = (a.reshape(1, -1, 1, 1) for a in spec.affine())
     floats = g.op("Cast", [resized], to=1)
-    normalised = g.op("Add", [g.op("Mul", [floats, g.const(scale, np.float32, "scale")]),
-                              g.const(offset, np.float32, "offset")], "normalised")
-    g.nodes.append(_node("Transpose", [normalised], [output], perm=[0, 3, 1, 2]))
+    g.nodes.append(_node("Add", [g.op("Mul", [floats, g.const(scale, np.float32, "scale")]),
+                                 g.const(offset, np.float32, "offset")], [output]))
 
 
 def _node(op_type: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
