@@ -171,16 +171,14 @@ def build(tmp: Path, plan: ExportPlan) -> dict[str, Any]:
     with Steps(total, "export + gate") as step:
         config, ref, gate_facts, facts, report, results, kept = _fp32(step, tmp, plan)
         _variants(step, plan, tmp / "onnx", config, ref, results, kept)
-        with step("e2e graph (decoded image in, probabilities out) + gate on image files"):
-            e2e_result = e2e_gate.export_e2e(plan, tmp / "onnx", config, ref)
         if plan.target == "edge":
             with step("batch-1 latency of each kept variant"):
                 pick_fastest(config, kept, ref, plan.options.threads, plan.bench_iters, results, gate_facts, report)
         if plan.target == "ort-mobile":
             with step("ORT format + gate"):
                 results.append(_ort_mobile(tmp / "onnx", kept, ref, plan.tolerances, plan.options.threads, config))
-        if e2e_result is not None:
-            results.append(e2e_result)
+        with step("e2e graphs (raw input in, probabilities out) + gate on files / raw texts"):
+            results += e2e_gate.export_e2e(plan, tmp / "onnx", config, ref, kept)
         _record(config, results, kept, tmp, plan, ref, gate_facts)
         with step("test data, samples, config"):
             fp32 = kept["fp32"]

@@ -18,6 +18,7 @@ largest difference is recorded all the same.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,9 @@ def _judge(result: dict[str, Any], ref: gate.Reference, labels: np.ndarray, prob
     consistent = bool((ids == probs.argmax(-1)).all() and np.allclose(probs.sum(-1), 1.0, atol=1e-4))
     if batched is not None:
         index, batch = batched
-        consistent = consistent and bool(np.allclose(batch, probs[index], atol=1e-5))
+        # int8-dynamic scales activations per batch, so only its answers must match one-by-one
+        consistent = consistent and (bool(np.allclose(batch, probs[index], atol=1e-5)) if tol.atol is not None
+                                     else bool((batch.argmax(-1) == probs[index].argmax(-1)).all()))
     criteria["outputs"] = "passed" if consistent else "failed"
     if not consistent:
         failures.append("label_id is not the argmax of probabilities, probabilities do not sum to 1, "
@@ -151,53 +154,87 @@ def _judge(result: dict[str, Any], ref: gate.Reference, labels: np.ndarray, prob
                         f"({int((~same).sum())} of {len(same)} image files changed class)")
 
 
-def export_e2e(plan: Any, onnx_dir: Path, config: dict[str, Any], ref: gate.Reference) -> dict[str, Any] | None:
-    """Make, stamp and judge ``onnx/model_e2e.onnx`` for an export; record it in config.json.
+def export_e2e(plan: Any, onnx_dir: Path, config: dict[str, Any], ref: gate.Reference,
+               kept: Mapping[str, Path]) -> list[dict[str, Any]]:
+    """Make, stamp and judge ``onnx/model_e2e.onnx`` (from fp32), then one e2e graph per other kept
+    variant (``model_e2e_fp16.onnx``, ``model_e2e_int8_dynamic.onnx``...); record them in config.json.
 
-    Returns the gate entry for report.json, or ``None`` when the export gets no e2e graph (then
-    ``config["e2e_missing"]`` says why, for the card and the repo page). A graph that cannot be
-    made or fails the gate is not kept, like a variant; the rest of the export is unaffected.
+    Returns the gate entries for report.json (``e2e``, ``e2e:VARIANT``). No fp32 e2e graph means
+    none at all, and ``config["e2e_missing"]`` says why (for the card and the repo page). Each graph
+    that cannot be made or fails the gate (with the tolerance of its variant) is not kept, like a
+    variant; the rest of the export is unaffected.
     """
+    from . import e2e
+
+    why = e2e.supported(plan.info.modality, plan.comps.task.spec.loss)
+    if why is not None:
+        config["e2e_missing"] = why
+        return []
+    first, entry = _make_one(plan, onnx_dir, config, ref, "fp32", kept["fp32"])
+    if entry is None:
+        config["e2e_missing"] = "the e2e graph " + ("failed the validation gate: " if "metrics" in first else
+                                                    "could not be made: ") + "; ".join(first["failures"])
+        return [first]
+    config["e2e"] = {**entry, "variants": {}}
+    results = [first]
+    for name, source in kept.items():
+        if name == "fp32":
+            continue
+        result, extra = _make_one(plan, onnx_dir, config, ref, name, source)
+        results.append(result)
+        if extra is not None:
+            config["e2e"]["variants"][name] = {k: extra[k] for k in ("file", "top1_agreement", "metrics",
+                                                                     "metric_drop_points", "size_bytes")}
+    return results
+
+
+def variant_file(variant: str) -> str:
+    """``model_e2e.onnx`` for fp32, ``model_e2e_<suffix>.onnx`` for the others (``model_fp16`` -> ``model_e2e_fp16``)."""
+    from . import e2e, variants
+
+    return e2e.FILE if variant == "fp32" else "model_e2e" + variants.FILES[variant][len("model"):]
+
+
+def _make_one(plan: Any, onnx_dir: Path, config: dict[str, Any], ref: gate.Reference, variant: str,
+              source: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(gate entry, config entry or ``None`` when not kept) for the e2e graph built on ``source``."""
     import json
     import logging
 
     from ..errors import ExportError
     from . import e2e, e2e_text, variants
+    from .bench import size_bytes
     from .onnx_export import set_metadata
     from .package import metadata_props
 
     log = logging.getLogger(__name__)
-    why = e2e.supported(plan.info.modality, plan.comps.task.spec.loss)
-    if why is not None:
-        config["e2e_missing"] = why
-        return None
-    path = onnx_dir / e2e.FILE
+    name = "e2e" if variant == "fp32" else f"e2e:{variant}"
+    path = onnx_dir / variant_file(variant)
     text = plan.info.modality == "text"
+    external = bool(config.get("external_data"))
     try:
         if text:
-            e2e_text.build_text_e2e(onnx_dir / variants.FILES["fp32"], path, plan.tokenizer,
-                                    config["preprocessing"]["max_length"], external=bool(config.get("external_data")))
+            e2e_text.build_text_e2e(source, path, plan.tokenizer, config["preprocessing"]["max_length"],
+                                    external=external)
         else:
-            e2e.build_e2e(onnx_dir / variants.FILES["fp32"], path, config["preprocessing"],
-                          external=bool(config.get("external_data")))
+            e2e.build_e2e(source, path, config["preprocessing"], external=external)
     except ExportError as exc:
-        log.warning("the e2e graph could not be made and is not kept: %s", exc)
+        log.warning("the %s graph could not be made and is not kept: %s", name, exc)
         variants.remove(path)
-        config["e2e_missing"] = f"the e2e graph could not be made: {exc}"
-        return {"variant": "e2e", "file": str(path), "passed": False, "failures": [str(exc)]}
-    props = metadata_props(config, "e2e")
+        return {"variant": name, "file": str(path), "passed": False, "failures": [str(exc)]}, None
+    props = metadata_props(config, name)
     props.update({"hub.input_names": json.dumps(["text" if text else e2e.INPUT]),
                   "hub.output_names": json.dumps(list(e2e.OUTPUTS))})
     set_metadata(path, props)
     result = check_e2e(path, plan.dataset, plan.options.split, plan.options.max_samples, ref,
-                       plan.tolerances["fp32"], threads=plan.options.threads, modality=plan.info.modality)
+                       plan.tolerances[variant], threads=plan.options.threads, modality=plan.info.modality)
+    result["variant"] = name
     if not result["passed"]:
-        log.warning("the e2e graph failed the gate and is not kept: %s", "; ".join(result["failures"]))
+        log.warning("the %s graph failed the gate and is not kept: %s", name, "; ".join(result["failures"]))
         variants.remove(path)
-        config["e2e_missing"] = "the e2e graph failed the validation gate: " + "; ".join(result["failures"])
-        return result
+        return result, None
     entry = (e2e_text if text else e2e).contract_entry(len(config["label_names"]))
-    config["e2e"] = {**entry, "top1_agreement": result["top1_agreement"],
-                     "metrics": result["metrics"]["onnx"], "metric_drop_points": result["metric_drop_points"],
-                     "max_abs_diff": result["max_abs_diff"], "gate_inputs": f"test-split {result['inputs']}"}
-    return result
+    return result, {**entry, "file": f"onnx/{path.name}", "top1_agreement": result["top1_agreement"],
+                    "metrics": result["metrics"]["onnx"], "metric_drop_points": result["metric_drop_points"],
+                    "max_abs_diff": result["max_abs_diff"], "gate_inputs": f"test-split {result['inputs']}",
+                    "size_bytes": size_bytes(path)}

@@ -93,11 +93,19 @@ def text_section(repo_id: str, revision: str, config: dict[str, Any], sample: st
         text_block(repo_id, revision, config, sample, comment), ""]
 
 
+def variants_line(config: dict[str, Any]) -> list[str]:
+    """The smaller e2e graphs that passed the gate too (same contract), one line; none: nothing."""
+    extra = (config.get("e2e") or {}).get("variants") or {}
+    items = [f"`{v['file']}` ({name}, top-1 agreement {v['top1_agreement']:.1%})" for name, v in sorted(extra.items())
+             if isinstance(v, dict) and v.get("file") and isinstance(v.get("top1_agreement"), (int, float))]
+    return [f"Same contract, smaller, also gated: {', '.join(items)}.", ""] if items else []
+
+
 def section(repo_id: str, revision: str, config: dict[str, Any], sample: str | None, comment: str) -> list[str]:
     """The "end to end" part of How to use: the contract in one paragraph, then Python and Node."""
     e2e = config["e2e"]
     if (e2e.get("input") or {}).get("dtype") == "string":
-        return text_section(repo_id, revision, config, sample, comment)
+        return [*text_section(repo_id, revision, config, sample, comment), *variants_line(config)]
     agreement = e2e.get("top1_agreement")
     judged = (f" The validation gate ran it on the test split as image files: it agrees with PyTorch on "
               f"{agreement:.1%} of them." if isinstance(agreement, (int, float)) else "")
@@ -110,4 +118,4 @@ def section(repo_id: str, revision: str, config: dict[str, Any], sample: str | N
         "`config.json`'s `label_names`. Grey or RGBA images: convert to RGB first." + judged, "",
         "Python (`pip install onnxruntime numpy pillow huggingface_hub`):", "",
         python_block(repo_id, revision, config, sample, comment), "",
-        "Node:", "", node_block(repo_id, revision, config, sample, comment), ""]
+        "Node:", "", node_block(repo_id, revision, config, sample, comment), "", *variants_line(config)]

@@ -106,6 +106,29 @@ def test_e2e_labels_the_shipped_samples_as_the_runtime_does(image_export: Path) 
     assert got == want
 
 
+def test_each_kept_variant_gets_its_own_gated_e2e_graph(image_export: Path) -> None:
+    """int8-dynamic is kept in this export, so an int8 e2e graph is made from it, gated with int8's
+    tolerance, and answers the shipped samples as the int8 plain graph does under hub.runtime."""
+    import onnxruntime as ort
+
+    import hub.runtime
+    from hub.runtime.preprocess import decode_rgb
+
+    config = json.loads((image_export / "config.json").read_text())
+    report = json.loads((image_export / "report.json").read_text())
+    extra = config["e2e"]["variants"]["int8-dynamic"]
+    assert extra["file"] == "onnx/model_e2e_int8_dynamic.onnx" and extra["size_bytes"] > 0
+    assert extra["size_bytes"] < config["e2e"].get("size_bytes", float("inf"))  # int8 weights: smaller
+    judged = next(r for r in report["variants"] if r["variant"] == "e2e:int8-dynamic")
+    assert judged["passed"] and judged["tolerance"] == config["gate"]["tolerances"]["int8-dynamic"]
+    files = [image_export / s["file"] for s in config["samples"]]
+    int8 = hub.runtime.load(image_export, variant="int8-dynamic")
+    want = [int8.predict(f)[0]["label"] for f in files]  # one at a time: int8-dynamic scales per batch
+    session = ort.InferenceSession(str(image_export / extra["file"]), providers=["CPUExecutionProvider"])
+    got = [config["label_names"][int(session.run(None, {"image": decode_rgb(f)[None]})[1][0])] for f in files]
+    assert got == want
+
+
 @pytest.mark.parametrize("feed, message", [
     (np.zeros((1, 8, 8, 3), np.float32), r"Actual: \(tensor\(float\)\) , expected: \(tensor\(uint8\)\)"),
     (np.zeros((8, 8, 3), np.uint8), "Invalid rank for input: image Got: 3 Expected: 4"),  # no batch axis

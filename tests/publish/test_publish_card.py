@@ -157,12 +157,14 @@ def test_samples_show_the_true_label_and_the_models_answer_and_e2e_leads(export_
     (export_dir / "onnx" / "model_e2e.onnx").write_bytes((export_dir / "onnx" / "model.onnx").read_bytes())
     config = json.loads((export_dir / "config.json").read_text())
     config["samples"] = [{"file": "samples/0.png", "label": "5", "predicted": "3"}]
-    config["e2e"] = {"file": "onnx/model_e2e.onnx", "top1_agreement": 0.996}
+    config["e2e"] = {"file": "onnx/model_e2e.onnx", "top1_agreement": 0.996,
+                     "variants": {"fp16": {"file": "onnx/model_e2e_fp16.onnx", "top1_agreement": 1.0}}}
     (export_dir / "config.json").write_text(json.dumps(config))
     text = _card(export_dir)
     assert text.count("(true label '5'; this model answers '3')") == 4  # e2e Python, hub.runtime, plain + Node
     assert text.index("### End to end") < text.index("### With the hub runtime") < text.index("### With plain")
     assert "on 99.6% of them" in text and 'session.run(None, {"image": pixels[None]})' in text
+    assert "also gated: `onnx/model_e2e_fp16.onnx` (fp16, top-1 agreement 100.0%)" in text
     assert 'ort.InferenceSession.create(await get("onnx/model_e2e.onnx"))' in text
     assert "transformers.js" not in ModelCard(text).data.tags  # the export has no transformers.js files
     config["transformers.js_config"] = {"dtype": "fp32"}
