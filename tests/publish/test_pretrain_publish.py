@@ -17,7 +17,7 @@ import torch
 
 from hub.cli import main
 from hub.errors import WeightsError
-from hub.model import build_backbone, build_model, components
+from hub.model import build_model, components
 from hub.plugins import load_hub
 from hub.weights import resolve_pretrain_weights, sha256_file
 from hub.zoo import recipe_from_table
