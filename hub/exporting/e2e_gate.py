@@ -46,15 +46,30 @@ def as_files(raw: Any, folder: Path) -> list[Path]:
     return paths
 
 
+def entry_name(variant: str) -> str:
+    """report.json's name for the e2e graph built on ``variant``: ``e2e``, ``e2e:int8-dynamic``..."""
+    return "e2e" if variant == "fp32" else f"e2e:{variant}"
+
+
+def recorded(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(variant, file)`` of every e2e graph config.json lists, fp32's first (``hub validate``)."""
+    e2e = config.get("e2e") or {}
+    if not e2e:
+        return []
+    return [("fp32", e2e["file"]), *sorted((name, v["file"]) for name, v in (e2e.get("variants") or {}).items())]
+
+
 def check_e2e(path: Path, dataset: Any, split: str, max_samples: int | None, ref: gate.Reference,
-              tolerance: gate.Tolerance, threads: int | None = 2, modality: str = "image") -> dict[str, Any]:
-    """Judge ``path`` on the gate's held-out examples; an entry shaped like ``gate.check_variant``'s.
+              tolerance: gate.Tolerance, threads: int | None = 2, modality: str = "image",
+              variant: str = "fp32") -> dict[str, Any]:
+    """Judge ``path`` (the e2e graph built on ``variant``) on the gate's held-out examples; an entry
+    shaped like ``gate.check_variant``'s.
 
     Images go in as files decoded to RGB (one at a time, then one batch of equal sizes); texts as
     the raw strings, one per call (the text graph's contract).
     """
     raw, labels = split_samples(dataset, split, max_samples)
-    result: dict[str, Any] = {"variant": "e2e", "file": str(path), "tolerance": tolerance.as_dict(),
+    result: dict[str, Any] = {"variant": entry_name(variant), "file": str(path), "tolerance": tolerance.as_dict(),
                               "samples": int(len(labels)), "failures": [], "criteria": {},
                               "inputs": "raw strings" if modality == "text" else "image files"}
     checks = gate.structural_checks(path)
@@ -208,7 +223,7 @@ def _make_one(plan: Any, onnx_dir: Path, config: dict[str, Any], ref: gate.Refer
     from .package import metadata_props
 
     log = logging.getLogger(__name__)
-    name = "e2e" if variant == "fp32" else f"e2e:{variant}"
+    name = entry_name(variant)
     path = onnx_dir / variant_file(variant)
     text = plan.info.modality == "text"
     external = bool(config.get("external_data"))
@@ -227,8 +242,8 @@ def _make_one(plan: Any, onnx_dir: Path, config: dict[str, Any], ref: gate.Refer
                   "hub.output_names": json.dumps(list(e2e.OUTPUTS))})
     set_metadata(path, props)
     result = check_e2e(path, plan.dataset, plan.options.split, plan.options.max_samples, ref,
-                       plan.tolerances[variant], threads=plan.options.threads, modality=plan.info.modality)
-    result["variant"] = name
+                       plan.tolerances[variant], threads=plan.options.threads, modality=plan.info.modality,
+                       variant=variant)
     if not result["passed"]:
         log.warning("the %s graph failed the gate and is not kept: %s", name, "; ".join(result["failures"]))
         variants.remove(path)

@@ -52,29 +52,37 @@ def tokenizer_graph(folder: Path, max_length: int) -> Any:
         pre, _ = gen_processing_models(tokenizer, pre_kwargs={"max_length": int(max_length)})
     except Exception as exc:  # the converter's own errors: unsupported tokenizer options
         raise ExportError(f"onnxruntime-extensions cannot convert this tokenizer: {exc}") from exc
-    _strip_accents_as_bert(pre, tokenizer)
+    _normalise_as_tokenizer_json(pre, Path(folder))
     return pre
 
 
-def _strip_accents_as_bert(pre: Any, tokenizer: Any) -> None:
-    """BERT's normaliser strips accents whenever it lower-cases and ``strip_accents`` is unset; the
-    converter writes ``strip_accents=0`` then, and "Café" became other ids than ``tokenizers`` gives."""
+def _normalise_as_tokenizer_json(pre: Any, folder: Path) -> None:
+    """Set the op's lower-casing and accent stripping from the exported ``tokenizer.json``'s
+    ``BertNormalizer``, which is what ``hub.runtime`` tokenizes with.
+
+    Why: BERT's normaliser strips accents whenever it lower-cases and ``strip_accents`` is unset; the
+    converter writes ``strip_accents=0`` then, and "Café" became other ids than ``tokenizers`` gives.
+    """
+    import json
+
     from onnx import helper
 
-    lower = bool(getattr(tokenizer, "do_lower_case", False))
-    strip = getattr(tokenizer, "strip_accents", None) if hasattr(tokenizer, "strip_accents") else None
-    if strip is None:  # fast tokenizers keep it in the normaliser
-        normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
-        state = getattr(normalizer, "__getstate__", lambda: b"{}")()
-        import json
-
-        strip = json.loads(state).get("strip_accents") if isinstance(state, (bytes, str)) else None
-    wanted = int(lower if strip is None else bool(strip))
+    try:
+        normalizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")).get("normalizer") or {}
+    except (OSError, ValueError):
+        return  # no tokenizer.json: the converter's own reading of the tokenizer stands
+    parts = (normalizer.get("normalizers") or []) if normalizer.get("type") == "Sequence" else [normalizer]
+    bert = next((n for n in parts if isinstance(n, dict) and n.get("type") == "BertNormalizer"), None)
+    if bert is None:
+        return
+    lower = bool(bert.get("lowercase", False))
+    strip = lower if bert.get("strip_accents") is None else bool(bert["strip_accents"])
     for node in pre.graph.node:
         if node.op_type == "BertTokenizer":
-            kept = [a for a in node.attribute if a.name != "strip_accents"]
+            kept = [a for a in node.attribute if a.name not in ("strip_accents", "do_lower_case")]
             del node.attribute[:]
-            node.attribute.extend([*kept, helper.make_attribute("strip_accents", wanted)])
+            node.attribute.extend([*kept, helper.make_attribute("do_lower_case", int(lower)),
+                                   helper.make_attribute("strip_accents", int(strip))])
 
 
 def build_text_e2e(plain: Path, dest: Path, tokenizer_folder: Path, max_length: int, *,

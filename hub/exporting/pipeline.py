@@ -112,12 +112,10 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
         path = export_dir / entry["file"]
         results.append(gate.check_variant(name, path, ref, tolerances.get(name, tolerances["fp32"]),
                                           threads=options.threads))
-    e2e = config.get("e2e") or {}
-    for name, entry in [("fp32", e2e), *sorted((e2e.get("variants") or {}).items())] if e2e else []:
-        result = e2e_gate.check_e2e(export_dir / entry["file"], dataset, options.split, options.max_samples, ref,
-                                    tolerances.get(name, tolerances["fp32"]), threads=options.threads,
-                                    modality=info.modality)
-        results.append({**result, "variant": "e2e" if name == "fp32" else f"e2e:{name}"})
+    for name, file in e2e_gate.recorded(config):
+        results.append(e2e_gate.check_e2e(export_dir / file, dataset, options.split, options.max_samples, ref,
+                                          tolerances.get(name, tolerances["fp32"]), threads=options.threads,
+                                          modality=info.modality, variant=name))
     if config.get("ort_mobile"):
         entry = config["ort_mobile"]
         results.append(gate.check_variant(f"ort:{entry['variant']}", export_dir / entry["file"], ref,

@@ -161,6 +161,29 @@ def test_validate_rejudges_the_e2e_graph_and_refuses_a_wrong_one(image_export: P
         validate_export(copy, gate_options=small_gate)
 
 
+def test_an_e2e_graph_that_fails_the_gate_is_not_kept_and_the_export_says_why(image_run: Path, tmp_path: Path,
+                                                                                small_gate, monkeypatch) -> None:
+    """A fault injected at the hub's own seam: the builder gets a wrong crop and mean (what a broken
+    in-graph preprocessing looks like). The gate rejects the graph; the rest of the export stands."""
+    from hub.exporting import e2e
+    from hub.exporting.pipeline import export_run
+
+    build = e2e.build_e2e
+
+    def broken(plain, dest, contract, **kwargs):
+        wrong = {k: v for k, v in contract.items() if k != "kind"} | {"crop_pct": 0.25, "mean": [0.9, 0.1, 0.9]}
+        return build(plain, dest, wrong, **kwargs)
+
+    monkeypatch.setattr(e2e, "build_e2e", broken)
+    report = export_run(image_run, tmp_path / "out", quantize=[], gate_options=small_gate)
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert "e2e" not in config and config["e2e_missing"].startswith("the e2e graph failed the validation gate: ")
+    assert not (tmp_path / "out" / "onnx" / "model_e2e.onnx").exists()
+    judged = next(r for r in report["variants"] if r["variant"] == "e2e")
+    assert not judged["passed"] and judged["criteria"]["top1_agreement"] == "failed"
+    assert report["passed"] and "e2e" in report["rejected"] and report["kept"] == ["fp32"]
+
+
 def test_which_exports_get_an_e2e_graph() -> None:
     from hub.exporting.e2e import supported
 
