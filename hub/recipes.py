@@ -17,6 +17,7 @@ from typing import Any
 
 STRATEGIES = ("feature-extraction", "fine-tune", "partial", "gradual-unfreeze", "lora")
 QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
+FORMATS = ("onnx", "openvino", "litert")  # hub.exporting.formats.FORMATS (kept import-free here)
 
 
 def opt(
@@ -94,6 +95,8 @@ class TrainConfig:
 class ExportConfig:
     opset: int = opt(18, min=9, max=23)
     quantize: list = opt([], items=QUANTIZE)
+    formats: list = opt(["onnx"], items=FORMATS, help="formats to make and gate, each in its own runtime: onnx "
+                        "(always), openvino, litert")
     target: str = opt("default", choices=("default", "edge", "ort-mobile"))
     atol: float = opt(1e-4, kind=(int, float), min=0)
     rtol: float = opt(1e-3, kind=(int, float), min=0)

@@ -29,7 +29,7 @@ def _tolerances(values: tuple[str, ...]) -> dict[str, Any]:
             if not sep or len(parts) not in (2, 3, 4):
                 raise ValueError
             atol = None if parts[0].lower() == "none" else float(parts[0])
-            if name not in ("fp32", "optimized", *QUANTIZE):
+            if name not in ("fp32", "optimized", "bf16", *QUANTIZE):
                 raise ValueError
             drop = float(parts[2]) if len(parts) >= 3 and parts[2] else None
             agreement = float(parts[3]) if len(parts) == 4 else None
@@ -82,6 +82,8 @@ def _echo_report(report: dict[str, Any]) -> None:
         click.echo(f"  [{mark}] {summary_line(result)}" + (f" ({result['dropped']})" if result.get("dropped") else ""))
     if report.get("choice"):
         click.echo(f"  preferred: {report['choice']['why']}")
+        if report["choice"].get("runtime"):
+            click.echo(f"  preferred runtime: {report['choice']['runtime']['why']}")
 
 
 @click.command("export")
@@ -90,12 +92,17 @@ def _echo_report(report: dict[str, Any]) -> None:
 @click.option("--opset", type=int, help="ONNX opset (default: recipe export.opset, 18).")
 @click.option("--quantize", multiple=True, type=click.Choice(QUANTIZE),
               help="Variant to make and gate (repeatable; default: recipe export.quantize).")
+@click.option("--format", "formats", metavar="LIST",
+              help="Formats to make, each gated in its own runtime: onnx (always), openvino, litert; comma-separated, "
+                   "e.g. onnx,openvino,litert (default: recipe export.formats). Needs the 'edge' extra.")
 @click.option("--target", type=click.Choice(("default", "edge", "ort-mobile")),
-              help="edge: make every variant and prefer the fastest that passes; ort-mobile: also write .ort.")
+              help="edge: make every variant and prefer the fastest that passes, in every runtime; ort-mobile: "
+                   "also write .ort.")
 @gate_options
 @json_option("report.json")
 @no_progress_option
-def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...], target: str | None,
+def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...], formats: str | None,
+           target: str | None,
            atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples, allow_few_samples, threads,
            as_json: bool, no_progress: bool) -> None:
     """Export RUN_DIR to ONNX in --out, validated against PyTorch on held-out data."""
@@ -105,6 +112,7 @@ def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...
     started = time.perf_counter()
     with shown(not no_progress):
         report = export_run(run_dir, out, opset=opset, quantize=list(quantize) if quantize else None, target=target,
+                            formats=formats,
                             gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
                                                   allow_few_samples, threads))
     if as_json:

@@ -155,6 +155,7 @@ class ExportPlan:
     tolerances: Mapping[str, gate.Tolerance]
     threshold: int
     bench_iters: int
+    formats: list[str] = field(default_factory=lambda: ["onnx"])  # hub.exporting.formats.parse
     customize: Callable[[dict[str, Any]], None] | None = None
     copy_files: Callable[[Path], Any] | None = None
     where: str = field(init=False, default="")
@@ -167,19 +168,25 @@ class ExportPlan:
 
 def build(tmp: Path, plan: ExportPlan) -> dict[str, Any]:
     """Everything of one export inside ``tmp``; returns the report."""
-    total = 5 + 2 * len(plan.wanted) + (plan.target == "edge") + (plan.target == "ort-mobile")
+    from .formats.make import variant_names
+
+    extra = variant_names(plan.formats)
+    total = 5 + 2 * len(plan.wanted) + 2 * len(extra) + (plan.target == "edge") + (plan.target == "ort-mobile")
     with Steps(total, "export + gate") as step:
         config, ref, gate_facts, facts, report, results, kept = _fp32(step, tmp, plan)
-        _variants(step, plan, tmp / "onnx", config, ref, results, kept)
+        calibration = _calibration(plan.dataset, plan.encode) if "int8-static" in plan.wanted or extra else None
+        _variants(step, plan, tmp / "onnx", config, ref, results, kept, calibration)
+        others = _formats(step, plan, tmp, ref, results, kept, calibration) if extra else []
         if plan.target == "edge":
-            with step("batch-1 latency of each kept variant"):
-                pick_fastest(config, kept, ref, plan.options.threads, plan.bench_iters, results, gate_facts, report)
+            with step("batch-1 latency of each kept variant, in every runtime"):
+                pick_fastest(config, kept, ref, plan.options.threads, plan.bench_iters, results, gate_facts, report,
+                             others)
         if plan.target == "ort-mobile":
             with step("ORT format + gate"):
                 results.append(_ort_mobile(tmp / "onnx", kept, ref, plan.tolerances, plan.options.threads, config))
         with step("e2e graphs (raw input in, probabilities out) + gate on files / raw texts"):
             results += e2e_gate.export_e2e(plan, tmp / "onnx", config, ref, kept)
-        _record(config, results, kept, tmp, plan, ref, gate_facts)
+        _record(config, results, kept, tmp, plan, ref, gate_facts, others)
         with step("test data, samples, config"):
             fp32 = kept["fp32"]
             gate.write_test_data(tmp / TEST_DATA, ref, facts["graph_inputs"], fp32, threads=plan.options.threads)
@@ -255,11 +262,10 @@ def _fp32(step: Steps, tmp: Path, plan: ExportPlan) -> tuple:
 
 
 def _variants(step: Steps, plan: ExportPlan, onnx_dir: Path, config: dict, ref: gate.Reference,
-              results: list[dict[str, Any]], kept: dict[str, Path]) -> None:
+              results: list[dict[str, Any]], kept: dict[str, Path], calibration: list[dict] | None) -> None:
     """Make and gate each wanted variant; one the tools cannot make or that fails the gate is not kept."""
     spec = plan.comps.backbone_spec
     fp32 = kept["fp32"]
-    calibration = _calibration(plan.dataset, plan.encode) if "int8-static" in plan.wanted else None
     heads, hidden = _text_dims(plan.model) if spec.family == "bert" else (0, 0)
     for name in plan.wanted:
         path = onnx_dir / variants.FILES[name]
@@ -283,8 +289,22 @@ def _variants(step: Steps, plan: ExportPlan, onnx_dir: Path, config: dict, ref: 
             variants.remove(path)
 
 
+def _formats(step: Steps, plan: ExportPlan, tmp: Path, ref: gate.Reference, results: list[dict[str, Any]],
+             kept: dict[str, Path], calibration: list[dict] | None) -> list[Any]:
+    """OpenVINO / LiteRT variants of the same model, each gated in its own runtime (hub.exporting.formats)."""
+    from .formats.make import Context, export_formats
+
+    context = Context(model=plan.model, fp32_onnx=kept["fp32"], input_names=plan.comps.backbone_spec.input_names,
+                      example=ref.passes[0].batches[0][0], calibration=calibration,
+                      family=plan.comps.backbone_spec.family)
+    return export_formats(step, tmp, plan.formats, context, plan.tolerances, ref, plan.options.threads, results)
+
+
 def _record(config: dict, results: list[dict[str, Any]], kept: dict[str, Path], tmp: Path, plan: ExportPlan,
-            ref: gate.Reference, gate_facts: Mapping[str, Any]) -> None:
+            ref: gate.Reference, gate_facts: Mapping[str, Any], others: Sequence[Any] = ()) -> None:
+    from .formats.make import record
+
+    record(config, others, results)
     for result in results:
         reports.relative(result, tmp)
         if result["variant"] in kept:
@@ -306,8 +326,12 @@ def _size(path: Path) -> int:
 
 
 def pick_fastest(config: dict, kept: dict[str, Path], ref: gate.Reference, threads: int, iters: int,
-                  results: list[dict[str, Any]], gate_facts: Mapping[str, Any], report: dict[str, Any]) -> None:
-    """Time each kept variant on real samples, drop int8 slower than fp32, prefer the fastest eligible one."""
+                  results: list[dict[str, Any]], gate_facts: Mapping[str, Any], report: dict[str, Any],
+                  others: Sequence[Any] = ()) -> None:
+    """Time each kept variant on real samples, drop int8 slower than fp32, prefer the fastest eligible one.
+
+    With other formats kept (``others``), their variants are timed too and ``preferred_runtime``
+    names the fastest eligible (runtime, variant) pair of them all."""
     timings = choice.time_variants(kept, ref, threads, iters)
     decision = choice.decide(timings, results, gate_facts, report["machine"])
     for result in results:
@@ -321,6 +345,16 @@ def pick_fastest(config: dict, kept: dict[str, Path], ref: gate.Reference, threa
     config["preferred_variant"] = decision["preferred"]
     report["choice"] = choice.record(decision)
     log.info("edge target: %s", decision["why"])
+    if others:
+        fmt_timings = choice.time_formats(others, ref, threads, iters)
+        for result in results:
+            if result["variant"] in fmt_timings:
+                result["latency_ms_p50"] = fmt_timings[result["variant"]]
+        pick = choice.decide_runtime(decision["preferred"], timings[decision["preferred"]], fmt_timings, results,
+                                     gate_facts)
+        config["preferred_runtime"] = {k: pick[k] for k in ("runtime", "variant", "latency_ms_p50")}
+        report["choice"]["runtime"] = pick
+        log.info("edge target, every runtime: %s", pick["why"])
 
 
 def _ort_mobile(onnx_dir: Path, kept: dict[str, Path], ref: gate.Reference, tolerances: Mapping[str, gate.Tolerance],

@@ -9,7 +9,7 @@ gate *and* is faster than fp32 here, and the report says what was chosen, why, a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +66,13 @@ def decide(timings: Mapping[str, float], results: list[dict[str, Any]], gate_fac
 
 def record(decision: Mapping[str, Any]) -> dict[str, Any]:
     """report.json's ``choice`` entry."""
-    return {"preferred": decision["preferred"], "why": decision["why"]}
+    return {"preferred": decision["preferred"], "why": decision["why"],
+            **({"runtime": decision["runtime"]} if decision.get("runtime") else {})}
 
 
 def rebench(export_dir: Path, config: dict[str, Any], ref: gate.Reference, results: list[dict[str, Any]],
             gate_facts: Mapping[str, Any], machine: Mapping[str, Any], threads: int,
-            iters: int = 30) -> dict[str, Any]:
+            others: Sequence[Any] = (), iters: int = 30) -> dict[str, Any]:
     """``hub validate --rebench``: time every variant here, re-choose the preferred one, rewrite config.json.
 
     Nothing is deleted (the folder is the deployer's): an int8 variant slower than fp32 on this
@@ -89,5 +90,53 @@ def rebench(export_dir: Path, config: dict[str, Any], ref: gate.Reference, resul
         entry["latency_ms_p50"] = timings[name]
     config["latency_ms_p50"] = dict(timings)
     config["preferred_variant"] = decision["preferred"]
+    if others:  # OpenVINO / LiteRT variants: timed here too, and the fastest pair chosen again
+        fmt_timings = time_formats(others, ref, threads, iters)
+        for result in results:
+            if result["variant"] in fmt_timings:
+                result["latency_ms_p50"] = fmt_timings[result["variant"]]
+        for k in others:
+            config["formats"][k.runtime]["variants"][k.variant]["latency_ms_p50"] = fmt_timings[k.name]
+        pick = decide_runtime(decision["preferred"], timings[decision["preferred"]], fmt_timings, results, gate_facts)
+        config["preferred_runtime"] = {k: pick[k] for k in ("runtime", "variant", "latency_ms_p50")}
+        decision["runtime"] = pick
     atomic_write_json_if_changed(Path(export_dir) / "config.json", config)
     return decision
+
+
+def time_formats(kept: Sequence[Any], ref: gate.Reference, threads: int, iters: int) -> dict[str, float]:
+    """Batch-1 p50 milliseconds of each kept OpenVINO / LiteRT variant, timed like the ONNX ones."""
+    import time
+
+    from ..runtime.backends import open_session
+    from ..runtime.session import run
+    from .bench import SETTLE_S, latency
+
+    single = [feeds for feeds, _ in ref.passes[0].batches]
+    timings = {}
+    for k in kept:
+        time.sleep(SETTLE_S)
+        session = open_session(k.runtime, k.path, input_names=ref.input_names, precision=k.precision, threads=threads)
+        timings[k.name] = round(latency(lambda feeds, s=session: run(s, feeds), single, warmup=3,
+                                        iters=iters)["p50_ms"], 4)
+    return timings
+
+
+def decide_runtime(onnx_variant: str, onnx_ms: float, timings: Mapping[str, float], results: list[dict[str, Any]],
+                   gate_facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The fastest (runtime, variant) pair a deployer may use: ONNX's preferred variant or a format's.
+
+    Same eligibility as :func:`decide`: an fp32 graph always; a reduced precision (bf16, int8) only
+    when it passed every criterion it was judged by on a sample count that passed.
+    """
+    by_name = {r["variant"]: r for r in results}
+    trusted = gate_facts.get("criterion") == "passed"
+    eligible = {f"onnxruntime:{onnx_variant}": onnx_ms}
+    eligible.update({k: v for k, v in timings.items() if k.endswith(":fp32") or (
+        trusted and gate.passes_every_criterion(by_name.get(k, {})))})
+    best = min(eligible, key=eligible.get)
+    runtime, _, variant = best.partition(":")
+    others = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(eligible.items(), key=lambda kv: kv[1]) if k != best)
+    why = (f"{best}: the fastest (runtime, precision) pair that passed the gate, batch-1 p50 {eligible[best]:.2f} ms"
+           + (f" (then {others})" if others else ""))
+    return {"runtime": runtime, "variant": variant, "latency_ms_p50": eligible[best], "why": why}

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime.backends import open_session
 from ..runtime.session import make_session, run
 from .checks import structural_checks
 from ..errors import GateError
@@ -49,7 +50,18 @@ WARN_SAMPLES = 200
 
 #: Default top-1 agreement floor per variant kind. fp32 graphs only flip near-ties; fp16 keeps ~3 digits;
 #: int8 moves logits most (MiniLM int8-dynamic: 0.965 on 487 reviews).
-MIN_AGREEMENT = {"fp32": 0.99, "optimized": 0.99, "fp16": 0.98, "int8-dynamic": 0.95, "int8-static": 0.95}
+MIN_AGREEMENT = {"fp32": 0.99, "optimized": 0.99, "fp16": 0.98, "bf16": 0.98, "int8-dynamic": 0.95,
+                 "int8-static": 0.95}
+
+#: The kind of tolerance a variant of another format is judged by: ``openvino:bf16`` -> ``bf16``; full-integer
+#: int8 (NNCF, LiteRT) is static, calibrated quantisation like onnxruntime's int8-static.
+FORMAT_KINDS = {"fp32": "fp32", "bf16": "bf16", "int8": "int8-static"}
+
+
+def kind(variant: str) -> str:
+    """The tolerance-table key of a variant name (``fp16``, ``e2e:fp16``, ``openvino:int8``...)."""
+    name = variant.rsplit(":", 1)[-1]
+    return FORMAT_KINDS.get(name, name) if ":" in variant and not variant.startswith(("e2e:", "ort:")) else name
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,8 @@ def default_tolerances(atol: float, rtol: float, max_metric_drop: float,
         # fp16 keeps ~3 significant digits and the error grows with depth (EfficientNet-Lite0 logits:
         # max 0.15 off with 100 % top-1 agreement); top-1 and the metric budget are what decide.
         "fp16": Tolerance(max(atol, 0.25), max(rtol, 5e-2), max_metric_drop, floor("fp16")),
+        # bf16 keeps 8 mantissa bits (fp16: 11): judged, like int8, by the metric and top-1 agreement
+        "bf16": Tolerance(None, rtol, max_metric_drop, floor("bf16")),
         "int8-dynamic": Tolerance(None, rtol, max_metric_drop, floor("int8-dynamic")),
         "int8-static": Tolerance(None, rtol, max_metric_drop, floor("int8-static")),
     }
@@ -184,17 +198,23 @@ def build_reference(model: Any, raw: Any, labels: np.ndarray, encode: Encoder, *
 
 
 def check_variant(variant: str, path: Path, ref: Reference, tolerance: Tolerance, threads: int | None = 2,
-                  structural: bool = True) -> dict[str, Any]:
+                  structural: bool = True, runtime: str = "onnxruntime", precision: str | None = None) -> dict[str, Any]:
     """Judge one exported file against the reference; returns its report entry (``passed`` says it all).
 
     ``criteria`` names each judgement (``structural``, ``elementwise``, ``metric_drop``,
     ``top1_agreement``) as ``passed``, ``failed`` or ``not judged``. The entry holds no timings, so
     re-judging an unchanged file on the same machine gives the same bytes in report.json.
+
+    ``runtime`` other than onnxruntime (``openvino`` at ``precision``, ``litert``) runs the file in
+    that runtime (:mod:`hub.runtime.backends`); the ONNX structural checks do not apply to it.
     """
     result: dict[str, Any] = {"variant": variant, "file": str(path), "tolerance": tolerance.as_dict(),
                               "samples": int(len(ref.labels)), "failures": [], "criteria": {}}
     failures: list[str] = result["failures"]
     criteria: dict[str, str] = result["criteria"]
+    if runtime != "onnxruntime":
+        result["runtime"] = runtime
+        structural = False
     if structural:
         checks = structural_checks(path)
         result["checks"] = checks
@@ -206,11 +226,12 @@ def check_variant(variant: str, path: Path, ref: Reference, tolerance: Tolerance
         result["passed"] = False
         return result
     try:
-        session = make_session(path, providers=["CPUExecutionProvider"], threads=threads)
+        session = open_session(runtime, path, input_names=ref.input_names, precision=precision, threads=threads,
+                               providers=["CPUExecutionProvider"])
         outputs = [[np.asarray(run(session, feeds)[0], dtype=np.float32) for feeds, _ in p.batches] for p in ref.passes]
     except Exception as exc:
-        result.update(passed=False, failures=[f"onnxruntime: {exc}"])
-        criteria["onnxruntime"] = "failed"
+        result.update(passed=False, failures=[f"{runtime}: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}"])
+        criteria[runtime] = "failed"
         return result
     _compare(result, ref, outputs, tolerance)
     result["passed"] = not failures

@@ -36,17 +36,22 @@ __all__ = ["EXPORT_MARKERS", "GateOptions", "export_run", "validate_export"]
 def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: Sequence[str] | None = None,
                target: str | None = None, gate_options: GateOptions | None = None, registry: Any = None,
                external_data_threshold: int = EXTERNAL_DATA_THRESHOLD, bench_iters: int = 20,
-               job: Any = None) -> dict[str, Any]:
+               job: Any = None, formats: str | Sequence[str] | None = None) -> dict[str, Any]:
     """Export, gate and package a trained run; returns the report (also written to report.json).
 
     ``job`` (the :class:`hub.job.Job` that trained the run, as ``hub run`` passes it) lends its
-    dataset, components and weights; without one, the run's own recipe is planned here, once."""
+    dataset, components and weights; without one, the run's own recipe is planned here, once.
+    ``formats`` (``"onnx,openvino,litert"`` or a list; default: the recipe's ``export.formats``)
+    adds OpenVINO / LiteRT variants, each gated in its own runtime (:mod:`hub.exporting.formats`)."""
     from ..job import plan
+    from .formats import check_tools, parse
     from ..training.rundir import load_run, read_run_info
 
     run_dir, out = Path(run_dir), Path(out)
     read_run_info(run_dir)  # a RUN_DIR that is no run is the likelier mistake: say that first
     check_output_dir(out, "export", markers=EXPORT_MARKERS, inputs=(run_dir,))  # before any work
+    if formats is not None:
+        check_tools(parse(formats))  # a typo or a missing extra: said before training data is loaded
     options = gate_options or GateOptions()
     registry = registry_or_default(registry if job is None else job.registry)
     if job is None:
@@ -58,7 +63,9 @@ def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: 
                         tokenizer=job.tokenizer if info.modality == "text" else None, dataset=job.dataset,
                         opset=cfg.opset if opset is None else int(opset), wanted=wanted_variants(cfg, quantize, target),
                         target=target, options=options, tolerances=options.resolve(cfg),
-                        threshold=external_data_threshold, bench_iters=bench_iters)
+                        threshold=external_data_threshold, bench_iters=bench_iters,
+                        formats=parse(formats, default=getattr(cfg, "formats", ["onnx"])))
+    check_tools(export.formats)
     started = time.perf_counter()
     try:
         with atomic_dir(out) as tmp:
@@ -70,6 +77,30 @@ def export_run(run_dir: Path, out: Path, *, opset: int | None = None, quantize: 
         raise ExportError(f"writing the export to {out} failed: {exc}; nothing was kept") from exc
     log.info("exported %s to %s in %.1f s", run_dir, out, time.perf_counter() - started)
     return report
+
+
+def _format_results(export_dir: Path, config: dict[str, Any], ref: gate.Reference,
+                    tolerances: dict[str, gate.Tolerance], threads: int,
+                    results: list[dict[str, Any]]) -> tuple[list[Any], dict[str, str]]:
+    """Re-judge every OpenVINO / LiteRT variant in its runtime; one whose runtime is not installed here
+    is not judged (said in the report and the log), which is not a failure of the export."""
+    from ..runtime.backends import RUNTIMES, available
+    from .formats.make import Kept
+
+    kept, not_judged = [], {}
+    for fmt, entry in sorted((config.get("formats") or {}).items()):
+        for variant, spec in sorted(entry["variants"].items()):
+            name = f"{fmt}:{variant}"
+            if fmt not in RUNTIMES or not available(fmt):
+                extra = RUNTIMES.get(fmt, ("", fmt))[1]
+                not_judged[name] = f"the {fmt} runtime is not installed here (pip install 'zoohub[{extra}]')"
+                log.warning("%s not judged: %s", name, not_judged[name])
+                continue
+            path = export_dir / spec["file"]
+            results.append(gate.check_variant(name, path, ref, tolerances.get(gate.kind(name), tolerances["fp32"]),
+                                              threads=threads, runtime=fmt, precision=spec.get("precision")))
+            kept.append(Kept(fmt, variant, path, spec.get("precision"), list(spec.get("files", [spec["file"]]))))
+    return kept, not_judged
 
 
 def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None,
@@ -116,6 +147,7 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
         results.append(e2e_gate.check_e2e(export_dir / file, dataset, options.split, options.max_samples, ref,
                                           tolerances.get(name, tolerances["fp32"]), threads=options.threads,
                                           modality=info.modality, variant=name))
+    others, not_judged = _format_results(export_dir, config, ref, tolerances, options.threads, results)
     if config.get("ort_mobile"):
         entry = config["ort_mobile"]
         results.append(gate.check_variant(f"ort:{entry['variant']}", export_dir / entry["file"], ref,
@@ -126,9 +158,11 @@ def validate_export(export_dir: Path, *, gate_options: GateOptions | None = None
     machine = describe()  # judged again here: the CPU is this one
     decision = None
     if rebench and all(r.get("passed") for r in results):
-        decision = choice.rebench(export_dir, config, ref, results, gate_facts, machine, options.threads)
+        decision = choice.rebench(export_dir, config, ref, results, gate_facts, machine, options.threads, others)
     report = reports.revalidated(reports.read(export_dir), config, split=options.split, gate=gate_facts,
-                                 results=results, machine=machine)
+                                 results=results, machine=machine, keep=not_judged)
+    if not_judged:
+        report["not_judged"] = not_judged
     if decision is not None:
         report["choice"] = choice.record(decision)
     atomic_write_json_if_changed(export_dir / REPORT, report)  # unchanged: the file is left alone

@@ -83,13 +83,16 @@ def read(folder: Path) -> dict[str, Any] | None:
 
 
 def revalidated(recorded: dict[str, Any] | None, config: Mapping[str, Any], *, split: str,
-                gate: Mapping[str, Any], results: list[dict[str, Any]], machine: Mapping[str, Any]) -> dict[str, Any]:
+                gate: Mapping[str, Any], results: list[dict[str, Any]], machine: Mapping[str, Any],
+                keep: Iterable[str] = ()) -> dict[str, Any]:
     """The report after ``hub validate``: the recorded one with the re-judged entries replaced.
 
     Entries of variants the gate rejected at export time (no longer in the folder) are kept as
     they were, so card and manifest still describe the same export. A folder without a report of
-    this format (an older hub) gets a fresh one from config.json.
+    this format (an older hub) gets a fresh one from config.json. Entries named in ``keep`` (not
+    judged this time: their runtime is not installed here) stay as recorded too.
     """
+    keep = set(keep)
     base = dict(recorded) if recorded else {
         "format": REPORT_FORMAT, "run_dir": None, "opset": config.get("opset"),
         "target": "edge" if config.get("latency_ms_p50") else ("ort-mobile" if config.get("ort_mobile") else
@@ -104,7 +107,7 @@ def revalidated(recorded: dict[str, Any] | None, config: Mapping[str, Any], *, s
             new_entry = fresh.pop(name)
             new_entry.update({k: old[name][k] for k in CARRIED if k in old[name] and k not in new_entry})
             merged.append(new_entry)
-        elif isinstance(entry, dict) and (not entry.get("passed") or entry.get("dropped")):
+        elif isinstance(entry, dict) and (not entry.get("passed") or entry.get("dropped") or name in keep):
             merged.append(entry)  # rejected at export time: not in the folder, the record stays
     merged += fresh.values()  # judged now but not in the record (an older report)
     base.update(format=REPORT_FORMAT, hub_version=__version__, split=split, gate=dict(gate), variants=merged,
@@ -115,3 +118,23 @@ def revalidated(recorded: dict[str, Any] | None, config: Mapping[str, Any], *, s
 
 def dumps(report: Mapping[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def format_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per OpenVINO / LiteRT variant judged (kept or not), for the model card and the repo page.
+
+    Why here: card and page must say the same thing about each (runtime, precision) pair: its
+    verdict and, when it failed, the first reason (a converter's or the gate's).
+    """
+    rows = []
+    for entry in report.get("variants") or []:
+        if not isinstance(entry, dict) or not entry.get("runtime") or entry.get("runtime") == "onnxruntime":
+            continue
+        runtime, _, variant = str(entry.get("variant", "")).partition(":")
+        failures = entry.get("failures") or []
+        rows.append({"runtime": runtime, "variant": variant, "passed": bool(entry.get("passed")),
+                     "file": entry.get("file") if entry.get("passed") else None,
+                     "agreement": entry.get("top1_agreement"), "drop": entry.get("metric_drop_points"),
+                     "latency": entry.get("latency_ms_p50"), "size": entry.get("size_bytes"),
+                     "why": None if entry.get("passed") else str(failures[0] if failures else "failed")[:200]})
+    return rows

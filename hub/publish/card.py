@@ -116,6 +116,28 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 REPORT_SKIP = ("file", "seconds", "samples", "max_rel_diff", "metric_resolution_points", "primary_metric")
 
 
+def format_lines(report: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The card's "Other runtimes" table: every OpenVINO / LiteRT variant with its verdict, size and latency."""
+    from ..exporting.report import format_rows
+
+    rows = format_rows(report or {})
+    if not rows:
+        return []
+    table = [[r["runtime"], r["variant"], "passed" if r["passed"] else f"rejected: {r['why']}",
+              f"`{r['file']}`" if r["file"] else "-", f"{r['size'] / 1e6:.1f}" if isinstance(r["size"], int) else "-",
+              "-" if r["agreement"] is None else f"{r['agreement']:.3f}",
+              "-" if r["latency"] is None else r["latency"]] for r in rows]
+    preferred = config.get("preferred_runtime") or {}
+    lines = ["## Other runtimes", "", "Each variant was judged by the same gate as the ONNX ones, run in its own "
+             "runtime on the same held-out samples; a rejected one is not in this repository.", "",
+             _table(["runtime", "variant", "gate", "file", "size (MB)", "top-1 agreement", "latency p50 (ms)"],
+                    table), ""]
+    if preferred.get("runtime"):
+        lines += [f"Fastest pair that passed on the export machine: **{preferred['runtime']} {preferred['variant']}**. "
+                  f"Load it with `hub.runtime.load(folder, runtime=\"{preferred['runtime']}\")`.", ""]
+    return lines
+
+
 def _report_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """Rows per variant from report.json: gate verdict, diffs, and the primary metric torch vs ONNX.
 
@@ -283,6 +305,7 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
         body += ["## ONNX variants", "", _table(["variant", "file", "size (MB)", "latency p50 (ms)", "preferred"],
                                                 rows), ""]
         body += machine_lines(report)
+    body += format_lines(report, config)
     body += ["## How to use", "", usage_snippet(repo_id, revision, config, modality, model_file, files), ""]
     body += intended_use(config, modality, dataset_name, labels)
     scalars = recipe_settings(recipe)

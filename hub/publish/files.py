@@ -30,7 +30,9 @@ GENERATED = (README, MANIFEST)
 SERVER_FILES = (".gitattributes",)  # created by the server, never ours to publish or verify
 MANIFEST_FORMAT = 1
 
-ALLOWED_SUFFIXES = (".safetensors", ".onnx", ".json", ".jsonl", ".txt", ".md", ".png", ".pb")
+ALLOWED_SUFFIXES = (".safetensors", ".onnx", ".json", ".jsonl", ".txt", ".md", ".png", ".pb", ".tflite")
+#: An OpenVINO IR is a graph (.xml) and its raw weights (.bin with the same stem, beside it).
+OPENVINO_SUFFIXES = (".xml", ".bin")
 EXTERNAL_DATA_SUFFIXES = (".onnx.data", ".onnx_data")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz",
                    ".h5", ".keras", ".msgpack", ".dill")
@@ -52,6 +54,12 @@ def type_problem(rel: str, siblings: Iterable[str] = ()) -> str | None:
     external data of an ONNX file in the same folder.
     """
     name = rel.rsplit("/", 1)[-1].lower()
+    if name.endswith(OPENVINO_SUFFIXES):
+        pair = rel[:-4] + (".xml" if name.endswith(".bin") else ".bin")
+        if pair in set(siblings):
+            return None
+        return ("an .xml/.bin file is only published as one half of an OpenVINO IR (model.xml with model.bin "
+                "beside it)")
     if name.endswith(PICKLE_SUFFIXES):
         return "pickle-based formats can run code when loaded; export the weights as safetensors"
     if name.startswith("."):
@@ -72,6 +80,12 @@ def content_problem(path: Path) -> str | None:
     with open(path, "rb") as fh:
         head = fh.read(16)
     name = path.name.lower()
+    if name.endswith(".tflite"):
+        return None if head[4:8] == b"TFL3" else "not a LiteRT/TFLite flatbuffer (no TFL3 identifier)"
+    if name.endswith(".xml"):
+        return None if b"<net" in path.read_bytes()[:4096] else "not an OpenVINO IR graph (no <net> element)"
+    if name.endswith(".bin"):  # raw weights: any first bytes are possible, so no pickle sniff; zips are refused
+        return "its content is a zip archive" if head.startswith(b"PK\x03\x04") else None
     if name.endswith(".png"):
         return None if head.startswith(b"\x89PNG\r\n\x1a\n") else "not a PNG image (bad signature)"
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:

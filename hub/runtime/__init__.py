@@ -162,23 +162,43 @@ def _locate(path_or_repo: str | Path) -> Path:
 
 
 def load(path_or_repo: str | Path, variant: str | None = None, providers: Sequence[str] | None = None,
-         threads: int | None = None) -> Model:
+         threads: int | None = None, runtime: str = "onnxruntime") -> Model:
     """Open an exported model (folder, or ``"namespace/name[@revision]"`` on a hub).
 
     ``variant`` picks one of the export's variants (``fp32``, ``int8-dynamic``,
     ...); by default the export's ``preferred_variant`` (fastest that passed the
-    validation gate) or ``fp32``.
+    validation gate) or ``fp32``. ``runtime="openvino"`` or ``"litert"`` runs that format's
+    files instead (exported with ``--format``; variants ``fp32``, ``bf16``, ``int8``), through the
+    same ``predict`` and preprocessing; each needs its extra (``zoohub[openvino]``, ``zoohub[litert]``).
     """
+    from .backends import RUNTIMES, open_session, require
+
+    if runtime not in RUNTIMES:
+        raise RuntimeModelError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
     folder = _locate(path_or_repo)
     config = read_config(folder)
-    variants = config["variants"]
-    name = variant or config.get("preferred_variant") or "fp32"
+    if runtime == "onnxruntime":
+        variants = config["variants"]
+        name = variant or config.get("preferred_variant") or "fp32"
+    else:
+        require(runtime, f"{folder}: runtime {runtime!r}")
+        formats = config.get("formats") or {}
+        if runtime not in formats:
+            raise RuntimeModelError(f"{folder}: this export has no {runtime} files (it has: "
+                                    f"{', '.join(['onnxruntime', *sorted(formats)])}); export with --format onnx,{runtime}")
+        variants = formats[runtime]["variants"]
+        preferred = config.get("preferred_runtime") or {}
+        name = variant or (preferred.get("variant") if preferred.get("runtime") == runtime else None) or "fp32"
     if name not in variants:
-        raise RuntimeModelError(f"{folder}: no variant {name!r}; this export has {', '.join(sorted(variants))}")
-    relative = variants[name].get("file", "")
-    if not contained(folder, relative):
-        raise UnsafeModelError(f"{folder}/{CONFIG}: variant {name!r} file {relative!r} lies outside the folder; refused")
-    session = make_session(folder / relative, providers=providers, threads=threads)
-    log.info("loaded %s variant %s (%s)", folder, name, session.get_providers()[0])
-    return Model(folder, config, name, session)
-
+        which = "variant" if runtime == "onnxruntime" else f"{runtime} variant"
+        raise RuntimeModelError(f"{folder}: no {which} {name!r}; this export has {', '.join(sorted(variants))}")
+    entry = variants[name]
+    for relative in [entry.get("file", ""), *entry.get("files", [])]:
+        if not contained(folder, relative):
+            raise UnsafeModelError(f"{folder}/{CONFIG}: variant {name!r} file {relative!r} lies outside the folder; "
+                                   "refused")
+    session = open_session(runtime, folder / entry["file"], input_names=config.get("input_names") or config[
+        "preprocessing"].get("input_names", ["pixel_values"]), precision=entry.get("precision"), threads=threads, providers=providers)
+    label = name if runtime == "onnxruntime" else f"{runtime}:{name}"
+    log.info("loaded %s variant %s (%s)", folder, label, session.get_providers()[0])
+    return Model(folder, config, label, session)

@@ -35,6 +35,13 @@ def check_config(path: Path, config: dict[str, Any]) -> None:
     if not isinstance(variants, dict) or not all(isinstance(v, dict) and isinstance(v.get("file", ""), str)
                                                  for v in variants.values()):
         raise bad("variants", "must map each variant name to an object with a 'file' path")
+    formats = config.get("formats", {})
+    if not isinstance(formats, dict) or not all(
+            isinstance(f, dict) and isinstance(f.get("variants"), dict) and all(
+                isinstance(v, dict) and isinstance(v.get("file"), str)
+                and all(isinstance(x, str) for x in v.get("files", [])) for v in f["variants"].values())
+            for f in formats.values()):
+        raise bad("formats", "must map each runtime to {'variants': {name: {'file': path, ...}}}")
     preferred = config.get("preferred_variant")
     if preferred is not None and not isinstance(preferred, str):
         raise bad("preferred_variant", f"must be a variant name, got {_short(preferred)}")

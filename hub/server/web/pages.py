@@ -76,6 +76,7 @@ async def repo_page(ctx: Ctx) -> Response:
                 "card": render.card_html(texts.get("README.md", ""), f"/{ctx.repo_id}/resolve/{commit}/"),
                 "metrics": render.metrics(info.get("cardData")),
                 "variants": render.variants(texts.get("report.json"), sizes),
+                "formats": render.formats(texts.get("report.json")),
                 "images": [(p, f"/{ctx.repo_id}/resolve/{commit}/{p}") for p in PLOTS if p in sizes],
                 "widget": render.widget(texts.get("config.json"), sizes, f"/{ctx.repo_id}/resolve/{commit}/",
                                         assets.ort_base(), assets.MISSING),

@@ -77,6 +77,17 @@ def variants(report_text: str | None, sizes: dict[str, int]) -> list[dict[str, A
     return rows
 
 
+def formats(report_text: str | None) -> list[dict[str, Any]]:
+    """OpenVINO / LiteRT rows from ``report.json`` (verdict, size, latency), as the model card lists them."""
+    from ...exporting.report import format_rows
+
+    try:
+        report = json.loads(report_text) if report_text else {}
+    except ValueError:
+        return []
+    return format_rows(report) if isinstance(report, dict) else []
+
+
 def human(size: int | None) -> str:
     if size is None:
         return ""
