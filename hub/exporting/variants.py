@@ -253,6 +253,8 @@ def to_ort_format(onnx_path: Path, out_dir: Path) -> dict[str, Any]:
         target = out_dir / (onnx_path.stem + ".ort")
         shutil.move(str(ort_files[0]), target)
         config = out_dir / "required_operators.config"
-        if configs:
-            shutil.move(str(configs[0]), config)
+        if configs:  # its header names the converter's temporary path: not something to publish
+            lines = configs[0].read_text(encoding="utf-8").splitlines()
+            kept = [f"# - {target.name}" if line.startswith("# - ") else line for line in lines]
+            config.write_text("\n".join(kept) + "\n", encoding="utf-8")
     return {"file": target.name, "required_operators": config.name if config.exists() else None}

@@ -30,7 +30,9 @@ GENERATED = (README, MANIFEST)
 SERVER_FILES = (".gitattributes",)  # created by the server, never ours to publish or verify
 MANIFEST_FORMAT = 1
 
-ALLOWED_SUFFIXES = (".safetensors", ".onnx", ".json", ".jsonl", ".txt", ".md", ".png", ".pb", ".tflite")
+ALLOWED_SUFFIXES = (".safetensors", ".onnx", ".json", ".jsonl", ".txt", ".md", ".png", ".pb", ".tflite", ".ort")
+#: onnxruntime's operator list for a reduced build, written beside an .ort model (--target ort-mobile)
+ALLOWED_NAMES = ("required_operators.config",)
 #: An OpenVINO IR is a graph (.xml) and its raw weights (.bin with the same stem, beside it).
 OPENVINO_SUFFIXES = (".xml", ".bin")
 EXTERNAL_DATA_SUFFIXES = (".onnx.data", ".onnx_data")
@@ -64,7 +66,7 @@ def type_problem(rel: str, siblings: Iterable[str] = ()) -> str | None:
         return "pickle-based formats can run code when loaded; export the weights as safetensors"
     if name.startswith("."):
         return "hidden files are not published; remove it from the export folder"
-    if name.endswith(ALLOWED_SUFFIXES) or name.endswith(EXTERNAL_DATA_SUFFIXES):
+    if name.endswith(ALLOWED_SUFFIXES) or name.endswith(EXTERNAL_DATA_SUFFIXES) or name in ALLOWED_NAMES:
         return None
     if name.endswith(".data"):
         folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
@@ -82,6 +84,8 @@ def content_problem(path: Path) -> str | None:
     name = path.name.lower()
     if name.endswith(".tflite"):
         return None if head[4:8] == b"TFL3" else "not a LiteRT/TFLite flatbuffer (no TFL3 identifier)"
+    if name.endswith(".ort"):
+        return None if head[4:8] == b"ORTM" else "not an onnxruntime ORT-format model (no ORTM identifier)"
     if name.endswith(".xml"):
         return None if b"<net" in path.read_bytes()[:4096] else "not an OpenVINO IR graph (no <net> element)"
     if name.endswith(".bin"):  # raw weights: any first bytes are possible, so no pickle sniff; zips are refused

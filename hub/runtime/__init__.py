@@ -24,7 +24,7 @@ import numpy as np
 
 from .config_check import check_config
 from .inputs import InputError
-from .session import RuntimeModelError, UnsafeModelError, check_external_data, contained, inside, make_session, run
+from .session import RuntimeModelError, UnsafeModelError, check_external_data, contained, run
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,15 @@ class GraphInput:
 
 def available(runtime: str) -> bool:
     module, _ = RUNTIMES[runtime]
-    return importlib.util.find_spec(module) is not None
+    return installed(module)
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (``sys.modules[name] = None`` blocks it, as Python's import does)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a blocked or half-installed package
+        return False
 
 
 def require(runtime: str, why: str = "") -> None:
@@ -119,25 +128,32 @@ class LiteRTSession:
 
     def __init__(self, path: Path, input_names: Sequence[str], threads: int | None = None) -> None:
         require("litert")
-        from ai_edge_litert.interpreter import Interpreter
-
         path = Path(path)
         if not path.is_file():
             raise RuntimeModelError(f"{path}: no such LiteRT model; is the export complete?")
-        try:
-            self._interp = Interpreter(model_path=str(path), num_threads=int(threads) if threads else None)
-            self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise RuntimeModelError(f"{path}: the LiteRT interpreter cannot load it: "
-                                    f"{str(exc).strip().splitlines()[0]}") from exc
+        self._path, self._threads, self._names = path, threads, list(input_names)
+        self._interp = self._open()
         details = self._interp.get_input_details()
         if len(details) != len(input_names):
             raise RuntimeModelError(f"{path}: takes {len(details)} inputs, the export's contract names "
                                     f"{len(input_names)} ({', '.join(input_names)}); re-export it")
-        self._details = list(zip(input_names, details))
-        self._output = self._interp.get_output_details()[0]
-        self._inputs = [GraphInput(name, (None, *map(int, d["shape"][1:])), str(np.dtype(d["dtype"])))
-                        for name, d in self._details]
+        self._shapes = [tuple(int(x) for x in d["shape"]) for d in details]
+        self._one_by_one = False  # set when XNNPACK cannot re-plan the graph for another batch size
+        self._inputs = [GraphInput(name, (None, *shape[1:]), str(np.dtype(d["dtype"])))
+                        for name, shape, d in zip(input_names, self._shapes, details)]
+
+    def _open(self) -> Any:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            # num_threads=None means 1 thread in LiteRT (onnxruntime and OpenVINO default to all cores)
+            threads = int(self._threads) if self._threads else (os.cpu_count() or 1)
+            interp = Interpreter(model_path=str(self._path), num_threads=threads)
+            interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise RuntimeModelError(f"{self._path}: the LiteRT interpreter cannot load it: "
+                                    f"{str(exc).strip().splitlines()[0]}") from exc
+        return interp
 
     def get_inputs(self) -> list[GraphInput]:
         return list(self._inputs)
@@ -146,20 +162,45 @@ class LiteRTSession:
         return ["LiteRT CPU"]
 
     def run(self, output_names: Sequence[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        arrays = [np.asarray(feeds[n]) for n in self._names]
+        if self._one_by_one:
+            return [self._each(arrays)]
+        try:
+            return [self._invoke(arrays)]
+        except (RuntimeError, ValueError) as exc:  # "XNNPack delegate failed to reshape": a traced RESHAPE
+            log.info("%s: cannot resize to %s (%s); running one sample at a time", self._path,
+                     [a.shape for a in arrays], str(exc).splitlines()[0] if str(exc) else exc)
+            self._one_by_one = True
+            self._interp = self._open()
+            return [self._each(arrays)]
+
+    def _each(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """One sample at a time at the file's own shape; token inputs shorter than the traced length are
+        right-padded with 0 (pad id, attention mask 0), which the gate's padded pass proves harmless."""
+        rows = []
+        for i in range(len(arrays[0])):
+            sample = []
+            for a, shape in zip(arrays, self._shapes):
+                row = a[i:i + 1]
+                if row.ndim == 2 and np.issubdtype(row.dtype, np.integer) and row.shape[1] < shape[1]:
+                    row = np.pad(row, ((0, 0), (0, shape[1] - row.shape[1])))
+                sample.append(row)
+            rows.append(self._invoke(sample))
+        return np.concatenate(rows)
+
+    def _invoke(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         interp = self._interp
-        current = interp.get_input_details()
-        resized = False
-        for position, (name, detail) in enumerate(self._details):
-            want = tuple(np.shape(feeds[name]))
-            if tuple(current[position]["shape"]) != want:
-                interp.resize_tensor_input(detail["index"], want)
-                resized = True
-        if resized:
+        details = interp.get_input_details()
+        if any(tuple(d["shape"]) != a.shape for d, a in zip(details, arrays)):
+            for d, a in zip(details, arrays):
+                interp.resize_tensor_input(d["index"], a.shape)
             interp.allocate_tensors()
-        for name, detail in self._details:
-            interp.set_tensor(detail["index"], _quantize(np.asarray(feeds[name]), detail))
+            details = interp.get_input_details()
+        for d, a in zip(details, arrays):
+            interp.set_tensor(d["index"], _quantize(a, d))
         interp.invoke()
-        return [_dequantize(interp.get_tensor(self._output["index"]), self._output)]
+        out = interp.get_output_details()[0]
+        return _dequantize(interp.get_tensor(out["index"]), out)
 
 
 def _quantize(array: np.ndarray, detail: dict[str, Any]) -> np.ndarray:

@@ -148,12 +148,15 @@ def onnx_test_runner():
 
 @pytest.fixture(scope="session")
 def image_export(image_run: Path, small_gate, tmp_path_factory) -> Path:
-    """One export of ``image_run`` (int8-dynamic kept whatever it answers, ORT format, e2e graph), shared
-    read-only by the export tests: a test that changes files copies it first."""
+    """One export of ``image_run`` (int8-dynamic kept whatever it answers, ORT format, e2e graph, and the
+    OpenVINO and LiteRT formats), shared read-only by the export tests: a test that changes files copies
+    it first. The formats ride on this export because making the ONNX graph and the gate's PyTorch
+    reference again would cost the suite more than the formats themselves (~20 s)."""
     from hub.exporting.pipeline import export_run
 
     out = tmp_path_factory.mktemp("exports") / "digits"
     # the tests need the int8 variant kept, on any CPU: its verdict is not theirs to assume
     options = dataclasses.replace(small_gate, tolerances=_keep_any("int8-dynamic"))
-    export_run(image_run, out, quantize=["int8-dynamic"], target="ort-mobile", gate_options=options)
+    export_run(image_run, out, quantize=["int8-dynamic"], target="ort-mobile", gate_options=options,
+               formats="onnx,openvino,litert")
     return out

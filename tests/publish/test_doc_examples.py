@@ -153,6 +153,9 @@ def test_the_digits_walkthrough_runs_as_written(tmp_path, chromium):
     for step in (8, 9, 10, 11):  # 11: transformers.js pipeline() from the walkthrough's hub serve
         label, score = results[step].stdout.split()
         assert label == expected and 0 < float(score) <= 1, (step, results[step].stdout, expected)
+    # The OpenVINO and LiteRT files `--format` kept give the ONNX model's answer through hub.runtime.
+    answers = dict(line.split() for line in results[12].stdout.splitlines() if line.strip())
+    assert answers == {"onnxruntime": expected, "openvino": expected, "litert": expected}, results[12].stdout
 
 
 def test_the_plugin_tutorial_runs_as_written(tmp_path):

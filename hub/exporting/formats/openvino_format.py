@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ExportError
+from . import first_line
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def make(variant: str, folder: Path, context: Any) -> tuple[Path, str]:
     except ExportError:
         raise
     except Exception as exc:  # converters raise RuntimeError/OpConversionFailure with long texts
-        raise ExportError(f"conversion failed: {_first_line(exc)}") from exc
+        raise ExportError(f"conversion failed: {first_line(exc)}") from exc
     return xml, precision
 
 
@@ -91,7 +92,3 @@ def _nncf_int8(source: Path, calibration: Sequence[dict[str, Any]] | None, input
     model_type = nncf.ModelType.TRANSFORMER if len(input_names) > 1 else None
     return nncf.quantize(model, dataset, preset=preset, model_type=model_type, subset_size=len(calibration) * 16)
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:300]
