@@ -60,8 +60,9 @@ def type_problem(rel: str, siblings: Iterable[str] = ()) -> str | None:
         pair = rel[:-4] + (".xml" if name.endswith(".bin") else ".bin")
         if pair in set(siblings):
             return None
-        return ("an .xml/.bin file is only published as one half of an OpenVINO IR (model.xml with model.bin "
-                "beside it)")
+        if name.endswith(".xml"):
+            return "an .xml file is only published as an OpenVINO IR graph, with its .bin weights beside it"
+        # a lone .bin: most often a pickled checkpoint (pytorch_model.bin), refused as one below
     if name.endswith(PICKLE_SUFFIXES):
         return "pickle-based formats can run code when loaded; export the weights as safetensors"
     if name.startswith("."):

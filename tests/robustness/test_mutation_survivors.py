@@ -86,6 +86,7 @@ def test_default_tolerances_are_the_documented_table():
         "fp32": Tolerance(1e-4, 1e-3, 1.0, MIN_AGREEMENT["fp32"]),
         "optimized": Tolerance(1e-3, 1e-3, 1.0, MIN_AGREEMENT["optimized"]),
         "fp16": Tolerance(0.25, 5e-2, 1.0, MIN_AGREEMENT["fp16"]),
+        "bf16": Tolerance(None, 1e-3, 1.0, MIN_AGREEMENT["bf16"]),  # OpenVINO's bf16: metric + agreement only
         "int8-dynamic": Tolerance(None, 1e-3, 1.0, MIN_AGREEMENT["int8-dynamic"]),
         "int8-static": Tolerance(None, 1e-3, 1.0, MIN_AGREEMENT["int8-static"]),
     }

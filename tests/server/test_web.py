@@ -50,6 +50,14 @@ def test_model_page_in_a_real_browser(server, pushed_by_hub_run, tmp_path: Path,
         files = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#files a")]
         assert "hub_manifest.json" in files and any(f.endswith(".onnx") for f in files)
         assert driver.find_elements(By.CSS_SELECTOR, "#variants td")[0].text == "fp32"
+        # the recipe's export.formats: each (runtime, variant) with its gate verdict, as the card lists them
+        rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                for tr in driver.find_elements(By.CSS_SELECTOR, "#formats tr")[1:]]
+        verdicts = {(r[0], r[1]): r[-1] for r in rows}
+        assert verdicts[("openvino", "fp32")] == "passed" and verdicts[("litert", "fp32")] == "passed", rows
+        assert {("openvino", "int8"), ("litert", "int8")} <= set(verdicts)  # judged, kept or not (CPU-dependent)
+        assert "Other runtimes" in card and "litert/model.tflite" in card
+        assert "litert/model.tflite" in files and "openvino/model.xml" in files and "openvino/model.bin" in files
         assert repo in driver.find_element(By.ID, "load-runtime").text
         driver.get(f"{server.url}/?search={repo.split('/')[1]}")
         assert [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#repos a")] == [repo]
