@@ -90,5 +90,6 @@ def _nncf_int8(source: Path, calibration: Sequence[dict[str, Any]] | None, input
     preset = nncf.QuantizationPreset.MIXED if len(input_names) > 1 else nncf.QuantizationPreset.PERFORMANCE
     # transformers: NNCF's model type keeps LayerNorm/Softmax-adjacent ops in float (its documented setting)
     model_type = nncf.ModelType.TRANSFORMER if len(input_names) > 1 else None
-    return nncf.quantize(model, dataset, preset=preset, model_type=model_type, subset_size=len(calibration) * 16)
+    # subset_size counts dataset items, and ours are batches (of 16 samples): all of them
+    return nncf.quantize(model, dataset, preset=preset, model_type=model_type, subset_size=len(calibration))
 
