@@ -111,7 +111,29 @@ def edge_export(image_run: Path, small_gate, keep_any, tmp_path_factory) -> tupl
     out = tmp_path_factory.mktemp("edge") / "digits"
     # the edge rule needs int8 variants that passed the gate, on any CPU: keep them whatever they answer
     options = dataclasses.replace(small_gate, tolerances=keep_any("int8-static", "int8-dynamic"))
-    return out, export_run(image_run, out, target="edge", gate_options=options)
+    # with OpenVINO too (cheap: no separate converter process), so the edge choice spans runtimes
+    return out, export_run(image_run, out, target="edge", gate_options=options, formats="onnx,openvino")
+
+
+def test_edge_export_prefers_the_fastest_runtime_pair_that_passed_every_criterion(edge_export) -> None:
+    from hub import runtime
+    from hub.exporting.gate import passes_every_criterion
+
+    out, report = edge_export
+    config = json.loads((out / "config.json").read_text())
+    entries = {r["variant"]: r for r in report["variants"]}
+    pick = config["preferred_runtime"]
+    onnx = config["preferred_variant"]
+    # every kept pair was timed on this machine; the pick is the fastest eligible one of them
+    timed = {f"onnxruntime:{onnx}": entries[onnx]["latency_ms_p50"]}
+    timed.update({name: e["latency_ms_p50"] for name, e in entries.items()
+                  if e.get("runtime") == "openvino" and e["passed"] and passes_every_criterion(e)})
+    assert set(timed) >= {"onnxruntime:" + onnx, "openvino:fp32"}
+    best = min(timed, key=timed.get)
+    assert f"{pick['runtime']}:{pick['variant']}" == best and pick["latency_ms_p50"] == timed[best]
+    assert report["choice"]["runtime"]["why"].startswith(best)
+    model = runtime.load(out, runtime=pick["runtime"])  # the pick loads, at its variant by default
+    assert model.variant == (pick["variant"] if pick["runtime"] == "onnxruntime" else best)
 
 
 def test_edge_export_follows_the_int8_rule_it_records(edge_export) -> None:
