@@ -166,13 +166,17 @@ def bench(export_dir: Path, threads: int, iters: int, as_json: bool) -> None:
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--text", "is_text", is_flag=True, help="INPUTs are strings, not image files.")
 @click.option("--variant", help="Variant to run (default: the export's preferred one).")
+@click.option("--runtime", "runtime_name", type=click.Choice(("onnxruntime", "openvino", "litert")),
+              default="onnxruntime", show_default=True,
+              help="Runtime to run the export's files in (openvino/litert: made with `hub export --format`).")
 @click.option("--json", "as_json", is_flag=True, help="Print label, score and probabilities as JSON.")
-def predict(model: str, inputs: tuple[str, ...], is_text: bool, variant: str | None, as_json: bool) -> None:
+def predict(model: str, inputs: tuple[str, ...], is_text: bool, variant: str | None, runtime_name: str,
+            as_json: bool) -> None:
     """Classify image files (or strings with --text) with an exported MODEL folder or hub repo id[@rev]."""
     from .. import runtime
     from ..errors import DataError
 
-    loaded = runtime.load(model, variant=variant)
+    loaded = runtime.load(model, variant=variant, runtime=runtime_name)
     if (loaded.modality == "text") != is_text:
         raise click.UsageError("this is a text model: pass --text and strings" if loaded.modality == "text"
                                else "this is an image model: pass image files (not --text)")

@@ -232,3 +232,24 @@ def test_the_recipe_key_takes_the_formats_and_refuses_others():
     assert api.recipe("digits-lite0").export.formats == ["onnx"]  # ONNX only unless asked
     with pytest.raises(HubError, match="'ncnn' is not one of 'onnx', 'openvino', 'litert'"):
         api.recipe("digits-lite0", overrides=['export.formats=["onnx","ncnn"]'])
+
+
+def test_hub_predict_runs_each_runtime_and_names_a_missing_format(tmp_path, image_export, capsys):
+    from PIL import Image
+
+    from hub.cli import main
+
+    path = tmp_path / "seven.png"
+    Image.fromarray(_digits(1)[0]).save(path)
+    labels = {}
+    for which in ("onnxruntime", "openvino", "litert"):
+        assert main(["predict", str(image_export), str(path), "--runtime", which, "--variant", "fp32"]) == 0
+        labels[which] = capsys.readouterr().out.split("\t")[0]
+    assert len(set(labels.values())) == 1, labels
+    plain = tmp_path / "plain"
+    shutil.copytree(image_export, plain, ignore=shutil.ignore_patterns("litert"))
+    config = _json(plain / "config.json")
+    config["formats"].pop("litert")
+    (plain / "config.json").write_text(json.dumps(config))
+    assert main(["predict", str(plain), str(path), "--runtime", "litert"]) == 1
+    assert "has no litert files" in capsys.readouterr().err
