@@ -186,6 +186,23 @@ def test_onnx_output_is_the_mean_of_member_probabilities(hubx, members, gate, tm
     assert np.abs(probs.mean(0) - np.tensordot([0.8, 0.1, 0.1], probs, axes=1)).max() > 1e-3
 
 
+def test_an_ensemble_exports_the_recipes_formats_too(hubx, members, gate, tmp_path):
+    """export.formats applies to an ensemble's one graph like to a single run (OpenVINO here: cheap)."""
+    from hub import runtime
+    from hub.exporting.ensemble import export_ensemble
+    from hub.recipes import ExportConfig
+
+    out = tmp_path / "ens"
+    report = export_ensemble(members, out, gate_options=gate, export_config=ExportConfig(formats=["onnx", "openvino"]))
+    entries = {r["variant"]: r for r in report["variants"]}
+    assert entries["openvino:fp32"]["passed"] and entries["openvino:fp32"]["runtime"] == "openvino"
+    images, _ = sample_images(hubx)
+    want = runtime.load(out, variant="fp32").predict(images)
+    got = runtime.load(out, runtime="openvino", variant="fp32").predict(images)
+    assert [r["label"] for r in got] == [r["label"] for r in want]
+    assert max(abs(g["score"] - w["score"]) for g, w in zip(got, want)) < 1e-4
+
+
 def test_runtime_load_predict_gives_the_averaged_probabilities(hubx, members, exported):
     from hub import runtime
 

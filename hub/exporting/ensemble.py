@@ -44,6 +44,7 @@ from . import package, samples
 from ..errors import EnsembleError, ExportError, GateError  # noqa: F401 (defined in hub.errors, importable here)
 from .onnx_export import EXTERNAL_DATA_THRESHOLD
 from .build import REPORT, ExportPlan, GateOptions, build, make_task, registry_or_default, wanted_variants
+from .formats import check_tools, parse
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +310,8 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, weights:
     members = load_members(run_dirs, registry, names)
     check_compatible(members)
     cfg = export_config or members[0].info.recipe.export
+    formats = parse(None, default=getattr(cfg, "formats", ["onnx"]))
+    check_tools(formats)  # before the members are evaluated
     info, comps = _gate_context(members[0], registry, dataset, cfg)
     target = target or cfg.target
     tokenizer = None
@@ -324,7 +327,7 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, weights:
                         dataset=dataset, opset=cfg.opset if opset is None else int(opset),
                         wanted=wanted_variants(cfg, quantize, target), target=target, options=options,
                         tolerances=options.resolve(cfg), threshold=external_data_threshold, bench_iters=bench_iters,
-                        customize=_customize(name or out.name, members, record),
+                        formats=formats, customize=_customize(name or out.name, members, record),
                         copy_files=_copy_files(members, record))
     export.where = f"ensemble of {', '.join(m.name for m in members)}"
     try:
