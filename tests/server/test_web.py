@@ -54,10 +54,10 @@ def test_model_page_in_a_real_browser(server, pushed_by_hub_run, tmp_path: Path,
         rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
                 for tr in driver.find_elements(By.CSS_SELECTOR, "#formats tr")[1:]]
         verdicts = {(r[0], r[1]): r[-1] for r in rows}
-        assert verdicts[("openvino", "fp32")] == "passed" and verdicts[("litert", "fp32")] == "passed", rows
-        assert {("openvino", "int8"), ("litert", "int8")} <= set(verdicts)  # judged, kept or not (CPU-dependent)
-        assert "Other runtimes" in card and "litert/model.tflite" in card
-        assert "litert/model.tflite" in files and "openvino/model.xml" in files and "openvino/model.bin" in files
+        assert verdicts[("openvino", "fp32")] == "passed", rows
+        assert ("openvino", "int8") in verdicts  # judged, kept or not (CPU-dependent)
+        assert "Other runtimes" in card and "openvino/model.xml" in card
+        assert "openvino/model.xml" in files and "openvino/model.bin" in files
         assert repo in driver.find_element(By.ID, "load-runtime").text
         driver.get(f"{server.url}/?search={repo.split('/')[1]}")
         assert [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#repos a")] == [repo]
