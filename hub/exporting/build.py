@@ -298,8 +298,7 @@ def _formats(step: Steps, plan: ExportPlan, tmp: Path, ref: gate.Reference, resu
     if plan.info.modality == "text":  # traced at max_length: a LiteRT file keeps the shape it was traced with
         example = samples.pad_to(example, plan.info.input.max_length, _pad_id(plan.tokenizer, plan.info))
     context = Context(model=plan.model, fp32_onnx=kept["fp32"], input_names=plan.comps.backbone_spec.input_names,
-                      example=example, calibration=calibration,
-                      family=plan.comps.backbone_spec.family)
+                      example=example, calibration=calibration)
     return export_formats(step, tmp, plan.formats, context, plan.tolerances, ref, plan.options.threads, results)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..runtime.backends import open_session
+from ..runtime.backends import first_line, open_session
 from ..runtime.session import make_session, run
 from .checks import structural_checks
 from ..errors import GateError
@@ -230,7 +230,7 @@ def check_variant(variant: str, path: Path, ref: Reference, tolerance: Tolerance
                                providers=["CPUExecutionProvider"])
         outputs = [[np.asarray(run(session, feeds)[0], dtype=np.float32) for feeds, _ in p.batches] for p in ref.passes]
     except Exception as exc:
-        result.update(passed=False, failures=[f"{runtime}: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}"])
+        result.update(passed=False, failures=[f"{runtime}: {first_line(exc)}"])
         criteria[runtime] = "failed"
         return result
     _compare(result, ref, outputs, tolerance)

@@ -47,6 +47,12 @@ class GraphInput:
     type: str
 
 
+def first_line(exc: BaseException) -> str:
+    """A runtime's or converter's exception as one line (they raise pages of C++/MLIR context, or nothing)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
 def available(runtime: str) -> bool:
     module, _ = RUNTIMES[runtime]
     return installed(module)
@@ -98,7 +104,7 @@ class OpenVINOSession:
             self._compiled = ov.Core().compile_model(str(path), "CPU", properties)
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line text
             raise RuntimeModelError(f"{path}: OpenVINO {ov.__version__} cannot load it: "
-                                    f"{str(exc).strip().splitlines()[0]}") from exc
+                                    f"{first_line(exc)}") from exc
         self._request = self._compiled.create_infer_request()
         self.precision = precision
         self._inputs = [GraphInput(i.any_name, tuple(None if d.is_dynamic else d.get_length()
@@ -152,7 +158,7 @@ class LiteRTSession:
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise RuntimeModelError(f"{self._path}: the LiteRT interpreter cannot load it: "
-                                    f"{str(exc).strip().splitlines()[0]}") from exc
+                                    f"{first_line(exc)}") from exc
         return interp
 
     def get_inputs(self) -> list[GraphInput]:
@@ -169,7 +175,7 @@ class LiteRTSession:
             return [self._invoke(arrays)]
         except (RuntimeError, ValueError) as exc:  # "XNNPack delegate failed to reshape": a traced RESHAPE
             log.info("%s: cannot resize to %s (%s); running one sample at a time", self._path,
-                     [a.shape for a in arrays], str(exc).splitlines()[0] if str(exc) else exc)
+                     [a.shape for a in arrays], first_line(exc))
             self._one_by_one = True
             self._interp = self._open()
             return [self._each(arrays)]

@@ -248,3 +248,13 @@ def test_hub_predict_runs_each_runtime_and_names_a_missing_format(tmp_path, imag
     (plain / "config.json").write_text(json.dumps(config))
     assert main(["predict", str(plain), str(path), "--runtime", "litert"]) == 1
     assert "has no litert files" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which, damaged", [("litert", "litert/model.tflite"), ("openvino", "openvino/model.xml")])
+def test_a_damaged_format_file_is_one_line_naming_it(tmp_path, image_export, which, damaged):
+    folder = tmp_path / "export"
+    shutil.copytree(image_export, folder)
+    (folder / damaged).write_bytes((folder / damaged).read_bytes()[:200])  # a truncated download
+    with pytest.raises(RuntimeModelError, match=rf"{damaged.split('/')[1]}: .*cannot load it: \S") as caught:
+        runtime.load(folder, runtime=which, variant="fp32")
+    assert "\n" not in str(caught.value)

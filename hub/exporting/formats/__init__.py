@@ -12,10 +12,10 @@ This module imports nothing heavy: the CLI checks names and installed tools befo
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable
 
 from ...errors import ExportError
+from ...runtime.backends import first_line, installed  # noqa: F401 (first_line: the format modules' one-line errors)
 
 FORMATS = ("onnx", "openvino", "litert")
 
@@ -40,20 +40,7 @@ def parse(values: str | Iterable[str] | None, default: Iterable[str] = ("onnx",)
 def check_tools(formats: Iterable[str]) -> None:
     """Refuse, before any work, a format whose converter or runtime is not installed."""
     for name in formats:
-        missing = [m for m in TOOLS.get(name, ()) if not _installed(m)]
+        missing = [m for m in TOOLS.get(name, ()) if not installed(m)]
         if missing:
             raise ExportError(f"export format {name!r} needs the Python package(s) {', '.join(missing)}, "
                               f"not installed; install them with: pip install 'zoohub[{EXTRA}]'")
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # blocked (sys.modules[name] = None) or half-installed
-        return False
-
-
-def first_line(exc: BaseException) -> str:
-    """A converter's exception as one report line (they raise pages of MLIR or C++ context)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:300]

@@ -32,7 +32,6 @@ class Context:
     input_names: Sequence[str]
     example: Mapping[str, Any]  # one real batch-1 feed: shapes and dtypes for tracing converters
     calibration: Sequence[dict[str, Any]] | None  # encoded training batches (int8)
-    family: str = ""
 
 
 @dataclass
