@@ -31,73 +31,85 @@ logger = logging.getLogger(__name__)
 
 
 def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
-    """Pick the handler for a decoded path: ``(handler, args, repo_id)`` or ``None``."""
-    from . import routes_read as r, routes_repo as m, routes_write as w
-    from . import routes_list as lst
+    """Pick the handler for a decoded path: ``(handler, args, repo key)`` or ``None``."""
+    from . import routes_write as w
     from .xet import routes as x
 
-    n = len(segs)
     if segs[:2] == ["api", "xet"]:
         return _xet_route(method, segs[2:])
     if segs == ["v1", "telemetry"] and method == "POST":  # hf_xet's usage report: accepted, not kept
         return x.telemetry, [], ""
-    if n >= 2 and segs[0] == "api":
-        if segs[1:] == ["whoami-v2"] and method in ("GET", "HEAD"):
-            return m.whoami, [], ""
-        if segs[1:] == ["validate-yaml"] and method == "POST":
-            return m.validate_yaml, [], ""
-        if segs[1:] == ["repos", "create"] and method == "POST":
-            return m.create_repo, [], ""
-        if segs[1:] == ["repos", "delete"] and method == "DELETE":
-            return m.delete_repo, [], ""
-        if segs[1:] == ["repos", "move"] and method == "POST":
-            return lst.move_repo, [], ""
-        if segs[1:] == ["models"] and method in ("GET", "HEAD"):
-            return lst.list_models, [], ""
-        if segs[1] in ("datasets", "spaces") and n >= 4:
-            return m.unsupported_type, [], f"{segs[2]}/{segs[3]}"
-        if segs[1] == "models" and n >= 4:
-            repo_id, rest = f"{segs[2]}/{segs[3]}", segs[4:]
-            if not rest:
-                return (r.model_info, [], repo_id) if method in ("GET", "HEAD") else None
-            action, args = rest[0], rest[1:]
-            table: dict[tuple[str, str], Handler] = {
-                ("GET", "revision"): r.model_info, ("GET", "tree"): r.tree, ("POST", "paths-info"): r.paths_info,
-                ("GET", "commits"): r.commits, ("GET", "refs"): m.refs,
-                ("POST", "tag"): m.create_tag, ("DELETE", "tag"): m.delete_tag,
-                ("POST", "branch"): m.create_branch, ("DELETE", "branch"): m.delete_branch,
-                ("POST", "preupload"): w.preupload, ("POST", "commit"): w.commit,
-                ("GET", "xet-write-token"): x.write_token, ("GET", "xet-read-token"): x.read_token,
-                ("PUT", "settings"): lst.update_settings,
-            }
-            handler = table.get(("GET" if method == "HEAD" else method, action))
-            if handler is None:
-                return None
-            if action != "tree":  # everything after the action is one revision (or name)
-                args = ["/".join(args)] if args else []
-            return handler, args, repo_id
+    if len(segs) >= 2 and segs[0] == "api":
+        return _api_route(method, segs[1:])
+    prefix, rest = ("datasets/", segs[1:]) if segs[:1] == ["datasets"] else ("", segs)
+    n = len(rest)
+    if n >= 5 and rest[1].endswith(".git") and rest[2:4] == ["info", "lfs"] and rest[4] == "objects":
+        key, tail = f"{prefix}{rest[0]}/{rest[1][:-4]}", rest[5:]
+        if tail == ["batch"] and method == "POST":
+            return w.lfs_batch, [], key
+        if tail == ["verify"] and method == "POST":
+            return w.lfs_verify, [], key
+        if len(tail) == 1 and method == "PUT":
+            return w.lfs_upload, tail, key
         return None
-    if n >= 5 and segs[1].endswith(".git") and segs[2:4] == ["info", "lfs"] and segs[4] == "objects":
-        repo_id, rest = f"{segs[0]}/{segs[1][:-4]}", segs[5:]
-        if rest == ["batch"] and method == "POST":
-            return w.lfs_batch, [], repo_id
-        if rest == ["verify"] and method == "POST":
-            return w.lfs_verify, [], repo_id
-        if len(rest) == 1 and method == "PUT":
-            return w.lfs_upload, rest, repo_id
-        return None
-    if n >= 5 and segs[0] not in ("api", "datasets", "spaces") and segs[2] == "resolve" and method in ("GET", "HEAD"):
-        return r.resolve, [segs[3], "/".join(segs[4:])], f"{segs[0]}/{segs[1]}"
+    if n >= 5 and rest[0] not in ("api", "datasets", "spaces") and rest[2] == "resolve" and method in ("GET", "HEAD"):
+        from . import routes_read as r
+
+        return r.resolve, [rest[3], "/".join(rest[4:])], f"{prefix}{rest[0]}/{rest[1]}"
     return _web_route(method, segs)
 
 
+def _api_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
+    """``/api/...`` (``segs`` without ``api``): account, repo-level calls, listings, then one repo's calls."""
+    from . import routes_list as lst, routes_read as r, routes_repo as m, routes_write as w
+    from .xet import routes as x
+
+    read = method in ("GET", "HEAD")
+    if segs == ["whoami-v2"] and read:
+        return m.whoami, [], ""
+    if segs == ["validate-yaml"] and method == "POST":
+        return m.validate_yaml, [], ""
+    if segs[:1] == ["repos"]:
+        table = {("POST", "create"): m.create_repo, ("DELETE", "delete"): m.delete_repo, ("POST", "move"): lst.move_repo}
+        handler = table.get((method, segs[1])) if len(segs) == 2 else None
+        return (handler, [], "") if handler else None
+    if segs in (["models"], ["datasets"]) and read:
+        return lst.list_repos, [segs[0][:-1]], ""
+    if segs[0] == "spaces" and len(segs) >= 3:
+        return m.unsupported_type, [], ""
+    if segs[0] not in ("models", "datasets") or len(segs) < 3:
+        return None
+    key = f"{'datasets/' if segs[0] == 'datasets' else ''}{segs[1]}/{segs[2]}"
+    rest = segs[3:]
+    if not rest:
+        return (r.model_info, [], key) if read else None
+    action, args = rest[0], rest[1:]
+    table = {
+        ("GET", "revision"): r.model_info, ("GET", "tree"): r.tree, ("POST", "paths-info"): r.paths_info,
+        ("GET", "commits"): r.commits, ("GET", "refs"): m.refs,
+        ("POST", "tag"): m.create_tag, ("DELETE", "tag"): m.delete_tag,
+        ("POST", "branch"): m.create_branch, ("DELETE", "branch"): m.delete_branch,
+        ("POST", "preupload"): w.preupload, ("POST", "commit"): w.commit,
+        ("GET", "xet-write-token"): x.write_token, ("GET", "xet-read-token"): x.read_token,
+        ("PUT", "settings"): lst.update_settings,
+    }
+    handler = table.get(("GET" if method == "HEAD" else method, action))
+    if handler is None:
+        return None
+    if action != "tree":  # everything after the action is one revision (or name)
+        args = ["/".join(args)] if args else []
+    return handler, args, key
+
+
 def _web_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
-    """The web pages: ``/`` (list, ``?search=``), ``/{ns}/{name}`` (repo page), sign-in and out."""
+    """The web pages: ``/`` and ``/datasets`` (lists, ``?search=``), a repo page, sign-in and out."""
     from .web import pages as web
 
     read = method in ("GET", "HEAD")
     if not segs and read:
-        return web.index, [], ""
+        return web.index, ["model"], ""
+    if segs == ["datasets"] and read:
+        return web.index, ["dataset"], ""
     if segs == ["login"]:
         return (web.login_form if read else web.login if method == "POST" else None), [], ""
     if segs == ["logout"] and method == "POST":
@@ -108,6 +120,9 @@ def _web_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] |
         return assets.serve, segs[1:], ""
     if len(segs) == 2 and read and segs[0] not in ("api", "datasets", "spaces"):
         return web.repo_page, [], f"{segs[0]}/{segs[1]}"
+    if len(segs) == 3 and read and segs[0] == "datasets":
+        return web.repo_page, [], f"datasets/{segs[1]}/{segs[2]}"
+    return None
 
 
 def _xet_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:

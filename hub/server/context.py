@@ -20,7 +20,7 @@ from .auth import Auth
 from .errors import ServerError, repo_not_found
 from .lfs import LfsStore
 from .limits import Limits, check_declared_length, loads, read_capped
-from .storage import GitRepo, RepoStore
+from .storage import GitRepo, RepoStore, split_key
 from .web.session import Sessions
 from .xet.store import XetStore
 from .xet.tokens import XetTokens
@@ -51,7 +51,7 @@ class Hub:
     def visible_meta(self, user: str | None, repo_id: str) -> dict | None:
         """Metadata of ``repo_id`` when it exists and ``user`` may read it (private: its namespace's owners)."""
         meta = self.store.meta(repo_id)
-        if meta is None or (meta.get("private") and not self.auth.owns(user, repo_id.split("/", 1)[0])):
+        if meta is None or (meta.get("private") and not self.auth.owns(user, split_key(repo_id)[1].split("/")[0])):
             return None
         return meta
 
@@ -76,8 +76,23 @@ class Ctx:
         return str(self.request.base_url).rstrip("/")
 
     @property
+    def repo_type(self) -> str:
+        """``model`` or ``dataset``: ``repo_id`` is the repo's key (see storage.py)."""
+        return split_key(self.repo_id)[0]
+
+    @property
+    def shown_id(self) -> str:
+        """The id a client knows the repo by (``ns/name``, without the kind's URL prefix)."""
+        return split_key(self.repo_id)[1]
+
+    @property
     def namespace(self) -> str:
-        return self.repo_id.split("/", 1)[0]
+        return self.shown_id.split("/", 1)[0]
+
+    @property
+    def api_url(self) -> str:
+        """``{base}/api/models/ns/name`` or ``{base}/api/datasets/ns/name``."""
+        return f"{self.base_url}/api/{self.repo_type}s/{self.shown_id}"
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking work (git, filesystem) in a worker thread."""

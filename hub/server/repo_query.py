@@ -10,7 +10,7 @@ from .cardmeta import parse_card_data
 from .commits import lfs_info_for
 from .context import Ctx
 from .errors import ServerError, revision_not_found
-from .storage import GitRepo
+from .storage import GitRepo, split_key
 
 
 def commit_for(ctx: Ctx, repo: GitRepo, rev: str | None) -> str:
@@ -23,7 +23,7 @@ def commit_for(ctx: Ctx, repo: GitRepo, rev: str | None) -> str:
 
 def repo_summary(ctx: Ctx, repo_id: str, meta: dict, repo: GitRepo, rev: str | None, blobs: bool,
                  siblings_too: bool = True) -> dict:
-    """The Hub's ModelInfo JSON for one repo (also one item of the ``/api/models`` listing, without siblings)."""
+    """The Hub's ModelInfo/DatasetInfo JSON for one repo (also a listing item, without siblings)."""
     commit = commit_for(ctx, repo, rev)
     files = [e for e in repo.ls_tree(commit, recursive=siblings_too) if e.type == "blob"]  # README: at the root
     lfs = lfs_info_for(repo, files)
@@ -45,7 +45,7 @@ def repo_summary(ctx: Ctx, repo_id: str, meta: dict, repo: GitRepo, rev: str | N
             card = None
     head = repo.log(commit, max_count=1)[0]
     info: dict = {
-        "_id": repo_id, "id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0],
+        **_ids(repo_id),
         "sha": commit, "lastModified": head.date, "createdAt": meta.get("createdAt"),
         "private": bool(meta.get("private")), "disabled": False, "gated": False,
         "downloads": 0, "likes": 0, "tags": [], "siblings": siblings, "spaces": [],
@@ -62,11 +62,20 @@ def repo_summary(ctx: Ctx, repo_id: str, meta: dict, repo: GitRepo, rev: str | N
     return info
 
 
-def visible_summaries(ctx: Ctx, search: str = "", author: str = "", full: bool = False) -> list[dict]:
-    """ModelInfo of every repo ``ctx.user`` may see, in id order (the API listing and the web index)."""
+def _ids(key: str) -> dict:
+    """The id fields of a ModelInfo/DatasetInfo: the id the client knows (no ``datasets/``), its author."""
+    repo_type, repo_id = split_key(key)
+    ids = {"_id": repo_id, "id": repo_id, "author": repo_id.split("/")[0]}
+    return {**ids, "modelId": repo_id} if repo_type == "model" else ids
+
+
+def visible_summaries(ctx: Ctx, search: str = "", author: str = "", full: bool = False,
+                      repo_type: str = "model") -> list[dict]:
+    """Info of every repo of ``repo_type`` ``ctx.user`` may see, in id order (the API listing, the web index)."""
     found = []
-    for repo_id in ctx.hub.store.list_ids():
-        if author and repo_id.split("/")[0] != author or search and search.lower() not in repo_id.lower():
+    for repo_id in ctx.hub.store.list_ids(repo_type):
+        shown = split_key(repo_id)[1]
+        if author and shown.split("/")[0] != author or search and search.lower() not in shown.lower():
             continue
         meta = ctx.hub.visible_meta(ctx.user, repo_id)
         if meta is None:
@@ -74,6 +83,6 @@ def visible_summaries(ctx: Ctx, search: str = "", author: str = "", full: bool =
         try:
             found.append(repo_summary(ctx, repo_id, meta, ctx.hub.store.open(repo_id), None, False, siblings_too=full))
         except ServerError:  # no main branch (every branch deleted): still listed, bare
-            found.append({"id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0], "tags": [],
+            found.append({**_ids(repo_id), "tags": [],
                           "private": bool(meta.get("private")), "createdAt": meta.get("createdAt")})
     return found

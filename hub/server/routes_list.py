@@ -1,4 +1,4 @@
-"""Listing and repo-settings endpoints: ``list_models``, paging, ``update_repo_settings``, ``move_repo``.
+"""Listing and repo-settings endpoints: ``list_models``/``list_datasets``, paging, ``update_repo_settings``, ``move_repo``.
 
 Listings page like the Hub: at most ``limit`` items (default 100, at most 1000) per answer and a
 ``Link: <...&cursor=...>; rel="next"`` header while more remain, which ``huggingface_hub``'s
@@ -17,6 +17,7 @@ from .errors import JSONResponse, bad_request
 from .limits import expect
 from .paging import decode_cursor, page_size, paged
 from .repo_query import visible_summaries
+from .storage import repo_key, split_key
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,9 @@ SORTS = {"lastModified": "lastModified", "createdAt": "createdAt", "id": "id", "
          "downloads": "downloads", "likes": "likes", "trendingScore": "likes"}
 
 
-async def list_models(ctx: Ctx) -> Response:
+async def list_repos(ctx: Ctx) -> Response:
+    """``list_models`` and ``list_datasets`` (``ctx.args[0]``: the kind): the same filters and paging."""
+    repo_type = ctx.args[0]
     query = ctx.request.query_params
     tags = [t for value in query.getlist("filter") for t in value.split(",") if t]
     sort = SORTS.get(query.get("sort") or "id")
@@ -35,7 +38,7 @@ async def list_models(ctx: Ctx) -> Response:
 
     def work() -> list[dict]:
         found = [info for info in visible_summaries(ctx, query.get("search") or "", query.get("author") or "",
-                                                    ctx.flag("full"))
+                                                    ctx.flag("full"), repo_type)
                  if all(t in info["tags"] or t in (info.get("pipeline_tag"), info.get("library_name")) for t in tags)]
         if sort != "id" or descending == "-1":  # stable: ties keep id order
             found.sort(key=lambda i: str(i.get(sort) or ""), reverse=descending == "-1")
@@ -74,15 +77,15 @@ async def move_repo(ctx: Ctx) -> Response:
     src, dst = expect(body.get("fromRepo"), str, "fromRepo"), expect(body.get("toRepo"), str, "toRepo")
     if not src or not dst:
         raise bad_request("Expected {'fromRepo': 'ns/name', 'toRepo': 'ns/name'}")
-    if body.get("type", "model") not in (None, "model"):
-        raise bad_request("This server hosts model repositories only")
-    for repo_id in (src, dst):
-        ctx.hub.store.check_repo_id(repo_id)
-        ctx.hub.auth.require_write(ctx.user, repo_id.split("/")[0])
+    repo_type = expect(body.get("type"), str, "type")
+    src, dst = repo_key(repo_type, src), repo_key(repo_type, dst)
+    for key in (src, dst):
+        ns, _ = ctx.hub.store.check_repo_id(key)
+        ctx.hub.auth.require_write(ctx.user, ns)
     ctx.repo_id = src
     ctx.readable()
     first, second = sorted((src, dst))
     async with ctx.hub.lock(first), ctx.hub.lock(second):
         await ctx.run(ctx.hub.store.move, src, dst)
         await ctx.run(ctx.hub.xet.rename_owner, src, dst)
-    return JSONResponse({"url": f"{ctx.base_url}/{dst}", "id": dst})
+    return JSONResponse({"url": f"{ctx.base_url}/{dst}", "id": split_key(dst)[1]})

@@ -139,7 +139,7 @@ async def resolve(ctx: Ctx) -> Response:
             headers.update({"ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(size)})
             xet_id = ctx.hub.xet.file_id_for_sha(sha)
             if xet_id is not None:  # uploaded through Xet: a client with hf_xet downloads it from the CAS
-                route = f"{ctx.base_url}/api/models/{ctx.repo_id}/xet-read-token/{commit}"
+                route = f"{ctx.api_url}/xet-read-token/{commit}"
                 headers.update({"X-Xet-Hash": xet_id, "X-Xet-Refresh-Route": route,
                                 "Link": f'<{route}>; rel="xet-auth"'})
             return file, headers

@@ -14,7 +14,7 @@ from .context import Ctx
 from .cardmeta import parse_card_data
 from .errors import JSONResponse, ServerError, bad_request, revision_not_found
 from .limits import expect
-from .storage import SHA_RE, identity
+from .storage import SHA_RE, identity, repo_key
 
 ZERO = "0" * 40
 
@@ -47,11 +47,13 @@ def _repo_from_body(ctx: Ctx, body: dict) -> str:
         raise bad_request("Missing repo 'name'")
     if "/" in name:
         org, name = name.split("/", 1)
-    if body.get("type", "model") not in (None, "model"):
-        raise bad_request("This server hosts model repositories only")
+    repo_type = expect(body.get("type"), str, "type")
+    if repo_type == "space":
+        raise bad_request("This server hosts model and dataset repositories, not Spaces")
+    key = repo_key(repo_type, f"{org or ctx.user}/{name}")  # 400 for an unknown type
     if ctx.user is None:
         raise ServerError(401, "Authentication required: pass a token (Authorization: Bearer <token>)")
-    return f"{org or ctx.user}/{name}"
+    return key
 
 
 async def create_repo(ctx: Ctx) -> Response:
@@ -67,7 +69,7 @@ async def create_repo(ctx: Ctx) -> Response:
         if exc.status == 409:  # the client reads `url` from the 409 when exist_ok=True
             exc.extra["url"] = url
         raise
-    return JSONResponse({"url": url, "name": ctx.repo_id, "id": ctx.repo_id})
+    return JSONResponse({"url": url, "name": ctx.shown_id, "id": ctx.shown_id})
 
 
 async def delete_repo(ctx: Ctx) -> Response:
@@ -79,7 +81,7 @@ async def delete_repo(ctx: Ctx) -> Response:
 
 
 async def unsupported_type(ctx: Ctx) -> Response:
-    raise ServerError(404, "This server hosts model repositories only", "RepoNotFound")
+    raise ServerError(404, "This server hosts model and dataset repositories, not Spaces", "RepoNotFound")
 
 
 async def refs(ctx: Ctx) -> Response:

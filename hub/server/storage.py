@@ -17,6 +17,12 @@ Layout under ``DATA``::
 
     repos/models/{namespace}/{name}.git     bare git repository
     repos/models/{namespace}/{name}.json    metadata (private flag, creation time), written atomically
+    repos/datasets/{namespace}/{name}.*     the same for dataset repos
+
+A repo is named inside the server by its *key*: ``ns/name`` for a model, ``datasets/ns/name`` for a
+dataset. That is the Hub's own URL prefix for each kind (``/datasets/ns/name/resolve/...``,
+``/datasets/ns/name.git/info/lfs``), so URLs built from a key are right for both kinds, and
+everything keyed by repo (locks, Xet owners, signed URLs) keeps the two kinds apart for free.
 """
 
 from __future__ import annotations
@@ -46,6 +52,26 @@ NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 # Revision names are plain branch/tag names: no git revision syntax (main~1, main^{tree}, @{-1}...).
 BAD_REV_RE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|^[-/.]|/$|//|\.lock$|^@$")
+REPO_TYPES = ("model", "dataset")
+# Namespaces that are URL words on the Hub: a model namespace "datasets" would shadow dataset URLs.
+RESERVED_NAMESPACES = frozenset({"api", "datasets", "spaces", "models"})
+
+
+def repo_key(repo_type: str | None, repo_id: str) -> str:
+    """The server's name for a repo of ``repo_type`` (``None``: model): ``ns/name`` or ``datasets/ns/name``."""
+    repo_type = repo_type or "model"
+    if repo_type not in REPO_TYPES:
+        raise bad_request(f"Unsupported repo type {str(repo_type)[:40]!r}: this server hosts "
+                          "'model' and 'dataset' repositories")
+    return repo_id if repo_type == "model" else f"{repo_type}s/{repo_id}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(repo_type, "ns/name")`` of a repo key."""
+    if key.startswith("datasets/") and key.count("/") == 2:
+        return "dataset", key[len("datasets/"):]
+    return "model", key
+
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1\n"
 POINTER_MAX = 1024
 
@@ -330,22 +356,29 @@ class RepoStore:
         shutil.rmtree(self.tmp, ignore_errors=True)  # half-parsed commits, half-deleted repos of a crash
 
     @staticmethod
-    def check_repo_id(repo_id: str) -> tuple[str, str]:
-        """Split ``namespace/name`` and refuse anything that could escape the data folder."""
+    def check_repo_id(key: str) -> tuple[str, str]:
+        """Split a repo key's ``namespace/name`` and refuse anything that could escape the data folder."""
+        _, repo_id = split_key(key)
         parts = repo_id.split("/")
         if len(parts) != 2 or not all(NAME_RE.match(p) and ".." not in p and "--" not in p for p in parts) \
                 or parts[1].endswith(".git"):
             raise bad_request(f"Invalid repo id '{repo_id}': expected 'namespace/name' made of letters, "
                               "digits, '-', '_' and '.'")
+        if parts[0].lower() in RESERVED_NAMESPACES:
+            raise bad_request(f"Invalid repo id '{repo_id}': '{parts[0]}' is a reserved word, not a namespace")
         return parts[0], parts[1]
 
-    def git_dir(self, repo_id: str, repo_type: str = "model") -> Path:
-        ns, name = self.check_repo_id(repo_id)
-        return self.root / f"{repo_type}s" / ns / f"{name}.git"
+    def _folder(self, key: str) -> tuple[Path, str]:
+        ns, name = self.check_repo_id(key)
+        return self.root / f"{split_key(key)[0]}s" / ns, name
 
-    def meta_path(self, repo_id: str, repo_type: str = "model") -> Path:
-        ns, name = self.check_repo_id(repo_id)
-        return self.root / f"{repo_type}s" / ns / f"{name}.json"
+    def git_dir(self, key: str) -> Path:
+        folder, name = self._folder(key)
+        return folder / f"{name}.git"
+
+    def meta_path(self, key: str) -> Path:
+        folder, name = self._folder(key)
+        return folder / f"{name}.json"
 
     def meta(self, repo_id: str) -> dict | None:
         """Metadata of an existing repo, or ``None`` when there is no such repo."""
@@ -369,7 +402,8 @@ class RepoStore:
         git_dir, meta_path = self.git_dir(repo_id), self.meta_path(repo_id)
         with self._create_lock:
             if meta_path.exists():
-                raise ServerError(409, f"You already created this model repo: {repo_id}")
+                kind, shown = split_key(repo_id)
+                raise ServerError(409, f"You already created this {kind} repo: {shown}")
             git_dir.parent.mkdir(parents=True, exist_ok=True)
             tmp = git_dir.parent / f".{git_dir.name}.{uuid.uuid4().hex}.tmp"
             try:
@@ -390,12 +424,12 @@ class RepoStore:
             self.write_meta(repo_id, {"private": bool(private), "createdAt": now_iso(), "createdBy": user})
         logger.info("created repo %s (private=%s)", repo_id, private)
 
-    def list_ids(self) -> list[str]:
-        """Ids of every existing model repo (the metadata file marks a repo as existing)."""
-        base = self.root / "models"
+    def list_ids(self, repo_type: str = "model") -> list[str]:
+        """Keys of every existing repo of ``repo_type`` (the metadata file marks a repo as existing)."""
+        base = self.root / f"{repo_type}s"
         if not base.is_dir():
             return []
-        return sorted(f"{meta.parent.name}/{meta.stem}" for meta in base.glob("*/*.json"))
+        return sorted(repo_key(repo_type, f"{meta.parent.name}/{meta.stem}") for meta in base.glob("*/*.json"))
 
     def move(self, src: str, dst: str) -> None:
         """Rename a repo (git folder, then metadata); 409 when ``dst`` exists, 404 when ``src`` does not."""

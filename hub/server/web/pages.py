@@ -37,12 +37,13 @@ def _page(ctx: Ctx, template: str, status: int = 200, headers: dict[str, str] = 
 async def index(ctx: Ctx) -> Response:
     from ..repo_query import visible_summaries
 
-    search = ctx.query.get("search", "").strip()
+    search, kind = ctx.query.get("search", "").strip(), ctx.args[0]
 
     def work() -> list[dict]:
-        return sorted(visible_summaries(ctx, search), key=lambda r: str(r.get("lastModified") or ""), reverse=True)
+        found = visible_summaries(ctx, search, repo_type=kind)
+        return sorted(found, key=lambda r: str(r.get("lastModified") or ""), reverse=True)
 
-    return _page(ctx, "index.html", repos=await ctx.run(work), search=search)
+    return _page(ctx, "index.html", repos=await ctx.run(work), search=search, kind=kind)
 
 
 async def repo_page(ctx: Ctx) -> Response:
