@@ -24,6 +24,9 @@ HEADERS = {"Content-Security-Policy": "default-src 'none'; img-src 'self'; style
 # widget keep HEADERS, where default-src 'none' forbids every script.
 WIDGET_HEADERS = {**HEADERS, "Content-Security-Policy": HEADERS["Content-Security-Policy"]
                   + "; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; base-uri 'none'"}
+# A dataset page's preview thumbnails are PNGs the server re-encoded itself (web/preview.py), inlined.
+DATASET_HEADERS = {**HEADERS, "Content-Security-Policy": HEADERS["Content-Security-Policy"].replace(
+    "img-src 'self'", "img-src 'self' data:")}
 PLOTS = ("curves.png", "confusion.png")
 
 
@@ -55,12 +58,18 @@ async def repo_page(ctx: Ctx) -> Response:
         if exc.status != 404:
             raise
         hint = "" if ctx.user else " (sign in to see private repos)"
-        page = _page(ctx, "index.html", status=404, repos=[], search=f"{ctx.repo_id}: no such repo{hint}")
+        page = _page(ctx, "index.html", status=404, repos=[], search=f"{ctx.shown_id}: no such repo{hint}",
+                     kind=ctx.repo_type)
         for name, value in exc.response().headers.items():  # like every 4xx: X-Error-Message / -Code
             if name.lower().startswith("x-error-"):
                 page.headers[name] = value
         return page
     rev = ctx.query.get("rev") or "main"
+    if ctx.repo_type == "dataset":
+        from .dataset_page import dataset_values
+
+        values = await ctx.run(dataset_values, ctx, meta, repo, rev)
+        return _page(ctx, "dataset.html", headers=DATASET_HEADERS, repo_id=ctx.repo_id, **values)
 
     def work() -> dict:
         commit = commit_for(ctx, repo, rev)
