@@ -170,6 +170,16 @@ def test_the_plugin_tutorial_runs_as_written(tmp_path):
         assert re.search(r"\b[12] passed\b", results[step].stdout), results[step].stdout
 
 
+def test_the_datasets_walkthrough_runs_as_written(tmp_path):
+    """docs/publishing.md "Sharing datasets": a parquet dataset repo pushed with huggingface_hub, read by `datasets`."""
+    results = _walk("datasets", tmp_path)
+    assert len(results[1].stdout.strip()) == 40, results[1].stdout  # the commit id upload_folder returned
+    names, rows = results[2].stdout.splitlines()[0].rsplit(" ", 1)
+    assert names == "['0', '1', '2']" and rows == "397", results[2].stdout
+    size, label = results[2].stdout.splitlines()[1].rsplit(" ", 1)
+    assert size == "(8, 8)" and label in {str(d) for d in range(10)}, results[2].stdout
+
+
 @pytest.mark.slow
 def test_the_text_walkthrough_runs_as_written(tmp_path):
     results = _walk("text", tmp_path)
