@@ -85,6 +85,9 @@ def _hash_inputs(h: Any, inputs: Any, modality: str) -> None:
         _hash_value(h, inputs)
         return
     for item in inputs:
+        if isinstance(item, np.ndarray):  # decoded images of different sizes (a parquet or dataset-repo source)
+            _hash_value(h, item)
+            continue
         _hash_value(h, str(item))
         try:
             h.update(Path(item).read_bytes())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import Dataset, load_dataset
+from .data import Dataset, load_component, load_dataset
 from .model import Components, components
 from .recipes import Recipe
 from .registry import Registry
@@ -31,7 +31,7 @@ class Job:
 
     @functools.cached_property
     def dataset(self) -> Dataset:
-        return load_dataset(self.registry, self.recipe.dataset.name, self.recipe.dataset.options)
+        return load_component(self.components.dataset, self.recipe.dataset.options)
 
     @functools.cached_property
     def target(self) -> Dataset | None:
@@ -75,16 +75,14 @@ class Job:
     @functools.cached_property
     def fingerprints(self) -> dict[str, str]:
         """The train stage's inputs: the recipe (all but export/publish), the code, the data."""
-        from .fingerprints import code_fingerprint, data_fingerprint, digest
+        from .fingerprints import code_fingerprint, digest
         from .plugins import plugin_modules
 
         recipe, registry, comps = self.recipe, self.registry, self.components
         used = [comps.backbone, comps.head, comps.task, comps.dataset]
-        datasets = [self.dataset]
         if recipe.adapt is not None:
             used.append(registry.get("adaptation", recipe.adapt.method["name"]))
             used.append(registry.get("dataset", recipe.adapt.target["name"]))
-            datasets.append(self.target)
         augment = recipe.train.augment
         if augment not in ("none", "", None):
             used.append(registry.get("augmentation", augment if isinstance(augment, str) else augment["name"]))
@@ -93,9 +91,27 @@ class Job:
         sections = recipe.to_dict()
         for key in ("export", "publish", "source"):
             sections.pop(key, None)
-        return {"recipe": digest(sections), "code": code_fingerprint(plugins), "data": data_fingerprint(*datasets)}
+        return {"recipe": digest(sections), "code": code_fingerprint(plugins), "data": self._data_fingerprint()}
+
+    def _data_fingerprint(self) -> str:
+        """The data's bytes; for a source (hub/data_sources) what it names instead: a repo's pinned commit, a
+        local folder's file bytes, so nothing is downloaded or decoded to decide a reuse."""
+        from .data_sources.refs import fingerprint, is_source
+        from .fingerprints import data_fingerprint, digest
+
+        target = [self.target] if self.recipe.adapt is not None else []
+        if not is_source(self.recipe.dataset.name):
+            return data_fingerprint(self.dataset, *target)
+        return digest(fingerprint(self.recipe.dataset.name), data_fingerprint(*target) if target else "")
 
 
 def plan(recipe: Recipe, registry: Registry) -> Job:
-    """Resolve ``recipe``'s components now (a wrong name fails here); the rest on first use, once."""
+    """Resolve ``recipe``'s components now (a wrong name fails here); the rest on first use, once.
+
+    A dataset repo named by branch or tag (``hf:NS/NAME@main``) is pinned here to the commit it names now
+    (one request): the job, its run.json and its fingerprints all name that commit.
+    """
+    from .data_sources.refs import pin
+
+    recipe = pin(recipe)
     return Job(recipe, registry, components(recipe, registry))

@@ -41,11 +41,14 @@ class Components:
 
 
 def components(recipe: Recipe, registry: Registry) -> Components:
+    from .data_sources.refs import dataset_component  # hf:/parquet:/arrow: sources are components made on demand
+
+    backbone = registry.get("backbone", recipe.backbone.name)
     return Components(
-        backbone=registry.get("backbone", recipe.backbone.name),
+        backbone=backbone,
         head=registry.get("head", recipe.head.name),
         task=registry.get("task", recipe.task.name),
-        dataset=registry.get("dataset", recipe.dataset.name),
+        dataset=dataset_component(registry, recipe.dataset.name, backbone.spec.modality),
     )
 
 

@@ -252,7 +252,7 @@ def _component_ref(value: Any, path: tuple[str, ...]) -> ComponentRef:
 def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
     """Check an entry's components against the registry and build the recipe."""
     backbone = _lookup(registry, "backbone", entry.backbone, ("backbone",))
-    dataset = _lookup(registry, "dataset", entry.dataset, ("dataset",))
+    dataset = _dataset_lookup(registry, entry.dataset, backbone.spec.modality)
     if entry.task is None:  # the dataset's own task: a name no plugin provides is the dataset plugin's mistake
         try:
             registry.get("task", dataset.spec.task)
@@ -353,6 +353,21 @@ def _lookup(registry: Registry, kind: str, ref: ComponentRef, path: tuple[str, .
         if default is not None and not _same_kind(default, value):
             raise FieldError(path + (key,), f"must be {type(default).__name__} like the default {default!r}, got {value!r}")
     return component
+
+
+def _dataset_lookup(registry: Registry, ref: ComponentRef, modality: str) -> Any:
+    """A registered dataset, or a source reference (``hf:NS/NAME[@REV]``, ``parquet:PATH``: hub/data_sources)."""
+    from .data_sources import refs
+
+    if not refs.is_source(ref.name):
+        return _lookup(registry, "dataset", ref, ("dataset",))
+    try:
+        refs.parse(ref.name)
+    except HubError as exc:
+        raise FieldError(("dataset",), str(exc)) from None
+    for key, problem in refs.check_options(ref.name, ref.options)[:1]:
+        raise FieldError(("dataset", key), problem)
+    return refs.component(ref.name, modality)
 
 
 def _same_kind(default: Any, value: Any) -> bool:

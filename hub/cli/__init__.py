@@ -21,6 +21,7 @@ from .ensemble_cmd import ensemble
 from ._output import safe
 from .cache_cmd import cache
 from .card_cmd import card
+from .dataset_cmd import dataset
 from .export_cmd import bench, export, predict, validate
 from .list_cmd import list_components
 from .plugins_cmd import plugins
@@ -63,6 +64,7 @@ for command in (export, validate, predict, bench):
     cli.add_command(command)
 cli.add_command(card)
 cli.add_command(cache)
+cli.add_command(dataset)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ def recipe_options(func):
         click.argument("entry", required=False),
         zoo_option,
         click.option("--backbone", help="Ad-hoc: backbone name (instead of ENTRY)."),
-        click.option("--dataset", help="Ad-hoc: dataset name."),
+        click.option("--dataset", help="Ad-hoc: dataset name, or hf:NS/NAME[@REV] (a dataset repo), parquet:PATH, arrow:PATH."),
         click.option("--head", help="Head name (default: the task's)."),
         click.option("--task", help="Task name (default: the dataset's)."),
         click.option("--strategy", help="Shortcut for --set train.strategy=..."),
