@@ -240,3 +240,19 @@ def test_dataset_export_writes_what_train_reads(tmp_path, capsys):
         (tmp_path / "only-test").mkdir()
         os.link(tmp_path / "digits" / "test-00000-of-00001.parquet", tmp_path / "only-test" / "test-0.parquet")
         load_source(f"parquet:{tmp_path / 'only-test'}", "image")
+
+
+@pytest.mark.slow  # ~30 s: six fresh `hub`/python processes (torch imports), two trainings
+def test_the_datasets_walkthrough_in_training_md_runs_as_written(tmp_path):
+    """docs/training.md's `train-data` steps, run by the doc-example runner (fresh processes, a real hub serve)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "publish" / "test_doc_examples.py"
+    spec = importlib.util.spec_from_file_location("hubtest_doc_examples", path)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    results = runner._walk("train-data", tmp_path)
+    name, labels, same = results[3].stdout.split("\n")[:3]
+    assert name.startswith("hf:alice/digits@") and len(name.rsplit("@", 1)[1]) == 40, results[3].stdout
+    assert labels.split() == [str(d) for d in range(10)] and same == "True"
+    assert "test: loss=" in results[1].stdout and "test: loss=" in results[2].stdout
