@@ -151,6 +151,12 @@ def test_bad_repo_references_are_one_line(tiny_hub, on_server, tmp_path, capsys,
     assert "revision 'no-such-branch' not found" in line
     line = _error(capsys, "train", *TRAIN, "--dataset", "hf:not a repo", "--out", out)
     assert "expected hf:NAMESPACE/NAME" in line
+    folder = write_digits(tmp_path / "private", rows=60)
+    assert main(["dataset", "push", str(folder), f"{alice}-private", "--private", "--no-progress"]) == 0
+    monkeypatch.delenv("HF_TOKEN")  # an anonymous reader may not see a private dataset, nor learn it exists
+    line = _error(capsys, "train", *TRAIN, "--dataset", f"hf:{alice}-private", "--out", out)
+    assert f"no dataset repo {alice}-private" in line and "HF_TOKEN" in line
+    monkeypatch.setenv("HF_TOKEN", "alice-token")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     line = _error(capsys, "train", *TRAIN, "--dataset", f"hf:{alice}", "--out", out)
     assert "cannot reach the hub at http://127.0.0.1:9" in line and "alice-token" not in line
