@@ -65,7 +65,8 @@ def choose(name: str, features: Any, modality: str, options: dict[str, Any]) -> 
     cols = describe(features)
     input_key = "image_column" if modality == "image" else "text_column"
     fits = _is_image if modality == "image" else _is_text
-    wanted = "an Image (or binary) column" if modality == "image" else "a string column"
+    wanted = "Image (or binary) column" if modality == "image" else "string column"
+    article = "an" if modality == "image" else "a"
 
     def named(key: str) -> str | None:
         col = options.get(key)
@@ -98,7 +99,7 @@ def choose(name: str, features: Any, modality: str, options: dict[str, Any]) -> 
         column = found[0]
     elif not fits(features[column]):
         raise DataError(f"dataset {name}: column {column!r} is {kind_of(features[column])}, but a {modality} backbone "
-                        f"needs {wanted}; its columns: {cols}; set dataset.{input_key}=NAME")
+                        f"needs {article} {wanted}; its columns: {cols}; set dataset.{input_key}=NAME")
     if column == label:
         raise DataError(f"dataset {name}: column {column!r} cannot be both the input and the labels; its columns: {cols}")
     return Columns(column, label, kind)
