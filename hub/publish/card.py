@@ -199,6 +199,10 @@ def _dataset(config: dict[str, Any], recipe: dict[str, Any]) -> tuple[str, str, 
     """(dataset id for the model-index, display name, whether the id is a Hugging Face dataset repo)."""
     ds = config.get("dataset") or recipe.get("dataset") or {}
     name = _name(ds) or "custom"
+    if name.startswith("hf:"):  # a dataset repo (hub/data_sources): its Hub id, without the pinned revision
+        return name[3:].split("@", 1)[0], name, True
+    if name.startswith(("parquet:", "arrow:")):  # local files (hub/data_sources): never a Hub id
+        return name, name, False
     source = ds.get("source") if isinstance(ds, dict) else None
     if isinstance(source, str) and source:
         source = source.split(":", 1)[1].lstrip("/") if source.startswith(("hf:", "hf://")) else source

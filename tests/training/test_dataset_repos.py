@@ -262,3 +262,12 @@ def test_the_datasets_walkthrough_in_training_md_runs_as_written(tmp_path):
     assert name.startswith("hf:alice/digits@") and len(name.rsplit("@", 1)[1]) == 40, results[3].stdout
     assert labels.split() == [str(d) for d in range(10)] and same == "True"
     assert "test: loss=" in results[1].stdout and "test: loss=" in results[2].stdout
+
+
+def test_the_model_card_links_a_dataset_repo_and_never_a_local_folder():
+    from hub.publish.card import _dataset
+
+    sha = "a" * 40
+    assert _dataset({"dataset": {"name": f"hf:alice/digits@{sha}"}}, {}) == ("alice/digits", f"hf:alice/digits@{sha}", True)
+    assert _dataset({"dataset": {"name": "parquet:/data/x"}}, {})[2] is False
+    assert _dataset({"dataset": {"name": "arrow:/data/x"}}, {})[2] is False
