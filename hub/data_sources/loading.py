@@ -18,7 +18,7 @@ from typing import Any
 from ..data import SPLITS, Dataset, Split, split_indices
 from ..errors import DataError, HubError
 from . import columns as cols
-from .names import OPTIONS, check_options, local_files, parse
+from .names import OPTIONS, check_options, group_by_split, local_files, parse
 
 
 def load_source(name: str, modality: str, **options: Any) -> Dataset:
@@ -111,10 +111,13 @@ def _read(source: Any) -> Any:
             except Exception as exc:
                 raise read_error(exc, source, where) from None
         root, files = local_files(source)
+        if root.is_file():
+            data_files = {"train": [str(root)]}
+        else:  # named files only: a saved dataset's state.json or a stray CSV must not be read as data
+            grouped = group_by_split(root, [p.relative_to(root).as_posix() for p in files])
+            data_files = {split: [str(root / rel) for rel in rels] for split, rels in grouped.items()}
         try:
-            if root.is_file():
-                return datasets.load_dataset(source.kind, data_files={"train": [str(root)]})
-            return datasets.load_dataset(source.kind, data_dir=str(root))
+            return datasets.load_dataset(source.kind, data_files=data_files)
         except Exception as exc:
             detail = " ".join(str(exc).split())[:300]
             raise DataError(f"dataset {source}: cannot read {root} as {source.kind}: {type(exc).__name__}: "

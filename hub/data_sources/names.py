@@ -27,6 +27,8 @@ OPTIONS: dict[str, Any] = {
     "seed": 0, "validation_fraction": 0.15, "test_fraction": 0.15,
 }
 TASKS = {"image": "image-classification", "text": "text-classification"}
+SPLIT_WORDS = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
+               "test": ("test", "testing", "eval", "evaluation")}
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,26 @@ def local_files(source: Source) -> tuple[Path, list[Path]]:
     if not files:
         raise DataError(f"dataset {source}: {path} holds no {'/'.join(suffixes)} files")
     return path, files
+
+
+def split_of(rel: str) -> str | None:
+    """The split a file belongs to, by a split word in its path (train-0.parquet, data/test/x.parquet)."""
+    words = re.split(r"[/_.\-\s]+", rel.lower())
+    for split, names in SPLIT_WORDS.items():
+        if any(w in names for w in words[:-1]):  # the last word is the suffix
+            return split
+    return None
+
+
+def group_by_split(root: Path, files: list[str]) -> dict[str, list[str]]:
+    """``{split: [relative paths]}`` in train/validation/test order; no split word anywhere: all train.
+    A file without one among files with one is an error, never silently left out."""
+    placed = {rel: split_of(rel) for rel in files}
+    if all(s is None for s in placed.values()):
+        placed = dict.fromkeys(files, "train")
+    lost = [rel for rel, s in placed.items() if s is None]
+    if lost:
+        raise DataError(f"{root / lost[0]}: cannot tell which split it belongs to; put train, validation or test "
+                        "in its name (e.g. train-00000.parquet) or its folder")
+    splits = {split: [rel for rel, s in placed.items() if s == split] for split in SPLIT_WORDS}
+    return {split: rels for split, rels in splits.items() if rels}

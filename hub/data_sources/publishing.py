@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, HubError
+from .names import group_by_split
 
-SPLIT_WORDS = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
-               "test": ("test", "testing", "eval", "evaluation")}
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
@@ -41,15 +40,6 @@ class PushedDataset:
         return f"hf:{self.repo_id}@{self.commit}"
 
 
-def split_of(rel: str) -> str | None:
-    """The split a file belongs to, by a split word in its path (train-0.parquet, data/test/x.parquet)."""
-    words = re.split(r"[/_.\-\s]+", rel.lower())
-    for split, names in SPLIT_WORDS.items():
-        if any(w in names for w in words[:-1]):  # the last word is the suffix
-            return split
-    return None
-
-
 def plan_files(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
     """``({split: [relative parquet paths]}, [skipped files])``; a folder without parquet or an unplaceable file is one line."""
     if not folder.is_dir():
@@ -63,15 +53,7 @@ def plan_files(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
     if not files:
         raise DataError(f"{folder}: holds no .parquet files; write them with pandas/pyarrow/datasets or "
                         "`hub dataset export NAME DIR`")
-    placed = {rel: split_of(rel) for rel in files}
-    if all(s is None for s in placed.values()):
-        placed = dict.fromkeys(files, "train")
-    lost = [rel for rel, s in placed.items() if s is None]
-    if lost:
-        raise DataError(f"{folder / lost[0]}: cannot tell which split it belongs to; put train, validation or test "
-                        "in its name (e.g. train-00000.parquet) or its folder")
-    splits = {split: [rel for rel, s in placed.items() if s == split] for split in SPLIT_WORDS}
-    splits = {split: rels for split, rels in splits.items() if rels}
+    splits = group_by_split(folder, files)
     if "train" not in splits:
         raise DataError(f"{folder}: no train file (found {', '.join(splits)}); name one train-*.parquet")
     return splits, skipped

@@ -271,3 +271,18 @@ def test_the_model_card_links_a_dataset_repo_and_never_a_local_folder():
     assert _dataset({"dataset": {"name": f"hf:alice/digits@{sha}"}}, {}) == ("alice/digits", f"hf:alice/digits@{sha}", True)
     assert _dataset({"dataset": {"name": "parquet:/data/x"}}, {})[2] is False
     assert _dataset({"dataset": {"name": "arrow:/data/x"}}, {})[2] is False
+
+
+def test_an_arrow_folder_saved_by_datasets_is_read_by_its_arrow_files_only(tmp_path):
+    import datasets
+
+    from hub.data_sources.loading import load_source
+
+    parquet = write_digits(tmp_path / "pq", splits=("train", "validation", "test"), rows=40)
+    datasets.load_dataset("parquet", data_dir=str(parquet)).save_to_disk(str(tmp_path / "saved"))  # + state.json
+    data = load_source(f"arrow:{tmp_path / 'saved'}", "image")
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 40, "validation": 40, "test": 40}
+    assert data.label_names == tuple(NAMES) and data.info["carved"] == []
+    (tmp_path / "saved" / "extra.arrow").write_bytes(b"")  # neither train, validation nor test
+    with pytest.raises(DataError, match="extra.arrow: cannot tell which split"):
+        load_source(f"arrow:{tmp_path / 'saved'}", "image")
