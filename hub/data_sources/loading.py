@@ -23,6 +23,8 @@ from .names import OPTIONS, check_options, group_by_split, local_files, parse
 
 def load_source(name: str, modality: str, **options: Any) -> Dataset:
     """The factory behind every ``hf:``/``parquet:``/``arrow:`` dataset (see :func:`hub.data_sources.refs.component`)."""
+    import numpy as np
+
     problems = check_options(name, options)
     if problems:
         key, problem = problems[0]
@@ -48,8 +50,6 @@ def load_source(name: str, modality: str, **options: Any) -> Dataset:
             dropped[split] = len(ids) - len(keep)
         if not keep:
             continue
-        import numpy as np
-
         inputs = _inputs(name, part, chosen.input, modality, keep)
         splits[split] = Split(inputs, np.asarray([ids[i] for i in keep], dtype=np.int64))
     if "train" not in splits:
