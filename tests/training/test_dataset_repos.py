@@ -225,6 +225,11 @@ def test_dataset_push_publishes_a_card_that_datasets_reads_back(on_server, tmp_p
     assert loaded["train"].features["digit"].names == NAMES
     assert type(loaded["train"].features["image"]).__name__ == "Image"
 
+    smaller = write_digits(tmp_path / "smaller", splits=("train",), rows=20)
+    (smaller / "train-00000-of-00001.parquet").rename(smaller / "train-0.parquet")
+    assert main(["dataset", "push", str(smaller), repo, "--no-progress"]) == 0
+    remote = [f for f in api.list_repo_files(repo, repo_type="dataset") if f != ".gitattributes"]
+    assert sorted(remote) == ["README.md", "train-0.parquet"]  # the repo mirrors the folder: old splits deleted
     (tmp_path / "empty").mkdir()
     line = _error(capsys, "dataset", "push", str(tmp_path / "empty"), "alice/x")
     assert "holds no .parquet files" in line
