@@ -141,6 +141,12 @@ def test_bad_columns_are_one_line_naming_the_columns_and_the_option(tiny_hub, tm
     line = _error(capsys, "train", *TRAIN, "--dataset", f"parquet:{folder}", "--set", "dataset.colour=1")
     assert "has no option 'colour'" in line and "label_column" in line
 
+    zoo = tmp_path / "zoo.toml"  # the same reference in a catalogue entry, its options in the dataset table
+    zoo.write_text(f'schema = 1\n[entries.pq]\nbackbone = "tiny-cnn"\n'
+                   f'dataset = {{ name = "parquet:{folder}", label_column = 3 }}\n')
+    line = _error(capsys, "train", "pq", "--zoo", str(zoo), "--no-progress")
+    assert f"{zoo}:4: entries.pq.dataset.label_column: must be a column name" in line
+
 
 def test_bad_repo_references_are_one_line(tiny_hub, on_server, tmp_path, capsys, monkeypatch):
     out = str(tmp_path / "run")
