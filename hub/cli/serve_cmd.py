@@ -37,11 +37,14 @@ def default_data_dir() -> Path:
               help="Stop after this many seconds without a request (0: never) [default: never; the "
                    "embedded hub: 3600, or HUB_EMBEDDED_IDLE_S]. It always stops when its --data folder "
                    "is deleted or replaced.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes over the one data folder and port (commits serialised across them; "
+                   "sessions and Xet tokens valid on every one).")
 @click.option("--stop", "stop_embedded", is_flag=True, help="Stop the embedded local hub (same as `hub serve stop`).")
 @click.pass_context
 def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token_file: Path | None,
           allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str, idle_timeout: float | None,
-          stop_embedded: bool) -> None:
+          workers: int, stop_embedded: bool) -> None:
     """Serve model repos to the huggingface_hub client (uploads included).
 
     Point clients at it with HF_ENDPOINT=<printed URL> (Xet and classic LFS both work). Reads of public
@@ -54,6 +57,8 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
     if stop_embedded:
         ctx.invoke(stop_cmd)
         return
+    from ..server.datadir import DataDirBusy
+    from ..server.workers import WorkerFailed
     from ..server.serving import serve as run_server
     from ..server.auth import parse_token_env, parse_token_file
     from ..server.limits import max_commit_from_env, parse_size
@@ -77,7 +82,9 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
     try:
         run_server(data_dir, host=host, port=port, tokens=tokens, orgs=orgs,
                    allow_any_namespace=allow_any_namespace, max_commit_bytes=limit, on_ready=ready,
-                   idle_timeout=idle_timeout or None)
+                   idle_timeout=idle_timeout or None, workers=workers)
+    except (DataDirBusy, WorkerFailed) as exc:  # one line: what, where, what to do
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
 
@@ -109,25 +116,48 @@ def hash_token_cmd(generate: bool) -> None:
     click.echo(hash_token(token))
 
 
+_DATA_OPTION = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                            help="The server's data folder [default: the embedded hub's, $HUB_HOME/serve].")
+
+
 @serve.command("status")
+@_DATA_OPTION
 @click.option("--json", "as_json", is_flag=True,
-              help="Print {running, pid, url, data, started, idle_timeout, answering} as JSON.")
-def status_cmd(as_json: bool) -> None:
-    """Say whether the embedded local hub (the one `hub push` starts on its own) is running, where, and since when."""
+              help="Print {running, pid, url, data, started, idle_timeout, answering, workers, storage} as JSON.")
+def status_cmd(data_dir: Path | None, as_json: bool) -> None:
+    """Say whether the hub server over a data folder (by default the embedded local hub that `hub push`
+    starts on its own) is running, where, since when, with which worker processes, and what it stores."""
     import json
 
     from ..publish.embedded import home, server_status
 
-    state = server_status()
+    data = data_dir or home()
+    what = "the embedded hub" if data_dir is None else "hub serve"
+    state = server_status(data)
     if as_json:
-        click.echo(json.dumps({"running": state is not None, **(state or {"data": str(home())})}))
+        click.echo(json.dumps({"running": state is not None, **(state or {"data": str(data)})}))
     elif state is None:
-        click.echo(f"the embedded hub is not running (data: {home()})")
+        click.echo(f"{what} is not running (data: {data})")
     else:
-        note = "" if state["answering"] else " but not answering its token (the next push restarts it)"
+        note = "" if state["answering"] else (" but not answering its token (the next push restarts it)"
+                                              if data_dir is None else " but not answering")
         since = f"since {state['started']}" if state.get("started") else "since an unknown time"
-        click.echo(f"the embedded hub is running at {state['url']} (pid {state['pid']}, {since}, "
+        click.echo(f"{what} is running at {state['url']} (pid {state['pid']}, {since}, "
                    f"data: {state['data']}, {_idle_text(state.get('idle_timeout'))}){note}")
+        workers = state.get("workers") or []
+        click.echo(f"  workers: {len(workers)} (pids {', '.join(map(str, workers))})")
+        click.echo(f"  storage: {_storage_text(state.get('storage') or {})}")
+
+
+def _storage_text(stats: dict) -> str:
+    from ..server.runstate import human_bytes
+
+    def objects(count: int | None, size: int | None, name: str) -> str:
+        return f"{name} unknown" if count is None else f"{count} {name} ({human_bytes(size or 0)})"
+
+    text = (f"{stats.get('repos', 0)} repos, {objects(stats.get('lfs_objects'), stats.get('lfs_bytes'), 'LFS objects')}, "
+            f"{objects(stats.get('xorbs'), stats.get('xorb_bytes'), 'xorbs')}")
+    return text + (f" ({stats['error']})" if stats.get("error") else "")
 
 
 def _idle_text(idle: float | None) -> str:
@@ -137,11 +167,15 @@ def _idle_text(idle: float | None) -> str:
 
 
 @serve.command("stop")
-def stop_cmd() -> None:
-    """Stop the embedded local hub; repos stay in its data folder and the next push starts it again."""
+@_DATA_OPTION
+def stop_cmd(data_dir: Path | None = None) -> None:
+    """Stop the hub server over a data folder (by default the embedded local hub) and all its workers;
+    repos stay in the data folder (the next push starts the embedded hub again)."""
     from ..publish.embedded import home, stop_server
 
-    if stop_server():
-        click.echo(f"stopped the embedded hub (data kept in {home()})")
+    data = data_dir or home()
+    what = "the embedded hub" if data_dir is None else "hub serve"
+    if stop_server(data):
+        click.echo(f"stopped {what} (data kept in {data})")
     else:
-        click.echo("the embedded hub was not running")
+        click.echo(f"{what} was not running")

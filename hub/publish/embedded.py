@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 USER = "local"
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 40.0  # the workers' own graceful stop (30 s) fits in it
 IDLE_TIMEOUT_S = 3600.0  # default of HUB_EMBEDDED_IDLE_S
 _children: list[subprocess.Popen] = []  # keep handles so the interpreter does not warn about them
 
@@ -218,32 +219,82 @@ def _is_alive(pid: int) -> bool:
     return True
 
 
-def server_status() -> dict | None:
-    """``{"pid", "url", "data", "started", "idle_timeout", "answering"}`` of the embedded server when it
-    runs; ``None`` otherwise. ``started``/``idle_timeout`` are ``None`` for a server started by an older
-    version (its ``embedded.json`` lacks them)."""
-    data = home()
+def server_status(data: Path | None = None) -> dict | None:
+    """``{"pid", "url", "data", "started", "idle_timeout", "answering", "workers", "storage"}`` of the server
+    over ``data`` (default: the embedded hub's folder) when it runs; ``None`` otherwise.
+
+    The embedded hub is found through ``embedded.json`` (and answers its token), any other ``hub serve``
+    through the ``serve.json`` it writes itself; ``workers`` are the pids serving requests (one, or each
+    worker of ``--workers N``) and ``storage`` the stores' counts (:func:`hub.server.runstate.storage_stats`).
+    ``started``/``idle_timeout`` are ``None`` for a server started by an older version.
+    """
+    from ..server.runstate import live_workers, read_state, storage_stats
+
+    data = Path(data) if data else home()
     if not data.is_dir():
         return None
-    with _locked(data):
-        state = _read_state(data)
-        if not state or not _is_our_server(state["pid"]):
-            return None
-        token = _token(data)
-        return {**state, "data": str(data), "started": state.get("started"),
-                "idle_timeout": state.get("idle_timeout"), "answering": _answers(state["url"], token)}
+    served = read_state(data)
+    if (data / "embedded.json").exists():
+        with _locked(data):
+            state = _read_state(data)
+            if not state or not _is_our_server(state["pid"]):
+                return None
+            answering = _answers(state["url"], _token(data))
+    elif served and _is_our_server(served["pid"]):
+        state, answering = served, _answers_anyone(served["url"])
+    else:
+        return None
+    served = served if served and served.get("pid") == state["pid"] else {}
+    return {**state, "data": str(data), "started": state.get("started"), "idle_timeout": state.get("idle_timeout"),
+            "answering": answering, "workers": live_workers(served) if served else [state["pid"]],
+            "storage": storage_stats(data, served.get("storage"))}
 
 
-def stop_server() -> bool:
-    """Stop the embedded server if it runs; returns whether one was stopped."""
-    data = home()
+def _answers_anyone(url: str) -> bool:
+    """Whether a server answers HTTP at ``url`` (any status: no token needed)."""
+    import httpx
+
+    try:
+        httpx.get(f"{url}/api/whoami-v2", timeout=5)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def stop_server(data: Path | None = None) -> bool:
+    """Stop the server over ``data`` (default: the embedded hub's) and every worker it has; whether one ran."""
+    from ..server.runstate import read_state
+
+    data = Path(data) if data else home()
     if not data.is_dir():
         return False
-    with _locked(data):
-        state = _read_state(data)
+    served = read_state(data)
+    embedded = (data / "embedded.json").exists()
+    with _locked(data) if embedded else contextlib.nullcontext():
+        state = _read_state(data) if embedded else served
         stopped = bool(state) and _is_our_server(state["pid"])
         if stopped:
-            _terminate(state["pid"])
-        with contextlib.suppress(FileNotFoundError):
-            (data / "embedded.json").unlink()
+            _terminate(state["pid"], timeout=STOP_TIMEOUT_S)
+        if served and state and served.get("pid") == state["pid"]:
+            stopped = _stop_leftovers(served) or stopped
+        if embedded:
+            with contextlib.suppress(FileNotFoundError):
+                (data / "embedded.json").unlink()
     return stopped
+
+
+def _stop_leftovers(served: dict, timeout: float = 10.0) -> bool:
+    """Workers still running after their supervisor ended (it was killed): they stop on their own once
+    they see it gone; SIGKILL whatever is left after ``timeout``. Whether there were any."""
+    from ..server.runstate import live_workers
+
+    pids = live_workers(served)  # pid and kernel start time checked: never a recycled pid
+    found = bool(pids)
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.1)
+        pids = live_workers(served)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return found

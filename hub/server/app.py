@@ -20,12 +20,14 @@ from starlette.responses import Response
 
 from .auth import Auth
 from .context import Ctx, Handler, Hub
+from .datadir import check_inherited_lock, clear_temp, derived_key, lock_data_dir
 from .errors import JSONResponse, ServerError
 from .lfs import LfsStore
 from .limits import Limits
 from .storage import RepoStore
-from .web.session import COOKIE
+from .web.session import COOKIE, Sessions
 from .xet.store import XetStore
+from .xet.tokens import XetTokens
 
 logger = logging.getLogger(__name__)
 
@@ -156,39 +158,40 @@ def _disk_full(exc: OSError) -> ServerError | None:
 
 
 def _lock_data_dir(data_dir: Path) -> Any:
-    """Take an exclusive lock on ``data_dir``: one server per data folder.
+    """Take the exclusive lock on ``data_dir``: one server (one group of workers) per data folder.
 
-    Per-repo locks live in one process, and start-up clears that process's temp folders, so a
-    second server on the same folder could lose commits or delete uploads in flight.
+    Start-up clears the temp folders, so a second server on the same folder could delete uploads
+    in flight; the workers of one ``hub serve --workers N`` share their supervisor's lock instead.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(data_dir / "serve.lock", "a+")
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks, rely on the documentation
-        return fh
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise RuntimeError(f"another hub serve is already using {data_dir}") from None
-    return fh
+    return lock_data_dir(data_dir)
 
 
 def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[str]] | None = None,
-               allow_any_namespace: bool = False, limits: Limits | None = None) -> Starlette:
+               allow_any_namespace: bool = False, limits: Limits | None = None, data_lock: Any = None,
+               clean_temp: bool = True) -> Starlette:
     """Build the hub server application over ``data_dir``.
 
     ``tokens`` maps bearer tokens to usernames; ``orgs`` maps organisation names to the users
     allowed to write there; ``allow_any_namespace`` lets any valid token write to any namespace
     (handy for a single-user loopback server); ``limits`` bounds request bodies.
+    ``data_lock``: the folder's lock file, already locked by the supervisor of ``hub serve --workers``
+    and handed to this worker (without it the app takes the lock itself); ``clean_temp``: clear the
+    temp folders, which only the process that took the lock may do, before any worker serves.
     """
     data_dir = Path(data_dir)
-    lock_file = _lock_data_dir(data_dir)
+    if data_lock is None:
+        lock_file = _lock_data_dir(data_dir)
+    else:
+        check_inherited_lock(data_lock, data_dir)
+        lock_file = data_lock
     try:
         hub = Hub(data_dir, RepoStore(data_dir), LfsStore(data_dir),
                   Auth(dict(tokens), {k: set(v) for k, v in (orgs or {}).items()}, allow_any_namespace),
-                  XetStore(data_dir), limits=limits or Limits(), lock_file=lock_file)
+                  XetStore(data_dir), limits=limits or Limits(), lock_file=lock_file,
+                  xet_tokens=XetTokens(derived_key(data_dir, "xet-tokens")),
+                  sessions=Sessions(data_dir / "sessions.sqlite"))
+        if clean_temp:
+            clear_temp(hub.store.tmp, hub.lfs.tmp, hub.xet.tmp)
     except BaseException:
         lock_file.close()
         raise

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .auth import Auth
+from .datadir import RepoLock, lock_path
 from .errors import ServerError, repo_not_found
 from .lfs import LfsStore
 from .limits import Limits, check_declared_length, loads, read_capped
@@ -28,7 +29,11 @@ from .xet.tokens import XetTokens
 
 @dataclass
 class Hub:
-    """Server-wide state: stores, auth, and one lock per repo that serialises its writes."""
+    """Server-wide state: stores, auth, and one lock per repo that serialises its writes.
+
+    One ``Hub`` per process; with ``--workers N`` there are N, over one data folder: whatever must
+    hold across them (write locks, signing keys, sessions) lives in that folder (``datadir.py``).
+    """
 
     data_dir: Path
     store: RepoStore
@@ -39,11 +44,12 @@ class Hub:
     xet_tokens: XetTokens = field(default_factory=XetTokens)
     sessions: Sessions = field(default_factory=Sessions)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    lock_file: Any = None  # open file holding the data folder's exclusive flock
+    lock_file: Any = None  # open file holding the data folder's exclusive flock (also a worker's inherited one)
 
     def close(self) -> None:
         """Release the data folder so another server may use it."""
         self.xet.close()
+        self.sessions.close_db()
         if self.lock_file is not None:
             self.lock_file.close()
             self.lock_file = None
@@ -55,9 +61,10 @@ class Hub:
             return None
         return meta
 
-    def lock(self, repo_id: str) -> asyncio.Lock:
-        """The lock serialising ref updates of ``repo_id`` (commits, tags, branches, delete)."""
-        return self.locks.setdefault(repo_id, asyncio.Lock())
+    def lock(self, repo_id: str) -> RepoLock:
+        """``async with`` it to serialise ref updates of ``repo_id`` (commits, tags, branches, delete, move)
+        across this process's requests *and* every worker process over the same data folder."""
+        return RepoLock(self.locks.setdefault(repo_id, asyncio.Lock()), lock_path(self.data_dir, repo_id))
 
 
 @dataclass

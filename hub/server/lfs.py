@@ -12,7 +12,8 @@ download it; with it, they must upload the bytes (which proves they have them) f
 
 The upload URL handed out by the batch endpoint carries an HMAC signature instead of a token,
 because the huggingface_hub client sends its PUT without the ``Authorization`` header (as it would
-to S3). The signing key is random per server process, so URLs die with the process and expire.
+to S3). The signing key is derived from the data folder's key
+(``datadir.py``), so every worker process accepts the URLs, which expire.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import hmac
 import logging
 import os
 import re
-import secrets
-import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from .datadir import derived_key
 from .errors import ServerError, bad_request
 
 logger = logging.getLogger(__name__)
@@ -48,9 +48,8 @@ class LfsStore:
         self.objects = Path(data_dir) / "lfs" / "objects"
         self.tmp = Path(data_dir) / "lfs" / "tmp"
         self.objects.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)  # partial uploads of a previous run
         self.tmp.mkdir(parents=True, exist_ok=True)
-        self._key = secrets.token_bytes(32)
+        self._key = derived_key(data_dir, "lfs-upload")  # the same on every worker, across restarts
 
     @staticmethod
     def check_oid(oid: object) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -19,18 +20,19 @@ __all__ = ["ServerHandle", "create_app", "serve", "start_background"]
 
 
 def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[str]] | None = None,
-               allow_any_namespace: bool = False, max_commit_bytes: int | None = None) -> Starlette:
+               allow_any_namespace: bool = False, max_commit_bytes: int | None = None,
+               data_lock: Any = None, clean_temp: bool = True) -> Starlette:
     """The Starlette app serving repos under ``data_dir`` to holders of ``tokens`` (token -> user).
 
     ``max_commit_bytes`` caps one commit's whole body (default 64 MiB, or
     ``HUB_SERVE_MAX_COMMIT_BYTES``); tokens may be ``sha256:<hex>`` hashes (see ``auth.py``).
+    ``data_lock``/``clean_temp``: for a worker of ``hub serve --workers`` (see ``app.create_app``).
     """
     from .app import create_app as _create_app
-    from .limits import Limits, max_commit_from_env
 
-    limit = max_commit_bytes or max_commit_from_env()
-    limits = Limits(max_commit_bytes=limit) if limit else Limits()
-    return _create_app(Path(data_dir), tokens, orgs=orgs, allow_any_namespace=allow_any_namespace, limits=limits)
+    return _create_app(Path(data_dir), tokens, orgs=orgs, allow_any_namespace=allow_any_namespace,
+                       limits=_limits(max_commit_bytes),
+                       data_lock=data_lock, clean_temp=clean_temp)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -50,31 +52,47 @@ def _url(sock: socket.socket) -> str:
 
 
 def _server(app: Any, **kwargs: Any) -> Any:
-    import uvicorn
+    from .uvserver import uvicorn_server
 
-    # Our own request log omits query strings (signed upload URLs); uvicorn's would print them.
-    config = uvicorn.Config(app, access_log=False, log_config=None, lifespan="off",
-                            timeout_keep_alive=30, **kwargs)
-    return uvicorn.Server(config)
+    return uvicorn_server(app, **kwargs)
+
+
+def _limits(max_commit_bytes: int | None) -> Any:
+    from .limits import Limits, max_commit_from_env
+
+    limit = max_commit_bytes or max_commit_from_env()
+    return Limits(max_commit_bytes=limit) if limit else Limits()
 
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 0, tokens: dict[str, str] | None = None,
           *, orgs: dict[str, set[str]] | None = None, allow_any_namespace: bool = False,
           max_commit_bytes: int | None = None, on_ready: Any = None, idle_timeout: float | None = None,
-          watch_interval: float = 1.0) -> None:
+          watch_interval: float = 1.0, workers: int = 1) -> None:
     """Run the server in the foreground until interrupted, its data folder goes away, or it idles.
 
-    ``on_ready(url)`` is called once the socket is bound (the CLI prints the URL with it).
+    ``on_ready(url)`` is called once the server accepts connections (the CLI prints the URL with it).
     The server stops on its own when ``data_dir`` is deleted or replaced (always: see
     :mod:`hub.server.watchdog`) and after ``idle_timeout`` seconds without a request (``None``/0:
-    never); both are checked every ``watch_interval`` seconds.
+    never); both are checked every ``watch_interval`` seconds. ``workers > 1`` serves from that many
+    processes over the one folder and socket (:mod:`hub.server.workers`).
     """
+    from .runstate import remove_state, write_state
+    from .uvserver import run_until_stopped
     from .watchdog import ActivityTracker, Watchdog
 
-    app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace,
-                     max_commit_bytes=max_commit_bytes)
+    app_kwargs = {"orgs": orgs, "allow_any_namespace": allow_any_namespace, "max_commit_bytes": max_commit_bytes}
+    if workers > 1:
+        _serve_workers(Path(data_dir), host, port, tokens or {}, app_kwargs, workers, on_ready=on_ready,
+                       idle_timeout=idle_timeout, watch_interval=watch_interval)
+        return
+    app = create_app(Path(data_dir), tokens or {}, **app_kwargs)
     tracker = ActivityTracker(app)
-    sock = _bind(host, port)
+    try:
+        sock = _bind(host, port)
+    except BaseException:
+        app.state.hub.close()
+        raise
+    write_state(Path(data_dir), _url(sock), [os.getpid()], idle_timeout)
     if on_ready is not None:
         on_ready(_url(sock))
     idle = f", stops after {idle_timeout:g} s idle" if idle_timeout else ""
@@ -83,9 +101,77 @@ def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 0, tokens: dict[s
     watchdog = Watchdog(server, Path(data_dir), tracker, idle_timeout=idle_timeout, interval=watch_interval)
     watchdog.start()
     try:
-        server.run(sockets=[sock])
+        run_until_stopped(server, sock)
     finally:
         watchdog.stop()
+        remove_state(Path(data_dir))
+        app.state.hub.close()
+
+
+def _serve_workers(data_dir: Path, host: str, port: int, tokens: dict[str, str], app_kwargs: dict[str, Any],
+                   workers: int, *, on_ready: Any, idle_timeout: float | None, watch_interval: float) -> None:
+    """The supervisor: lock and prepare the folder once, bind, start the workers, watch them, stop them."""
+    from .datadir import lock_data_dir
+    from .runstate import remove_state, write_state
+    from .watchdog import Watchdog
+    from .workers import GroupActivity, Supervisor, WorkerSpec
+
+    from .app import create_app as build_app
+
+    app_kwargs = dict(app_kwargs)  # app.create_app's own: a Limits instead of max_commit_bytes
+    app_kwargs["limits"] = _limits(app_kwargs.pop("max_commit_bytes", None))
+    lock_file = lock_data_dir(data_dir)
+    try:
+        # Built once here, before any worker: creates the key and the indexes, checks the storage, clears temp.
+        hub = build_app(data_dir, tokens, data_lock=lock_file, clean_temp=True, **app_kwargs).state.hub
+        hub.lock_file = None  # the supervisor keeps holding it
+        hub.close()
+        sock = _bind(host, port)
+        spec = WorkerSpec(data_dir, dict(tokens), app_kwargs, logging.getLogger().getEffectiveLevel())
+        supervisor = Supervisor(spec, sock, lock_file, workers)
+        restore = _catch_signals(supervisor)
+        try:
+            supervisor.start()
+            url, started = _url(sock), None
+
+            def record(pids: list[int]) -> None:
+                nonlocal started
+                started = write_state(data_dir, url, pids, idle_timeout, app_kwargs.get("storage"), started)
+
+            supervisor.on_change = record
+            record(supervisor.pids())
+            if on_ready is not None:
+                on_ready(url)
+            idle = f", stops after {idle_timeout:g} s idle" if idle_timeout else ""
+            logger.info("hub serve listening on %s with %d workers (pids %s; data in %s%s)", url, workers,
+                        ", ".join(map(str, supervisor.pids())), data_dir, idle)
+            watchdog = Watchdog(supervisor, data_dir, GroupActivity(supervisor.activity, workers),
+                                idle_timeout=idle_timeout, interval=watch_interval).start()
+            try:
+                supervisor.run()
+            finally:
+                watchdog.stop()
+        finally:
+            restore()
+            supervisor.stop()
+            sock.close()
+            remove_state(data_dir)
+    finally:
+        lock_file.close()
+
+
+def _catch_signals(supervisor: Any) -> Any:
+    """SIGINT/SIGTERM stop the supervisor's loop (which then stops every worker); returns the undo."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum: int, frame: Any) -> None:
+        supervisor.should_exit = True
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, handler) for sig, handler in old.items()]
 
 
 @dataclass
@@ -114,11 +200,20 @@ class ServerHandle:
 def start_background(data_dir: Path, host: str = "127.0.0.1", port: int = 0,
                      tokens: dict[str, str] | None = None, *, orgs: dict[str, set[str]] | None = None,
                      allow_any_namespace: bool = False, max_commit_bytes: int | None = None,
-                     timeout: float = 15.0) -> ServerHandle:
+                     timeout: float = 15.0, workers: int = 1) -> Any:
     """Start the server in a daemon thread and return once it accepts connections.
 
-    ``port=0`` picks a free port; the handle's ``url`` says which.
+    ``port=0`` picks a free port; the handle's ``url`` says which. ``workers > 1``: ``hub serve
+    --workers N`` in a child process instead (a :class:`hub.server.workers.ProcessHandle`, with
+    ``url``, ``pid`` and ``stop()``), since worker processes need a supervisor of their own.
     """
+    if workers > 1:
+        from .workers import ProcessHandle
+
+        args = ["--allow-any-namespace"] if allow_any_namespace else []
+        args += ["--max-commit-bytes", str(max_commit_bytes)] if max_commit_bytes else []
+        handle = ProcessHandle(Path(data_dir), tokens or {}, orgs, workers, host, port, args)
+        return handle.start(max(timeout, 60.0))
     app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace,
                      max_commit_bytes=max_commit_bytes)
     try:

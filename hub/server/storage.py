@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..fsutil import atomic_write_bytes as atomic_write  # noqa: F401 (routes_read uses it too)
+from .datadir import ProcessLock
 from .errors import ServerError, bad_request
 
 logger = logging.getLogger(__name__)
@@ -351,9 +351,12 @@ class RepoStore:
         self.root = self.data_dir / "repos"
         self.tmp = self.data_dir / "tmp"
         self.trash = self.tmp / "trash"
-        self._create_lock = threading.Lock()
+        # Creating, moving and deleting repos: one at a time across threads and worker processes.
+        self._create_lock = ProcessLock(self.data_dir / "locks" / "repos.lock")
         self.root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)  # half-parsed commits, half-deleted repos of a crash
+        # self.tmp (half-parsed commits, half-deleted repos of a crash) is cleared once per server start,
+        # before any worker runs (datadir.clear_temp), never here: a restarting worker would delete
+        # another worker's commit in flight.
 
     @staticmethod
     def check_repo_id(key: str) -> tuple[str, str]:

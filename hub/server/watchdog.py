@@ -8,10 +8,11 @@
   ``serve.lock`` is on the dead inode, so a fresh server may already own the new folder:
   two writers over one path. There is nothing to opt out of.
 * **Idle** (``idle_timeout`` seconds, ``None``/0 = never): no HTTP request started or was in flight
-  for that long. A long upload or download counts as activity until it ends.
+  for that long, on any worker. A long upload or download counts as activity until it ends.
 
 The check runs in a daemon thread every ``interval`` seconds and ends uvicorn gracefully
-(``server.should_exit``); it logs one line (WARNING) saying why.
+(``server.should_exit``; with ``--workers`` the supervisor's, which stops every worker); it logs
+one line (WARNING) saying why.
 """
 
 from __future__ import annotations
@@ -40,12 +41,26 @@ def folder_identity(path: Path) -> tuple[int, int] | None:
 
 
 class ActivityTracker:
-    """ASGI wrapper recording when the last HTTP request ended and how many are in flight."""
+    """ASGI wrapper recording when the last HTTP request ended and how many are in flight.
 
-    def __init__(self, app: Any) -> None:
+    A worker of ``hub serve --workers N`` also stamps both into its slot of an array shared with the
+    supervisor (``shared[slot]``: last activity, ``shared[slot + 1]``: in flight), whose watchdog
+    judges idleness across all workers (``workers.GroupActivity``; monotonic clocks are system-wide).
+    """
+
+    def __init__(self, app: Any, *, shared: Any = None, slot: int = 0, worker: int | None = None) -> None:
         self.app = app
         self.in_flight = 0
         self.last_activity = time.monotonic()
+        self.shared, self.slot = shared, slot
+        # ``X-Hub-Worker: <index>`` on every response of a worker: which process answered (operators, tests).
+        self.worker = None if worker is None else (b"x-hub-worker", str(worker).encode())
+
+    def _stamp(self) -> None:
+        self.last_activity = time.monotonic()
+        if self.shared is not None:
+            self.shared[self.slot] = self.last_activity
+            self.shared[self.slot + 1] = self.in_flight
 
     def __getattr__(self, name: str) -> Any:  # ``.state`` and friends of the wrapped Starlette app
         return getattr(self.app, name)
@@ -55,12 +70,22 @@ class ActivityTracker:
             await self.app(scope, receive, send)
             return
         self.in_flight += 1
-        self.last_activity = time.monotonic()
+        self._stamp()
+        if self.worker is not None:
+            send = self._tagged(send)
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
-            self.last_activity = time.monotonic()
+            self._stamp()
+
+    def _tagged(self, send: Any) -> Any:
+        async def tagged(message: Any) -> None:
+            if message.get("type") == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.worker]}
+            await send(message)
+
+        return tagged
 
     def idle_for(self) -> float:
         """Seconds since the last request ended; 0 while one is in flight."""

@@ -56,9 +56,8 @@ class XetStore:
         self.tmp = self.root / "tmp"
         self.xorbs.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
-        for stale in self.tmp.iterdir():  # partial writes of a previous run
-            stale.unlink(missing_ok=True)
-        self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False, isolation_level=None,
+                                   timeout=30.0)  # other worker processes may hold the write lock
         self._db.executescript("PRAGMA journal_mode=WAL;" + SCHEMA)
         self._lock = threading.Lock()
 

@@ -2,9 +2,10 @@
 
 The Hub hands a client a CAS token for one repo and scope (``/api/models/{repo}/xet-write-token/
 {rev}``); the client then talks to the CAS with it alone. Here the token is
-``xet1.<base64url JSON>.<HMAC-SHA256>`` under a key that is random per server process, so the
-user's real token never travels to the CAS routes and a token dies with its process or at ``exp``
-(the client refreshes it through the same URL). Signatures are compared in constant time.
+``xet1.<base64url JSON>.<HMAC-SHA256>`` under a key derived from the data folder's key (``datadir.py``),
+so the user's real token never travels to the CAS routes, every worker process of ``hub serve
+--workers N`` accepts every other's tokens and signed xorb URLs, and they outlive a restart until
+``exp`` (the client refreshes them through the same URL). Signatures are compared in constant time.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class Grant:
 
 
 class XetTokens:
-    def __init__(self) -> None:
-        self._key = secrets.token_bytes(32)
+    def __init__(self, key: bytes | None = None) -> None:
+        """``key``: the folder's derived key; without one, a random key (tokens die with the process)."""
+        self._key = key or secrets.token_bytes(32)
 
     def _mac(self, payload: str) -> str:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
