@@ -14,6 +14,8 @@ Files in that folder (the folder is 0700):
   (``started``: ISO-8601 UTC; files from older versions hold only ``pid`` and ``url``).
 * ``embedded.lock``: held while checking/starting, so two commands do not start two servers.
 * ``embedded.log``: the server's output.
+* ``serve.json``: what the running server writes about itself (pid, url, worker pids), which
+  ``hub serve status/stop`` also read for servers not started here (:mod:`hub.server.runstate`).
 
 The token's user is ``local`` and the server runs with ``--allow-any-namespace``: it is a
 single-user store, so any ``namespace/name`` can be published to it.

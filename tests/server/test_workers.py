@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -156,6 +157,29 @@ def test_a_xet_token_from_one_worker_is_accepted_by_the_others(team) -> None:
     assert _fresh("GET", chunk, headers={"authorization": f"Bearer {forged}"}).status_code == 401
 
 
+def test_xet_uploads_through_four_workers_round_trip(team, monkeypatch, tmp_path) -> None:
+    """hf_xet as installed: tokens, xorbs, shards and the commit of one upload may each reach another worker."""
+    from huggingface_hub import constants, hf_hub_download
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    api = HfApi(endpoint=team.url, token="alice-token")
+    repo = f"alice/xetw-{uuid.uuid4().hex[:6]}"
+    api.create_repo(repo)
+    blobs = {f"x{i}.bin": os.urandom(1_500_000 + i) for i in range(4)}
+
+    def upload(item: tuple[str, bytes]) -> None:
+        HfApi(endpoint=team.url, token="alice-token").upload_file(path_or_fileobj=item[1], path_in_repo=item[0],
+                                                                  repo_id=repo)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(upload, blobs.items()))
+    assert any((team.data_dir / "xet" / "xorbs").rglob("*")), "not uploaded through Xet"
+    for name, data in blobs.items():
+        got = hf_hub_download(repo, name, endpoint=team.url, cache_dir=tmp_path / "dl")
+        assert Path(got).read_bytes() == data, name
+
+
 def test_a_second_independent_server_on_the_folder_is_refused_with_one_line(team) -> None:
     run = subprocess.run([sys.executable, "-m", "hub", "serve", "--data", str(team.data_dir), "--port", "0"],
                          capture_output=True, text=True, timeout=60, env={**os.environ, "HUB_SERVE_TOKENS": ""})
@@ -226,6 +250,19 @@ def test_a_deleted_data_folder_stops_every_worker(tmp_path) -> None:
         pids = [handle.pid, *(w["pid"] for w in read_state(data)["workers"])]
         shutil.rmtree(data)
         assert _gone(pids, 30), "workers outlived their deleted data folder"
+    finally:
+        handle.stop()
+
+
+def test_ctrl_c_stops_every_worker_cleanly(tmp_path) -> None:
+    data = tmp_path / "data"
+    handle = start_background(data, tokens=TOKENS, workers=2)
+    try:
+        pids = [handle.pid, *(w["pid"] for w in read_state(data)["workers"])]
+        os.killpg(handle.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        assert handle.proc.wait(30) == 0
+        assert _gone(pids, 10) and read_state(data) is None
+        assert "Traceback" not in handle.log.read_text()
     finally:
         handle.stop()
 
