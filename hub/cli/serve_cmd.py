@@ -41,10 +41,13 @@ def default_data_dir() -> Path:
               help="Server processes over the one data folder and port (commits serialised across them; "
                    "sessions and Xet tokens valid on every one).")
 @click.option("--stop", "stop_embedded", is_flag=True, help="Stop the embedded local hub (same as `hub serve stop`).")
+@click.option("--storage", default=None, metavar="s3://BUCKET[/PREFIX]",
+              help="Keep LFS objects and Xet xorbs in this S3 bucket (endpoint and keys from AWS_ENDPOINT_URL, "
+                   "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); git metadata stays in --data [default: in --data].")
 @click.pass_context
 def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token_file: Path | None,
           allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str, idle_timeout: float | None,
-          workers: int, stop_embedded: bool) -> None:
+          workers: int, stop_embedded: bool, storage: str | None) -> None:
     """Serve model repos to the huggingface_hub client (uploads included).
 
     Point clients at it with HF_ENDPOINT=<printed URL> (Xet and classic LFS both work). Reads of public
@@ -57,6 +60,7 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
     if stop_embedded:
         ctx.invoke(stop_cmd)
         return
+    from ..server.objects import StorageError
     from ..server.datadir import DataDirBusy
     from ..server.workers import WorkerFailed
     from ..server.serving import serve as run_server
@@ -82,8 +86,8 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
     try:
         run_server(data_dir, host=host, port=port, tokens=tokens, orgs=orgs,
                    allow_any_namespace=allow_any_namespace, max_commit_bytes=limit, on_ready=ready,
-                   idle_timeout=idle_timeout or None, workers=workers)
-    except (DataDirBusy, WorkerFailed) as exc:  # one line: what, where, what to do
+                   idle_timeout=idle_timeout or None, storage=storage, workers=workers)
+    except (StorageError, DataDirBusy, WorkerFailed) as exc:  # one line: what, where, what to do
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc

@@ -19,13 +19,14 @@ Access rules:
 Budgets: a commit body is capped (``--max-commit-bytes``, default 64 MiB: 413 past it), JSON bodies
 at 16 MiB and 32 levels of nesting, card YAML as ``cardmeta.py`` says; a full disk answers 507.
 
-Limits: model repos only; no pull requests (``create_pr`` is refused), no LFS download
-API for git-lfs clients (use ``/resolve``), no pagination (listings come in one page), one server
+Limits: model repos only; no pull requests (``create_pr`` is refused), no pagination (listings come in one page), one server
 process per data folder (enforced with a lock file). It binds 127.0.0.1 by default.
 
 Data layout: ``repos/models/{ns}/{name}.git`` (bare repo) + ``{name}.json`` (metadata),
 ``lfs/objects/ab/cd/<sha256>`` (LFS bytes, shared and deduplicated), ``xet/xorbs`` +
-``xet/index.sqlite`` (the Xet CAS), ``cache/blobs`` (regular files
+``xet/index.sqlite`` (the Xet CAS; a file uploaded through Xet is stored there only), with
+``--storage s3://BUCKET/PREFIX`` the LFS objects and xorbs under the same keys in the bucket
+(``objects.py``), ``cache/blobs`` (regular files
 materialised for range requests), ``tmp`` and ``lfs/tmp`` (cleared at start).
 
 Use :func:`hub.server.serving.create_app` to get the ASGI app, :func:`~hub.server.serving.serve` to run

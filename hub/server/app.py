@@ -53,6 +53,10 @@ def _route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | Non
             return w.lfs_verify, [], key
         if len(tail) == 1 and method == "PUT":
             return w.lfs_upload, tail, key
+        if len(tail) == 1 and method in ("GET", "HEAD"):  # the batch API's signed download URL
+            from .routes_lfs import lfs_download
+
+            return lfs_download, tail, key
         return None
     if n >= 5 and rest[0] not in ("api", "datasets", "spaces") and rest[2] == "resolve" and method in ("GET", "HEAD"):
         from . import routes_read as r
@@ -168,7 +172,7 @@ def _lock_data_dir(data_dir: Path) -> Any:
 
 def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[str]] | None = None,
                allow_any_namespace: bool = False, limits: Limits | None = None, data_lock: Any = None,
-               clean_temp: bool = True) -> Starlette:
+               clean_temp: bool = True, storage: str | None = None) -> Starlette:
     """Build the hub server application over ``data_dir``.
 
     ``tokens`` maps bearer tokens to usernames; ``orgs`` maps organisation names to the users
@@ -177,6 +181,7 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
     ``data_lock``: the folder's lock file, already locked by the supervisor of ``hub serve --workers``
     and handed to this worker (without it the app takes the lock itself); ``clean_temp``: clear the
     temp folders, which only the process that took the lock may do, before any worker serves.
+    ``storage``: ``s3://BUCKET[/PREFIX]`` puts LFS objects and Xet xorbs in that bucket (see objects.py).
     """
     data_dir = Path(data_dir)
     if data_lock is None:
@@ -185,9 +190,10 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
         check_inherited_lock(data_lock, data_dir)
         lock_file = data_lock
     try:
-        hub = Hub(data_dir, RepoStore(data_dir), LfsStore(data_dir),
+        xet = XetStore(data_dir, storage=storage)
+        hub = Hub(data_dir, RepoStore(data_dir), LfsStore(data_dir, storage=storage, xet=xet),
                   Auth(dict(tokens), {k: set(v) for k, v in (orgs or {}).items()}, allow_any_namespace),
-                  XetStore(data_dir), limits=limits or Limits(), lock_file=lock_file,
+                  xet, limits=limits or Limits(), lock_file=lock_file,
                   xet_tokens=XetTokens(derived_key(data_dir, "xet-tokens")),
                   sessions=Sessions(data_dir / "sessions.sqlite"))
         if clean_temp:

@@ -1,9 +1,15 @@
 """Content-addressed store for large files (git-lfs objects), shared by all repos.
 
-Objects live at ``DATA/lfs/objects/ab/cd/<sha256>`` exactly like git-lfs's own layout, so the
-folder can serve as a git-lfs storage for ``git lfs`` tooling. An upload is streamed to a temp
+Objects live at ``DATA/lfs/objects/ab/cd/<sha256>`` exactly like git-lfs's own layout (or under
+the same keys in an S3 bucket with ``--storage``: :mod:`.objects`). An upload is streamed to a temp
 file in ``DATA/lfs/tmp`` while it is hashed, checked against the announced sha256 and size, and
-only then renamed into place: a corrupted or interrupted upload never becomes an object.
+only then renamed into place (or uploaded whole): a corrupted or interrupted upload never becomes
+an object.
+
+A file uploaded through Xet has no LFS object: its bytes are in the Xet CAS only, and an LFS read
+of its sha256 is served by reassembling it from its xorbs (:meth:`LfsStore.open`). Its sha256
+counts as stored for :meth:`LfsStore.size`, so the commit endpoint and the batch API need no Xet
+knowledge. An LFS upload of bytes the CAS already holds as a file is not stored a second time.
 
 Objects are shared, but a repo may only *use* an object it has been given: each repo keeps the list
 of oids uploaded through it (``hub-lfs-oids`` inside its git folder). Without that, anyone who
@@ -25,14 +31,18 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from .datadir import derived_key
 from .errors import ServerError, bad_request
+from .objects import iter_range, open_objects
+
+if TYPE_CHECKING:
+    from .xet.store import XetStore
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +54,10 @@ FLUSH_BYTES = 1 << 20
 class LfsStore:
     """The LFS object store and its signed upload URLs."""
 
-    def __init__(self, data_dir: Path):
-        self.objects = Path(data_dir) / "lfs" / "objects"
+    def __init__(self, data_dir: Path, *, storage: str | None = None, xet: XetStore | None = None):
+        self.objects = open_objects(storage, data_dir, "lfs/objects")
+        self.xet = xet  # files uploaded through Xet are LFS objects too, read from their xorbs
         self.tmp = Path(data_dir) / "lfs" / "tmp"
-        self.objects.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._key = derived_key(data_dir, "lfs-upload")  # the same on every worker, across restarts
 
@@ -57,16 +67,30 @@ class LfsStore:
             raise bad_request(f"Invalid LFS oid {oid!r}: expected a sha256 in lowercase hex")
         return oid
 
-    def path(self, oid: str) -> Path:
+    def key(self, oid: str) -> str:
         oid = self.check_oid(oid)
-        return self.objects / oid[:2] / oid[2:4] / oid
+        return f"{oid[:2]}/{oid[2:4]}/{oid}"
+
+    def _xet_size(self, oid: str) -> int | None:
+        found = self.xet.file_for_sha(oid) if self.xet is not None else None
+        return None if found is None else found[0]
 
     def size(self, oid: str) -> int | None:
-        """Size of a stored object, ``None`` when absent."""
-        try:
-            return self.path(oid).stat().st_size
-        except FileNotFoundError:
-            return None
+        """Size of a stored object (an LFS object, or a file in the Xet CAS), ``None`` when absent."""
+        size = self._xet_size(self.check_oid(oid))  # local index first: no bucket round trip
+        return size if size is not None else self.objects.size(self.key(oid))
+
+    def local_path(self, oid: str) -> Path | None:
+        """The object as a complete local file, when it is one (local storage, not a Xet-only file)."""
+        path = self.objects.local_path(self.key(oid))
+        return path if path is not None and path.is_file() else None
+
+    def open(self, oid: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of a stored object: from the object, else rebuilt from its xorbs."""
+        found = self.xet.file_for_sha(oid) if self.xet is not None else None
+        if found is not None:
+            return self.xet.iter_file(found[1], start, end)
+        return iter_range(self.objects, self.key(oid), start, end)
 
     @staticmethod
     def _grants(git_dir: Path) -> Path:
@@ -92,26 +116,27 @@ class LfsStore:
         except FileNotFoundError:
             return set()
 
-    def sign(self, repo_id: str, oid: str, size: int, expires: int | None = None) -> str:
-        """Query string authorising one upload of ``oid``/``size`` into ``repo_id``."""
+    def sign(self, repo_id: str, oid: str, size: int, expires: int | None = None, op: str = "upload") -> str:
+        """Query string authorising one upload (or, ``op="download"``, reads) of ``oid``/``size`` in ``repo_id``."""
         expires = expires or int(time.time()) + UPLOAD_URL_TTL_S
-        sig = self._mac(repo_id, oid, size, expires)
+        sig = self._mac(repo_id, oid, size, expires, op)
         return f"size={size}&expires={expires}&sig={sig}"
 
-    def _mac(self, repo_id: str, oid: str, size: int, expires: int) -> str:
-        msg = f"{repo_id}\n{oid}\n{size}\n{expires}".encode()
+    def _mac(self, repo_id: str, oid: str, size: int, expires: int, op: str) -> str:
+        msg = f"{op}\n{repo_id}\n{oid}\n{size}\n{expires}".encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
-    def check_signature(self, repo_id: str, oid: str, params: dict[str, str]) -> int:
-        """Validate a signed upload URL; returns the announced size."""
+    def check_signature(self, repo_id: str, oid: str, params: dict[str, str], op: str = "upload") -> int:
+        """Validate a signed upload (or download) URL; returns the announced size."""
+        what = op.capitalize()
         try:
             size, expires, sig = int(params["size"]), int(params["expires"]), params["sig"]
         except (KeyError, ValueError):
-            raise ServerError(403, "Upload URL is not signed") from None
+            raise ServerError(403, f"{what} URL is not signed") from None
         if expires < time.time():
-            raise ServerError(403, "Upload URL has expired; ask the batch endpoint again")
-        if not hmac.compare_digest(sig, self._mac(repo_id, oid, size, expires)):
-            raise ServerError(403, "Upload URL signature is invalid")
+            raise ServerError(403, f"{what} URL has expired; ask the batch endpoint again")
+        if not hmac.compare_digest(sig, self._mac(repo_id, oid, size, expires, op)):
+            raise ServerError(403, f"{what} URL signature is invalid")
         return size
 
     @staticmethod
@@ -156,11 +181,10 @@ class LfsStore:
                 raise bad_request(f"sha256 mismatch: upload hashes to {digest.hexdigest()}, announced {oid}")
             await anyio.to_thread.run_sync(os.fsync, fh.fileno())
             fh.close()
-            final = self.path(oid)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
+            if self._xet_size(oid) is not None:
+                return False  # the Xet CAS holds these bytes already: one copy
+            if not await anyio.to_thread.run_sync(self.objects.put_file, self.key(oid), tmp):
                 return False
-            os.replace(tmp, final)
             logger.info("stored LFS object %s (%d bytes)", oid, size)
             return True
         finally:

@@ -17,6 +17,7 @@ from .context import Ctx
 from .commits import check_path, lfs_info_for
 from .errors import JSONResponse, ServerError, entry_not_found
 from .paging import decode_cursor, page_size, paged
+from .ranges import stream_object
 from .repo_query import commit_for, repo_summary
 from .storage import GitRepo, TreeEntry, atomic_write
 
@@ -122,7 +123,7 @@ async def resolve(ctx: Ctx) -> Response:
     _, repo = ctx.readable()
     rev, path = ctx.args[0], ctx.args[1].strip("/")
 
-    def work() -> tuple[Path, dict[str, str]]:
+    def work() -> tuple[Path | None, dict[str, str], str | None, int]:
         commit = commit_for(ctx, repo, rev)
         entry = next((e for e in repo.ls_tree(commit, path) if e.path == path), None) if _in_repo(path) else None
         if entry is None or entry.type != "blob":
@@ -133,8 +134,8 @@ async def resolve(ctx: Ctx) -> Response:
             sha, size, _ = lfs[entry.oid]
             if not ctx.hub.lfs.granted(repo.path, sha):  # second guard: never serve another repo's object
                 raise entry_not_found(path, commit)
-            file = ctx.hub.lfs.path(sha)
-            if not file.exists():
+            file = ctx.hub.lfs.local_path(sha)  # else in the bucket, or only as xorbs: streamed
+            if file is None and ctx.hub.lfs.size(sha) is None:
                 raise ServerError(500, f"LFS object {sha} of {path} is missing from the store")
             headers.update({"ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(size)})
             xet_id = ctx.hub.xet.file_id_for_sha(sha)
@@ -142,9 +143,11 @@ async def resolve(ctx: Ctx) -> Response:
                 route = f"{ctx.api_url}/xet-read-token/{commit}"
                 headers.update({"X-Xet-Hash": xet_id, "X-Xet-Refresh-Route": route,
                                 "Link": f'<{route}>; rel="xet-auth"'})
-            return file, headers
+            return file, headers, sha, size
         headers["ETag"] = f'"{entry.oid}"'
-        return _blob_cache_file(ctx, repo, entry.oid), headers
+        return _blob_cache_file(ctx, repo, entry.oid), headers, None, 0
 
-    file, headers = await ctx.run(work)
+    file, headers, sha, size = await ctx.run(work)
+    if file is None:
+        return await stream_object(ctx.request, size, headers, lambda start, end: ctx.hub.lfs.open(sha, start, end))
     return FileResponse(file, headers=headers, media_type="application/octet-stream")

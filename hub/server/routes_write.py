@@ -100,10 +100,16 @@ async def commit(ctx: Ctx) -> Response:
 
 
 async def lfs_batch(ctx: Ctx) -> Response:
+    """The LFS batch API: signed upload URLs for missing objects, signed download URLs for stored ones.
+
+    A download is served through this server (from disk, the bucket, or rebuilt from Xet xorbs),
+    never by a redirect to the bucket: clients may not reach its endpoint.
+    """
     body = await ctx.json()
-    if body.get("operation") != "upload":
-        raise bad_request("Only the 'upload' operation of the LFS batch API is supported")
-    _, _, repo = ctx.writable()
+    operation = body.get("operation")
+    if operation not in ("upload", "download"):
+        raise bad_request("The LFS batch API supports the 'upload' and 'download' operations")
+    repo = ctx.writable()[2] if operation == "upload" else ctx.readable()[1]
     if "basic" not in (expect(body.get("transfers"), list, "transfers") or ["basic"]):
         raise bad_request("Only the 'basic' LFS transfer is supported")
     if expect(body.get("hash_algo"), str, "hash_algo") not in (None, "sha256"):
@@ -112,24 +118,38 @@ async def lfs_batch(ctx: Ctx) -> Response:
     if not isinstance(objects, list):
         raise bad_request("Expected 'objects'")
     base = f"{ctx.base_url}/{ctx.repo_id}.git/info/lfs/objects"
-    answer = []
+    wanted = []
     for obj in objects:
         oid = LfsStore.check_oid(obj.get("oid") if isinstance(obj, dict) else None)
         size = obj.get("size")
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise bad_request(f"Invalid size for {oid}")
-        stored = ctx.hub.lfs.size(oid) if ctx.hub.lfs.granted(repo.path, oid) else None
-        if stored == size:
-            answer.append({"oid": oid, "size": size})  # already there: no actions, the client skips it
-        elif stored is not None:
-            answer.append({"oid": oid, "size": size,
-                           "error": {"code": 422, "message": f"Object {oid} exists with size {stored}, not {size}"}})
-        else:
-            answer.append({"oid": oid, "size": size, "authenticated": True, "actions": {
-                "upload": {"href": f"{base}/{oid}?{ctx.hub.lfs.sign(ctx.repo_id, oid, size)}", "header": {},
-                           "expires_in": 3600},
-                "verify": {"href": f"{base}/verify", "header": {}},
-            }})
+        wanted.append((oid, size))
+
+    def work() -> list[dict]:  # size lookups may be bucket round trips: off the event loop
+        granted, answer = ctx.hub.lfs.grants(repo.path), []
+        for oid, size in wanted:
+            stored = ctx.hub.lfs.size(oid) if oid in granted else None
+            if stored is not None and stored != size:
+                answer.append({"oid": oid, "size": size, "error": {
+                    "code": 422, "message": f"Object {oid} exists with size {stored}, not {size}"}})
+            elif operation == "download" and stored is None:
+                answer.append({"oid": oid, "size": size, "error": {"code": 404, "message": f"Object {oid} not found"}})
+            elif operation == "download":
+                href = f"{base}/{oid}?{ctx.hub.lfs.sign(ctx.repo_id, oid, size, op='download')}"
+                answer.append({"oid": oid, "size": size, "authenticated": True, "actions": {
+                    "download": {"href": href, "header": {}, "expires_in": 3600}}})
+            elif stored == size:
+                answer.append({"oid": oid, "size": size})  # already there: no actions, the client skips it
+            else:
+                answer.append({"oid": oid, "size": size, "authenticated": True, "actions": {
+                    "upload": {"href": f"{base}/{oid}?{ctx.hub.lfs.sign(ctx.repo_id, oid, size)}", "header": {},
+                               "expires_in": 3600},
+                    "verify": {"href": f"{base}/verify", "header": {}},
+                }})
+        return answer
+
+    answer = await ctx.run(work)
     return JSONResponse({"transfer": "basic", "objects": answer, "hash_algo": "sha256"}, media_type=LFS_JSON)
 
 

