@@ -7,9 +7,11 @@
 2. Dedup: two exports that share a frozen backbone (``--exports A B``: folders from ``hub export``)
    pushed one after the other with ``hub push``, over each protocol into a fresh server; reports the
    bytes the client sent for the second push (request bodies of LFS PUTs / xorb POSTs, counted
-   inside the server) and the bytes each store grew by.
+   inside the server), the bytes each store grew by, and the server's bytes stored in total
+   (LFS objects + xorbs) after each push.
 
     .venv/bin/python bench/xet_transfer.py [--mb 200] [--rounds 2] [--exports runs/a/export runs/b/export]
+                                           [--no-throughput]
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ def dedup(exports: list[Path], tmp: Path) -> None:
     from hub.server.serving import start_background
 
     counter = Counter()
-    print("\n| protocol | push | export size | bytes sent | LFS store grew by | Xet CAS grew by |")
-    print("|---|---|---|---|---|---|")
+    print("\n| protocol | push | export size | bytes sent | LFS store grew by | Xet CAS grew by | stored in total |")
+    print("|---|---|---|---|---|---|---|")
     for proto in ("lfs", "xet"):
         data = tmp / f"serve-dd-{proto}"
         with start_background(data, tokens={"tok": "bench"}) as server:
@@ -113,7 +115,8 @@ def dedup(exports: list[Path], tmp: Path) -> None:
                 push(export, f"bench/model-{n}", endpoint=server.url, token="tok")
                 lfs1, cas1 = _dir_bytes(data / "lfs" / "objects"), _dir_bytes(data / "xet" / "xorbs")
                 print(f"| {proto} | {n} | {_dir_bytes(export) / 1e6:.2f} MB | {counter.sent / 1e6:.2f} MB | "
-                      f"{(lfs1 - lfs0) / 1e6:.2f} MB | {(cas1 - cas0) / 1e6:.2f} MB |", flush=True)
+                      f"{(lfs1 - lfs0) / 1e6:.2f} MB | {(cas1 - cas0) / 1e6:.2f} MB | {(lfs1 + cas1) / 1e6:.2f} MB |",
+                      flush=True)
 
 
 def main() -> int:
@@ -121,11 +124,13 @@ def main() -> int:
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--exports", type=Path, nargs=2, help="two hub export folders that share a backbone")
+    parser.add_argument("--no-throughput", action="store_true", help="only the dedup part")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     with tempfile.TemporaryDirectory(prefix="bench-xet-") as tmp:
         os.environ["HF_HOME"] = str(Path(tmp) / "hf-home")
-        throughput(args.mb, args.rounds, Path(tmp))
+        if not args.no_throughput:
+            throughput(args.mb, args.rounds, Path(tmp))
         if args.exports:
             dedup(list(args.exports), Path(tmp))
     return 0
