@@ -26,7 +26,7 @@ from hub.server.objects import StorageError
 from hub.server.serving import ServerHandle, start_background
 
 from .conftest import TOKENS
-from .s3server import BUCKET, SECRET_KEY, SeaweedS3
+from .s3server import ACCESS_KEY, BUCKET, SECRET_KEY, SeaweedS3
 
 PREFIX = "team-hub"
 pytestmark = pytest.mark.skipif(not (Path(sys.executable).parent / "weed").exists(),
@@ -72,7 +72,9 @@ def _model(folder: Path, big: bytes) -> Path:
 
 
 @pytest.mark.parametrize("protocol", ["lfs", "xet"])
-def test_stock_client_round_trip_keeps_the_bytes_in_the_bucket(protocol, s3, s3_server, tmp_path, monkeypatch) -> None:
+def test_stock_client_round_trip_keeps_the_bytes_in_the_bucket(protocol, s3, s3_server, tmp_path, monkeypatch,
+                                                                caplog) -> None:
+    caplog.set_level(logging.DEBUG)  # everything the server and boto3 would log at --log-level debug
     if protocol == "xet":
         pytest.importorskip("hf_xet")
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
@@ -100,6 +102,7 @@ def test_stock_client_round_trip_keeps_the_bytes_in_the_bucket(protocol, s3, s3_
         xorbs = s3.keys(f"{PREFIX}/xet/xorbs/")
         assert xorbs and sum(xorbs.values()) >= len(big) and not s3.keys(f"{PREFIX}/lfs/objects/{sha[:2]}/{sha[2:4]}/")
         assert part.headers.get("x-xet-hash")
+    assert caplog.records and SECRET_KEY not in caplog.text and ACCESS_KEY not in caplog.text
 
 
 class _KillOnStore(logging.Handler):
