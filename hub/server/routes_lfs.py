@@ -7,12 +7,12 @@ the local object, the bucket, or the file's Xet xorbs, whichever holds them, wit
 
 from __future__ import annotations
 
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from .context import Ctx
 from .errors import ServerError
 from .lfs import LfsStore
-from .ranges import stream_object
+from .ranges import LocalFile, stream_object
 
 
 async def lfs_download(ctx: Ctx) -> Response:
@@ -28,5 +28,5 @@ async def lfs_download(ctx: Ctx) -> Response:
     path = await ctx.run(locate)
     headers = {"ETag": f'"{oid}"'}
     if path is not None:
-        return FileResponse(path, headers=headers, media_type="application/octet-stream")
+        return LocalFile(path, headers=headers, media_type="application/octet-stream")
     return await stream_object(ctx.request, size, headers, lambda start, end: lfs.open(oid, start, end))

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from .context import Ctx
 from .commits import check_path, lfs_info_for
 from .errors import JSONResponse, ServerError, entry_not_found
 from .paging import decode_cursor, page_size, paged
-from .ranges import stream_object
+from .ranges import LocalFile, stream_object
 from .repo_query import commit_for, repo_summary
 from .storage import GitRepo, TreeEntry, atomic_write
 
@@ -150,4 +150,4 @@ async def resolve(ctx: Ctx) -> Response:
     file, headers, sha, size = await ctx.run(work)
     if file is None:
         return await stream_object(ctx.request, size, headers, lambda start, end: ctx.hub.lfs.open(sha, start, end))
-    return FileResponse(file, headers=headers, media_type="application/octet-stream")
+    return LocalFile(file, headers=headers, media_type="application/octet-stream")
