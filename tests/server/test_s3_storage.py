@@ -3,7 +3,8 @@
 The stock client round trip (classic LFS and Xet) with the bytes in the bucket and none on local
 disk; a Range read streamed from the bucket; the bucket killed mid-upload (no commit may reference
 an object that is not stored, the client is told to retry, and the same upload succeeds once the
-bucket is back); an unreachable or refused bucket at start-up is one line without the secret.
+bucket is back; a Xet upload rides out a short outage: slow); an unreachable or refused bucket at
+start-up is one line without the secret.
 """
 
 from __future__ import annotations
@@ -196,3 +197,51 @@ def test_wrong_keys_or_bucket_refused_at_start_without_the_secret(s3, tmp_path) 
     assert StorageError  # the bad --storage text is a one-line error too
     with pytest.raises(StorageError, match="s3://BUCKET"):
         start_background(tmp_path / "bad", tokens=TOKENS, storage="file:///tmp/x")
+
+
+@pytest.mark.slow
+def test_xet_upload_rides_out_a_bucket_restart(s3, s3_server, tmp_path, monkeypatch) -> None:
+    """hf_xet retries a 503 for minutes (~210 s here before it gives up), so a Xet upload whose bucket
+    goes away mid-upload and comes back a few seconds later completes on its own, whole."""
+    import threading
+
+    pytest.importorskip("hf_xet")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    api = HfApi(endpoint=s3_server.url, token="alice-token")
+    rid = f"alice/s3-xet-kill-{uuid.uuid4().hex[:6]}"
+    api.create_repo(rid)
+    data = os.urandom(3_000_000)
+
+    class KillThenRestart(_KillOnStore):
+        def emit(self, record: logging.LogRecord) -> None:
+            fired = self.fired
+            super().emit(record)
+            if self.fired and not fired:
+                threading.Timer(3.0, self.s3.start).start()
+
+    trigger = KillThenRestart(s3)
+    refused = []
+    objects_log = logging.getLogger("hub.server.objects")
+    level = objects_log.level
+    objects_log.setLevel(logging.DEBUG)
+    objects_log.addHandler(trigger)
+    objects_log.addHandler(_Collect(refused))
+    try:
+        api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=rid)
+    finally:
+        objects_log.handlers = [h for h in objects_log.handlers if h is not trigger and not isinstance(h, _Collect)]
+        objects_log.setLevel(level)
+    assert trigger.fired and any("failed" in line for line in refused), "the bucket was never pulled away"
+    got = hf_hub_download(rid, "w.bin", endpoint=s3_server.url, cache_dir=tmp_path / "dl")
+    assert Path(got).read_bytes() == data
+    assert s3.keys(f"{PREFIX}/xet/xorbs/")
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]):
+        super().__init__(logging.DEBUG)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
