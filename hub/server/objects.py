@@ -134,14 +134,15 @@ def s3_client() -> Any:
     return boto3.session.Session().client("s3", region_name=region, config=config)
 
 
-def _transient(exc: BaseException) -> bool:
-    """Errors that mean "the bucket is not answering right now" rather than "no such object"."""
+def _unusable(exc: BaseException) -> str | None:
+    """Why the bucket cannot serve this request (down, refusing, throttling), or ``None`` for "no such
+    object" (a 404 the caller handles) and for errors that are not the bucket's."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return status >= 500 or status in (408, 429)
-    return isinstance(exc, BotoCoreError)
+        return None if status == 404 else f"HTTP {status}"  # 403 at run time: keys revoked, bucket policy
+    return type(exc).__name__ if isinstance(exc, BotoCoreError) else None
 
 
 class S3Objects:
@@ -160,8 +161,9 @@ class S3Objects:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if _transient(exc):
-                logger.warning("object storage %s: %s failed: %s", self, what, type(exc).__name__)
+            why = _unusable(exc)
+            if why is not None:
+                logger.warning("object storage %s: %s failed: %s", self, what, why)
                 raise unavailable(what) from None
             raise
 

@@ -91,6 +91,14 @@ def test_grants_still_hold_for_xet_only_files(server, alice: HfApi, bob: HfApi, 
     assert _batch(server, mine, sha, len(data), auth=bob_auth)["error"]["code"] == 404
     upload = _batch(server, mine, sha, len(data), op="upload", auth=bob_auth)
     assert "upload" in upload["actions"], "bob was told he has bytes he never uploaded"
+    hidden = f"alice/hidden-{uuid.uuid4().hex[:8]}"  # a private repo: no batch answer for others at all
+    alice.create_repo(hidden, private=True)
+    href = _batch(server, rid, sha, len(data))["actions"]["download"]["href"]
+    for auth in ({}, bob_auth):
+        r = httpx.post(f"{server.url}/{hidden}.git/info/lfs/objects/batch", headers=auth,
+                       json={"operation": "download", "objects": [{"oid": sha, "size": len(data)}]})
+        assert r.status_code == 404
+    assert httpx.get(href.replace(f"/{rid}.git/", f"/{mine}.git/")).status_code == 403  # signed for one repo
     # a commit naming the sha256 without uploading it is refused: knowing a hash is not having the bytes
     body = "\n".join([
         '{"key": "header", "value": {"summary": "steal", "description": ""}}',
