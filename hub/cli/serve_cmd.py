@@ -183,3 +183,40 @@ def stop_cmd(data_dir: Path | None = None) -> None:
         click.echo(f"stopped {what} (data kept in {data})")
     else:
         click.echo(f"{what} was not running")
+
+
+@serve.command("gc")
+@_DATA_OPTION
+@click.option("--storage", default=None, metavar="s3://BUCKET[/PREFIX]",
+              help="Where the server keeps its objects [default: what the running server over --data uses, "
+                   "else the data folder].")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("--grace", default=3600.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Keep anything stored more recently than this, referenced or not (uploads not yet committed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def gc_cmd(data_dir: Path | None, storage: str | None, dry_run: bool, grace: float, as_json: bool) -> None:
+    """Remove stored bytes no commit references (deleted repos, deleted branches): LFS objects, Xet file
+    records and xorbs. Safe while the server runs: commits wait while it decides and deletes."""
+    import json
+
+    from ..publish.embedded import home
+    from ..server.gc import collect
+    from ..server.objects import StorageError
+    from ..server.runstate import human_bytes, read_state
+
+    data = data_dir or home()
+    if not (data / "repos").is_dir():
+        raise click.ClickException(f"{data} is not a hub serve data folder (no repos/ in it); pass --data")
+    storage = storage or (read_state(data) or {}).get("storage") or None
+    try:
+        report = collect(data, storage, dry_run=dry_run, grace=grace)
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{report.repos} repos reference {report.referenced} large files")
+    for name, swept in (("LFS objects", report.lfs), ("Xet file records", report.xet_files), ("xorbs", report.xorbs)):
+        click.echo(f"  {name}: {verb} {swept.removed} ({human_bytes(swept.removed_bytes)}), "
+                   f"kept {swept.kept} ({human_bytes(swept.kept_bytes)})")

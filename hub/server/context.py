@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .auth import Auth
-from .datadir import RepoLock, lock_path
+from .datadir import RepoLock, gc_lock_path, lock_path
 from .errors import ServerError, repo_not_found
 from .lfs import LfsStore
 from .limits import Limits, check_declared_length, loads, read_capped
@@ -64,7 +64,8 @@ class Hub:
     def lock(self, repo_id: str) -> RepoLock:
         """``async with`` it to serialise ref updates of ``repo_id`` (commits, tags, branches, delete, move)
         across this process's requests *and* every worker process over the same data folder."""
-        return RepoLock(self.locks.setdefault(repo_id, asyncio.Lock()), lock_path(self.data_dir, repo_id))
+        return RepoLock(self.locks.setdefault(repo_id, asyncio.Lock()), lock_path(self.data_dir, repo_id),
+                        gc_lock_path(self.data_dir))
 
 
 @dataclass

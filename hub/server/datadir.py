@@ -124,14 +124,20 @@ def lock_path(data_dir: Path, name: str) -> Path:
     return Path(data_dir) / "locks" / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.lock"
 
 
-def _flock(path: Path) -> int:
-    """Open ``path`` and take its exclusive lock, waiting for it; the descriptor holds the lock."""
+def gc_lock_path(data_dir: Path) -> Path:
+    """The lock ``hub serve gc`` holds exclusively while it decides and deletes, and every repo write
+    holds shared: no commit can check that an object exists while gc is removing it."""
+    return Path(data_dir) / "locks" / "gc.lock"
+
+
+def _flock(path: Path, shared: bool = False) -> int:
+    """Open ``path`` and take its lock (exclusive, or ``shared``), waiting for it; the descriptor holds it."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
     except BaseException:
         os.close(fd)
         raise
@@ -167,10 +173,11 @@ class ProcessLock:
 class RepoLock:
     """``async with``: the process's asyncio lock for a repo, then the repo's file lock (in a thread)."""
 
-    def __init__(self, local: asyncio.Lock, path: Path):
+    def __init__(self, local: asyncio.Lock, path: Path, gc_path: Path | None = None):
         self.local = local
         self.path = path
-        self._fd: int | None = None
+        self.gc_path = gc_path
+        self._fds: list[int] = []
 
     async def __aenter__(self) -> RepoLock:
         await self.local.acquire()
@@ -180,6 +187,8 @@ class RepoLock:
 
         def take() -> None:
             got.append(_flock(self.path))
+            if self.gc_path is not None:
+                got.append(_flock(self.gc_path, shared=True))
 
         try:
             await anyio.to_thread.run_sync(take)
@@ -188,13 +197,13 @@ class RepoLock:
                 os.close(fd)
             self.local.release()
             raise
-        self._fd = got[0]
+        self._fds = got
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        fd, self._fd = self._fd, None
+        fds, self._fds = self._fds, []
         try:
-            if fd is not None:
+            for fd in reversed(fds):
                 os.close(fd)
         finally:
             self.local.release()

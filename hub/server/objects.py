@@ -16,6 +16,7 @@ are held at WARNING.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -49,6 +50,7 @@ class Objects(Protocol):
     def open_range(self, key: str, start: int, end: int) -> IO[bytes]: ...
     def delete(self, key: str) -> None: ...
     def keys(self) -> Iterator[str]: ...
+    def entries(self) -> Iterator[tuple[str, int, float]]: ...  # (key, size, last modified): what gc weighs
     def bytes_stored(self) -> int: ...
 
 
@@ -107,6 +109,13 @@ class LocalObjects:
         for path in sorted(self.root.rglob("*")):
             if path.is_file():
                 yield path.relative_to(self.root).as_posix()
+
+    def entries(self) -> Iterator[tuple[str, int, float]]:
+        for path in sorted(self.root.rglob("*")):
+            with contextlib.suppress(FileNotFoundError):  # removed while listed
+                st = path.stat()
+                if path.is_file():
+                    yield path.relative_to(self.root).as_posix(), st.st_size, st.st_mtime
 
     def bytes_stored(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
@@ -213,6 +222,11 @@ class S3Objects:
         cut = len(self._key(""))
         for item in self._listing():
             yield item["Key"][cut:]
+
+    def entries(self) -> Iterator[tuple[str, int, float]]:
+        cut = len(self._key(""))
+        for item in self._listing():
+            yield item["Key"][cut:], int(item["Size"]), item["LastModified"].timestamp()
 
     def bytes_stored(self) -> int:
         return sum(int(item["Size"]) for item in self._listing())

@@ -18,12 +18,14 @@ pulled into another repo nor probed for.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -39,10 +41,10 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunk (hash TEXT NOT NULL, xorb TEXT NOT NULL, idx INTEGER NOT NULL,
     PRIMARY KEY (hash, xorb, idx));
 CREATE TABLE IF NOT EXISTS xorb (hash TEXT PRIMARY KEY, chunks TEXT NOT NULL, bytes INTEGER NOT NULL,
-    unpacked INTEGER NOT NULL);
+    unpacked INTEGER NOT NULL, created REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS owner (xorb TEXT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (xorb, repo));
 CREATE TABLE IF NOT EXISTS file (id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-    terms TEXT NOT NULL);
+    terms TEXT NOT NULL, created REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS file_sha ON file (sha256);
 """
 
@@ -63,6 +65,10 @@ class XetStore:
         self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False, isolation_level=None,
                                    timeout=30.0)  # other worker processes may hold the write lock
         self._db.executescript("PRAGMA journal_mode=WAL;" + SCHEMA)
+        for table in ("xorb", "file"):  # an index made before gc existed: rows without a time count as old
+            if "created" not in [row[1] for row in self._db.execute(f"PRAGMA table_info({table})")]:
+                with contextlib.suppress(sqlite3.OperationalError):  # another worker added it first
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN created REAL NOT NULL DEFAULT 0")
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, list[bytes]] = OrderedDict()  # xorb -> its chunks, decompressed
         self._recent_bytes = 0
@@ -99,8 +105,9 @@ class XetStore:
             listing = json.dumps([[c.hash.hex(), c.start, c.end, c.size] for c in chunks])
             with self._lock:
                 self._db.execute("BEGIN")
-                cur = self._db.execute("INSERT OR IGNORE INTO xorb VALUES (?, ?, ?, ?)",
-                                       (xorb_hex, listing, len(blob), sum(c.size for c in chunks)))
+                cur = self._db.execute("INSERT OR IGNORE INTO xorb (hash, chunks, bytes, unpacked, created) "
+                                       "VALUES (?, ?, ?, ?, ?)",
+                                       (xorb_hex, listing, len(blob), sum(c.size for c in chunks), time.time()))
                 inserted = cur.rowcount == 1
                 self._db.executemany("INSERT OR IGNORE INTO chunk VALUES (?, ?, ?)",
                                      [(c.hash.hex(), xorb_hex, i) for i, c in enumerate(chunks)])
@@ -225,7 +232,8 @@ class XetStore:
 
     def record_file(self, fid: str, sha256: str, size: int, terms: list[list]) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO file VALUES (?, ?, ?, ?)", (fid, sha256, size, json.dumps(terms)))
+            self._db.execute("INSERT OR REPLACE INTO file (id, sha256, size, terms, created) VALUES (?, ?, ?, ?, ?)",
+                             (fid, sha256, size, json.dumps(terms), time.time()))
 
     def file(self, fid: str) -> tuple[str, int, list[list]] | None:
         row = self._db.execute("SELECT sha256, size, terms FROM file WHERE id = ?", (fid,)).fetchone()
@@ -239,6 +247,31 @@ class XetStore:
         """``(size, terms)`` of a file uploaded through Xet with this sha256, else ``None``."""
         row = self._db.execute("SELECT size, terms FROM file WHERE sha256 = ?", (sha256,)).fetchone()
         return None if row is None else (row[0], json.loads(row[1]))
+
+    # -- garbage collection (gc.py) -------------------------------------------------------------
+    def file_rows(self) -> list[tuple[str, str, int, float]]:
+        """``(id, sha256, size, created)`` of every file record."""
+        return list(self._db.execute("SELECT id, sha256, size, created FROM file"))
+
+    def xorbs_used(self, excluding: list[str]) -> set[str]:
+        """Xorbs some file record other than ``excluding`` reconstructs from."""
+        skip, used = set(excluding), set()
+        for fid, terms in self._db.execute("SELECT id, terms FROM file"):
+            if fid not in skip:
+                used.update(xorb for xorb, _, _ in json.loads(terms))
+        return used
+
+    def drop(self, files: list[str], xorbs: list[str]) -> None:
+        """Forget file records and xorbs (index rows first, so no reader finds a row without bytes), then
+        delete the xorbs' bytes."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM file WHERE id = ?", [(f,) for f in files])
+            for table, column in (("xorb", "hash"), ("chunk", "xorb"), ("owner", "xorb")):
+                self._db.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(x,) for x in xorbs])
+            self._db.execute("COMMIT")
+        for xorb in xorbs:
+            self.objects.delete(self.xorb_key(xorb))
 
     def close(self) -> None:
         self._db.close()
