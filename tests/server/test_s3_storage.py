@@ -245,3 +245,27 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.into.append(record.getMessage())
+
+
+def test_datasets_loads_and_streams_a_xet_uploaded_dataset_from_the_bucket(s3, s3_server, tmp_path, monkeypatch) -> None:
+    """Parquet uploaded through Xet (xorbs in the bucket), read by `datasets` in a child process without
+    hf_xet: load_dataset and streaming's byte ranges are rebuilt from xorbs fetched from S3."""
+    import json
+
+    from .test_datasets import _load_in_child, _reviews
+
+    pytest.importorskip("hf_xet")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    api = HfApi(endpoint=s3_server.url, token="alice-token")
+    word = f"s3ds{uuid.uuid4().hex[:6]}"
+    rid = f"alice/{word}"
+    api.create_repo(rid, repo_type="dataset")
+    commit = api.upload_folder(repo_id=rid, repo_type="dataset", folder_path=_reviews(tmp_path / "ds", word))
+    assert not _local_files(s3_server.data_dir, "lfs/objects") and s3.keys(f"{PREFIX}/xet/xorbs/")
+    assert os.environ.get("HF_HUB_DISABLE_XET") == "1"  # the child reads over plain HTTP (conftest)
+    loaded = _load_in_child(s3_server, tmp_path, rid, commit.oid)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    got = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert got["rows"] == {"train": 30, "test": 8}
+    assert got["streamed"] == [f"{word} review test {i} <script>alert(1)</script>" for i in range(3)]
