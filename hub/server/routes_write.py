@@ -171,7 +171,8 @@ async def lfs_verify(ctx: Ctx) -> Response:
     _, repo = ctx.readable()
     body = await ctx.json()
     oid, size = LfsStore.check_oid(body.get("oid")), expect(body.get("size"), int, "size", optional=False)
-    stored = ctx.hub.lfs.size(oid) if ctx.hub.lfs.granted(repo.path, oid) else None
+    # a size may be a bucket round trip (--storage): off the event loop
+    stored = await ctx.run(lambda: ctx.hub.lfs.size(oid) if ctx.hub.lfs.granted(repo.path, oid) else None)
     if stored is None:
         raise ServerError(404, f"LFS object {oid} not found")
     if stored != size:
