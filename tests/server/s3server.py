@@ -22,6 +22,7 @@ from pathlib import Path
 ACCESS_KEY = "hubtestaccess"
 SECRET_KEY = "hubtestsecret-never-printed"
 BUCKET = "hub-objects"
+PROBE = "readiness-probe"  # at the bucket's root, outside every prefix the tests list
 WEED = Path(sys.executable).parent / "weed"
 
 
@@ -60,7 +61,8 @@ class SeaweedS3:
         cmd = [str(WEED), "mini", f"-dir={self.folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                "-master.telemetry=false", f"-master.port={self.master}", f"-volume.port={self.volume}",
                f"-filer.port={self.filer}", f"-s3.port={self.s3}", f"-admin.port={self.admin}",
-               "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+               "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+               f"-filer.localSocket={self.folder / 'filer.sock'}", f"-s3.localSocket={self.folder / 's3.sock'}"]
         log = open(self.folder / "weed.log", "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
                                      env={**os.environ, **self.env}, start_new_session=True)
@@ -74,8 +76,11 @@ class SeaweedS3:
                 existing = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
                 if BUCKET not in existing:
                     client.create_bucket(Bucket=BUCKET)
-                client.head_bucket(Bucket=BUCKET)
-                return
+                    client.put_object(Bucket=BUCKET, Key=PROBE, Body=b"ok")
+                # metadata answers before the volume server has re-registered after a restart: wait
+                # until bytes written by the first start read back, so no test sees a transient 500
+                if client.get_object(Bucket=BUCKET, Key=PROBE)["Body"].read() == b"ok":
+                    return
             except Exception:
                 if time.monotonic() > deadline:
                     self.kill()
