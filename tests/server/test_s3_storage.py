@@ -269,3 +269,24 @@ def test_datasets_loads_and_streams_a_xet_uploaded_dataset_from_the_bucket(s3, s
     got = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert got["rows"] == {"train": 30, "test": 8}
     assert got["streamed"] == [f"{word} review test {i} <script>alert(1)</script>" for i in range(3)]
+
+
+def test_gc_removes_unreferenced_objects_from_the_bucket_and_keeps_referenced_ones(s3, s3_server, tmp_path) -> None:
+    from hub.server.gc import collect
+
+    api = HfApi(endpoint=s3_server.url, token="alice-token")
+    keep, gone = f"alice/gc-keep-{uuid.uuid4().hex[:6]}", f"alice/gc-gone-{uuid.uuid4().hex[:6]}"
+    blobs = {keep: os.urandom(300_000), gone: os.urandom(300_000)}
+    for rid, data in blobs.items():
+        api.create_repo(rid)
+        api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=rid)
+    api.delete_repo(gone)
+    key = lambda data: (lambda sha: f"{PREFIX}/lfs/objects/{sha[:2]}/{sha[2:4]}/{sha}")(  # noqa: E731
+        hashlib.sha256(data).hexdigest())
+    assert {key(blobs[keep]), key(blobs[gone])} <= set(s3.keys(f"{PREFIX}/lfs/objects/"))
+    report = _with_env(s3.env, collect, s3_server.data_dir, f"s3://{BUCKET}/{PREFIX}", grace=0)
+    assert report.lfs.removed >= 1 and report.lfs.removed_bytes >= len(blobs[gone])
+    stored = s3.keys(f"{PREFIX}/lfs/objects/")
+    assert key(blobs[gone]) not in stored and key(blobs[keep]) in stored
+    got = httpx.get(f"{s3_server.url}/{keep}/resolve/main/w.bin")
+    assert got.status_code == 200 and got.content == blobs[keep]
