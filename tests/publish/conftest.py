@@ -61,6 +61,55 @@ def xorbs_of(server: ServerHandle, sha256: str) -> list[Path]:
     return [server.data_dir / "xet" / "xorbs" / x[:2] / x for x, _, _ in json.loads(row[0])]
 
 
+def _lfs_object(server, sha: str) -> Path:
+    return server.data_dir / "lfs" / "objects" / sha[:2] / sha[2:4] / sha
+
+
+def _xet_chunk_byte(server, sha: str) -> tuple[Path, int]:
+    """``(xorb, offset)`` of a byte in a chunk the file with this sha256 is rebuilt from.
+
+    Not simply the xorb's last byte: the session's server dedups across repos, so the file's chunks
+    may sit in a xorb that an earlier test uploaded, whose last chunk belongs to a file of another
+    repo that this test never downloads; that, not a client cache, made the test order-dependent
+    (hf_xet 1.8 keeps no chunk cache: ``chunk_cache.size_bytes`` is 0 by default, and set through
+    ``HF_XET_CHUNK_CACHE_SIZE_BYTES`` it still wrote none). And a byte whose flip still decompresses
+    (an LZ4 literal, not the frame's end mark) to the same length: only the sha256 can tell, as
+    with the LFS object.
+    """
+    import sqlite3
+
+    from hub.server.xet.formats import CHUNK_HEADER, FormatError, decompress, read_chunks
+
+    xorb = xorbs_of(server, sha)[-1]
+    db = sqlite3.connect(server.data_dir / "xet" / "index.sqlite")
+    try:
+        (terms,) = db.execute("SELECT terms FROM file WHERE sha256 = ?", (sha,)).fetchone()
+    finally:
+        db.close()
+    name, _, end = json.loads(terms)[-1]
+    assert name == xorb.name
+    blob = xorb.read_bytes()
+    chunk = read_chunks(blob)[end - 1]
+    kind, payload = blob[chunk.start + 4], bytearray(blob[chunk.start + CHUNK_HEADER:chunk.end])
+    good = decompress(kind, bytes(payload), chunk.size)
+    for i in reversed(range(len(payload))):
+        payload[i] ^= 0xFF
+        try:
+            if decompress(kind, bytes(payload), chunk.size) != good:
+                return xorb, chunk.start + CHUNK_HEADER + i
+        except FormatError:
+            pass
+        payload[i] ^= 0xFF
+    raise AssertionError(f"no byte of chunk {end - 1} of {xorb.name} can be flipped and still decompress")
+
+
+def stored_byte(server, sha: str) -> tuple[Path, int]:
+    """``(file, offset)`` of a byte of the one stored copy of the file with this sha256: its LFS object
+    when it came over classic LFS, else a byte of a chunk it is rebuilt from (it came through Xet)."""
+    obj = _lfs_object(server, sha)
+    return (obj, -1) if obj.is_file() else _xet_chunk_byte(server, sha)
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("HF_ENDPOINT", "HF_TOKEN", "HUB_HOME"):

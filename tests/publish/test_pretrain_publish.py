@@ -9,6 +9,7 @@ from those tensors, not from its random initialisation -> run.json records repo@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -149,18 +150,21 @@ def test_offline_with_a_cached_copy_works(published, monkeypatch):
 
 
 def test_a_tampered_server_copy_is_refused(published, pretrained, server, monkeypatch, lfs_only):
-    """The server's LFS object for backbone.safetensors is overwritten: the manifest check refuses it.
+    """The server's stored copy of backbone.safetensors is tampered with: the manifest check refuses it.
 
-    Over LFS (``lfs_only``): that is where a client without Xet reads; tests/publish/test_publish_pull.py
-    tampers with the xorbs too."""
+    Over LFS (``lfs_only``): a client without Xet, served the file rebuilt from the stored bytes."""
+    from .conftest import stored_byte
+
     repo, _ = published
     digest = json.loads((pretrained / "pretrain.json").read_text())["weights"]["sha256"]
-    blobs = [p for p in Path(server.data_dir).rglob(digest) if p.is_file()]
-    assert blobs, "the LFS object should be stored by its sha256"
-    original = blobs[0].read_bytes()
+    blob, offset = stored_byte(server, digest)  # the one stored copy (an LFS object, or a chunk of a xorb)
+    original = blob.read_bytes()
+    bad = bytearray(original)
+    bad[offset] ^= 0xFF  # same size: only the sha256 can tell
+    os.chmod(blob, 0o644)
     try:
-        blobs[0].write_bytes(original[:-4] + b"\0\0\0\0")
+        blob.write_bytes(bytes(bad))
         with pytest.raises(WeightsError, match="sha256|corrupted"):
             resolve_pretrain_weights(f"{repo}@v1", spec())
     finally:
-        blobs[0].write_bytes(original)
+        blob.write_bytes(original)

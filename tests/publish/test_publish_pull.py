@@ -10,6 +10,8 @@ from huggingface_hub import CommitOperationAdd
 
 from hub.publish import IntegrityError, PublishError, RefusedFile, pull_dir, push, snapshot
 
+from .conftest import stored_byte
+
 
 @pytest.fixture
 def published(server, repo_id, export_dir, token):
@@ -45,50 +47,6 @@ def test_out_folder_with_other_files_is_not_replaced(server, repo_id, published,
     assert (out / "notes.txt").read_text() == "keep me"
 
 
-def _lfs_object(server, sha: str):
-    return server.data_dir / "lfs" / "objects" / sha[:2] / sha[2:4] / sha
-
-
-def _xet_chunk_byte(server, sha: str):
-    """``(xorb, offset)`` of a byte in a chunk the file with this sha256 is rebuilt from.
-
-    Not simply the xorb's last byte: the session's server dedups across repos, so the file's chunks
-    may sit in a xorb that an earlier test uploaded, whose last chunk belongs to a file of another
-    repo that this test never downloads; that, not a client cache, made the test order-dependent
-    (hf_xet 1.8 keeps no chunk cache: ``chunk_cache.size_bytes`` is 0 by default, and set through
-    ``HF_XET_CHUNK_CACHE_SIZE_BYTES`` it still wrote none). And a byte whose flip still decompresses
-    (an LZ4 literal, not the frame's end mark) to the same length: only the sha256 can tell, as
-    with the LFS object.
-    """
-    import sqlite3
-
-    from hub.server.xet.formats import CHUNK_HEADER, FormatError, decompress, read_chunks
-
-    from .conftest import xorbs_of
-
-    xorb = xorbs_of(server, sha)[-1]
-    db = sqlite3.connect(server.data_dir / "xet" / "index.sqlite")
-    try:
-        (terms,) = db.execute("SELECT terms FROM file WHERE sha256 = ?", (sha,)).fetchone()
-    finally:
-        db.close()
-    name, _, end = json.loads(terms)[-1]
-    assert name == xorb.name
-    blob = xorb.read_bytes()
-    chunk = read_chunks(blob)[end - 1]
-    kind, payload = blob[chunk.start + 4], bytearray(blob[chunk.start + CHUNK_HEADER:chunk.end])
-    good = decompress(kind, bytes(payload), chunk.size)
-    for i in reversed(range(len(payload))):
-        payload[i] ^= 0xFF
-        try:
-            if decompress(kind, bytes(payload), chunk.size) != good:
-                return xorb, chunk.start + CHUNK_HEADER + i
-        except FormatError:
-            pass
-        payload[i] ^= 0xFF
-    raise AssertionError(f"no byte of chunk {end - 1} of {xorb.name} can be flipped and still decompress")
-
-
 @pytest.mark.parametrize("protocol", ["lfs", "xet"])
 def test_tampered_object_on_server_refused_then_recovers(server, api, repo_id, published, tmp_path, protocol,
                                                          monkeypatch):
@@ -97,11 +55,9 @@ def test_tampered_object_on_server_refused_then_recovers(server, api, repo_id, p
     v1, _ = published
     sha = next(s.lfs.sha256 for s in api.model_info(repo_id, revision="v1", files_metadata=True).siblings
                if s.rfilename == "model.safetensors")
-    if protocol == "lfs":  # the LFS object is what a client without Xet downloads
+    if protocol == "lfs":  # a client without Xet: the server rebuilds the file from the same stored bytes
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        obj, offset = _lfs_object(server, sha), -1
-    else:  # a client with Xet reassembles the file from the xorbs
-        obj, offset = _xet_chunk_byte(server, sha)
+    obj, offset = stored_byte(server, sha)  # one copy of each byte: what both kinds of client read
     good = obj.read_bytes()
     bad = bytearray(good)
     bad[offset] ^= 0xFF  # same size: only sha256 can tell
