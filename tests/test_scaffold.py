@@ -24,6 +24,8 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # the plugin tutorial's walkthrough (tests/publish/test_doc_examples.py) scaffolds, installs,
+# checks and trains the same way in the default run; this one also exports
 def test_a_scaffolded_plugin_installs_conforms_trains_and_exports(tmp_path):
     name = f"acme{uuid.uuid4().hex[:6]}"
     folder = tmp_path / f"hub-plugin-{name}"

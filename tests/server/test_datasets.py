@@ -194,3 +194,16 @@ def test_dataset_page_previews_rows_images_and_survives_bad_files(server, alice:
     assert "img-src 'self' data:" in page.headers["content-security-policy"]
     assert "script-src" not in page.headers["content-security-policy"]
     assert httpx.get(f"{server.url}/datasets/alice/no-such-{word}").status_code == 404
+
+
+def test_a_parquet_file_too_large_to_preview_is_listed_without_a_preview(server, alice: HfApi, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    from hub.server.web import preview
+
+    rid = f"alice/big-{uuid.uuid4().hex[:8]}"
+    alice.create_repo(rid, repo_type="dataset")
+    alice.upload_folder(repo_id=rid, repo_type="dataset", folder_path=_reviews(tmp_path / "ds", "big"))
+    monkeypatch.setattr(preview, "MAX_FILE_BYTES", 100)  # the server runs in this process: a tiny budget
+    page = httpx.get(f"{server.url}/datasets/{rid}")
+    assert page.status_code == 200 and "too large to preview here" in page.text
+    assert 'class="preview"' not in page.text and "data/train-00000-of-00001.parquet" in page.text
