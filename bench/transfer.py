@@ -43,7 +43,6 @@ from hub.zoo import recipe_from_table
 
 def evaluate(run_dir: Path, dataset: str, split: str = "test") -> float:
     """Accuracy of a finished run on another dataset's split (same label set), through the run's encoder."""
-    import numpy as np
     import torch
 
     from hub.model import build_task

@@ -24,7 +24,7 @@ from .datadir import check_inherited_lock, clear_temp, derived_key, lock_data_di
 from .errors import JSONResponse, ServerError
 from .lfs import LfsStore
 from .limits import Limits
-from .storage import RepoStore
+from .repos import RepoStore
 from .web.session import COOKIE, Sessions
 from .xet.store import XetStore
 from .xet.tokens import XetTokens

@@ -21,7 +21,8 @@ from .datadir import RepoLock, gc_lock_path, lock_path
 from .errors import ServerError, repo_not_found
 from .lfs import LfsStore
 from .limits import Limits, check_declared_length, loads, read_capped
-from .storage import GitRepo, RepoStore, split_key
+from .repos import RepoStore, split_key
+from .storage import GitRepo
 from .web.session import Sessions
 from .xet.store import XetStore
 from .xet.tokens import XetTokens

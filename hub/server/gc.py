@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .datadir import ProcessLock, _flock, gc_lock_path
-from .storage import POINTER_MAX, GitRepo, RepoStore, parse_lfs_pointer
+from .repos import RepoStore
+from .storage import POINTER_MAX, GitRepo, parse_lfs_pointer
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from .cardmeta import parse_card_data
 from .commits import lfs_info_for
 from .context import Ctx
 from .errors import ServerError, revision_not_found
-from .storage import GitRepo, split_key
+from .repos import split_key
+from .storage import GitRepo
 
 
 def commit_for(ctx: Ctx, repo: GitRepo, rev: str | None) -> str:

@@ -17,7 +17,7 @@ from .errors import JSONResponse, bad_request
 from .limits import expect
 from .paging import decode_cursor, page_size, paged
 from .repo_query import visible_summaries
-from .storage import repo_key, split_key
+from .repos import repo_key, split_key
 
 logger = logging.getLogger(__name__)
 

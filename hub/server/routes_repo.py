@@ -14,7 +14,8 @@ from .context import Ctx
 from .cardmeta import parse_card_data
 from .errors import JSONResponse, ServerError, bad_request, revision_not_found
 from .limits import expect
-from .storage import SHA_RE, identity, repo_key
+from .repos import repo_key
+from .storage import SHA_RE, identity
 
 ZERO = "0" * 40
 

@@ -11,7 +11,6 @@ import json
 import socket
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest

@@ -15,7 +15,8 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 from huggingface_hub.errors import HfHubHTTPError
 
 from hub.server import storage
-from hub.server.storage import GitRepo, RepoStore
+from hub.server.repos import RepoStore
+from hub.server.storage import GitRepo
 
 needs_syncfs = pytest.mark.skipif(storage._SYNCFS is None, reason="no syncfs(2) here: git fsyncs each object")
 

@@ -263,7 +263,7 @@ def test_datasets_loads_and_streams_a_xet_uploaded_dataset_from_the_bucket(s3, s
     api.create_repo(rid, repo_type="dataset")
     commit = api.upload_folder(repo_id=rid, repo_type="dataset", folder_path=_reviews(tmp_path / "ds", word))
     assert not _local_files(s3_server.data_dir, "lfs/objects") and s3.keys(f"{PREFIX}/xet/xorbs/")
-    assert os.environ.get("HF_HUB_DISABLE_XET") == "1"  # the child reads over plain HTTP (conftest)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # the child reads over plain HTTP, whatever other conftests set
     loaded = _load_in_child(s3_server, tmp_path, rid, commit.oid)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     got = json.loads(loaded.stdout.strip().splitlines()[-1])
