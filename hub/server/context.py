@@ -86,7 +86,7 @@ class Ctx:
 
     @property
     def repo_type(self) -> str:
-        """``model`` or ``dataset``: ``repo_id`` is the repo's key (see storage.py)."""
+        """``model`` or ``dataset``: ``repo_id`` is the repo's key (see repos.py)."""
         return split_key(self.repo_id)[0]
 
     @property
