@@ -137,6 +137,8 @@ def test_the_gc_command_reports_and_refuses_a_folder_that_is_not_a_hub(hub, tmp_
     bad = CliRunner().invoke(cli, ["serve", "gc", "--data", str(tmp_path / "nowhere")])
     assert bad.exit_code == 1 and "is not a hub serve data folder" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+    bad = CliRunner().invoke(cli, ["serve", "gc", "--data", str(server.data_dir), "--storage", "bucket-without-scheme"])
+    assert bad.exit_code == 1 and "use s3://BUCKET[/PREFIX]" in bad.output and len(bad.output.strip().splitlines()) == 1
 
 
 def test_a_commit_waits_for_gc_and_then_sees_what_gc_removed(hub) -> None:
