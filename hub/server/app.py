@@ -190,17 +190,26 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
         check_inherited_lock(data_lock, data_dir)
         lock_file = data_lock
     try:
-        xet = XetStore(data_dir, storage=storage)
-        hub = Hub(data_dir, RepoStore(data_dir), LfsStore(data_dir, storage=storage, xet=xet),
-                  Auth(dict(tokens), {k: set(v) for k, v in (orgs or {}).items()}, allow_any_namespace),
-                  xet, limits=limits or Limits(), lock_file=lock_file,
-                  xet_tokens=XetTokens(derived_key(data_dir, "xet-tokens")),
-                  sessions=Sessions(data_dir / "sessions.sqlite"))
+        hub = _hub(data_dir, Auth(dict(tokens), {k: set(v) for k, v in (orgs or {}).items()}, allow_any_namespace),
+                   limits or Limits(), lock_file, storage)
         if clean_temp:
             clear_temp(hub.store.tmp, hub.lfs.tmp, hub.xet.tmp)
     except BaseException:
         lock_file.close()
         raise
+    return _app(hub)
+
+
+def _hub(data_dir: Path, auth: Auth, limits: Limits, lock_file: Any, storage: str | None) -> Hub:
+    """The stores over ``data_dir`` (objects in ``storage`` when given) and what workers share through it."""
+    xet = XetStore(data_dir, storage=storage)
+    return Hub(data_dir, RepoStore(data_dir), LfsStore(data_dir, storage=storage, xet=xet), auth, xet,
+               limits=limits, lock_file=lock_file, xet_tokens=XetTokens(derived_key(data_dir, "xet-tokens")),
+               sessions=Sessions(data_dir / "sessions.sqlite"))
+
+
+def _app(hub: Hub) -> Starlette:
+    """The ASGI app: every request goes through one dispatcher that routes, authenticates and answers errors."""
 
     async def dispatch(request: Request) -> Response:
         method = request.method.upper()
