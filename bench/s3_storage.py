@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,27 +22,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _start(data: Path, env: dict[str, str], storage: str | None) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [str(Path(sys.executable).parent / "hub"), "serve", "--data", str(data), "--port", str(port),
-           "--log-level", "warning"] + (["--storage", storage] if storage else [])
-    proc = subprocess.Popen(cmd, env={**os.environ, **env, "HUB_SERVE_TOKENS": "tok:bench"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(f"{url}/api/whoami-v2", headers={"Authorization": "Bearer tok"})
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"hub serve over {data} did not start")
+TOKENS = {"tok": "bench"}
 
 
 def main() -> int:
@@ -53,6 +31,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from hub.testing.serve import ServerProcess
     from tests.server.s3server import BUCKET, SeaweedS3
 
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as tmp:
@@ -63,8 +42,11 @@ def main() -> int:
 
         weed = SeaweedS3(tmp / "weed")
         weed.start()
-        servers = {"local disk": _start(tmp / "local", {}, None),
-                   "S3 (SeaweedFS)": _start(tmp / "s3", weed.env, f"s3://{BUCKET}/bench")}
+        servers = {"local disk": ServerProcess(tmp / "local", TOKENS),
+                   "S3 (SeaweedFS)": ServerProcess(tmp / "s3", TOKENS, env=weed.env,
+                                                   extra_args=("--storage", f"s3://{BUCKET}/bench"))}
+        for server in servers.values():
+            server.start()
         times: dict[tuple[str, str, str], list[float]] = {}
         payload, size = tmp / "w.bin", args.mb * 1_000_000
         try:
@@ -72,7 +54,7 @@ def main() -> int:
                 payload.write_bytes(np.random.default_rng(r).standard_normal(size // 4).astype(np.float32).tobytes())
                 for proto in ("lfs", "xet"):
                     for name in (list(servers) if r % 2 == 0 else list(servers)[::-1]):
-                        _, url = servers[name]
+                        url = servers[name].url
                         constants.HF_HUB_DISABLE_XET = proto == "lfs"
                         os.environ["HF_XET_CACHE"] = tempfile.mkdtemp(dir=tmp)
                         api, repo = HfApi(endpoint=url, token="tok"), f"bench/{proto}-{r}"
@@ -89,8 +71,8 @@ def main() -> int:
                         print(f"round {r} {name} {proto}: up {times[(name, proto, 'upload')][-1]:.2f}s down "
                               f"{times[(name, proto, 'download')][-1]:.2f}s", file=sys.stderr, flush=True)
         finally:
-            for proc, _ in servers.values():
-                proc.kill()
+            for server in servers.values():
+                server.kill()
             weed.kill()
         print(f"\n| {args.mb} MB file, MB/s (median of {args.rounds}) | LFS upload | LFS download | Xet upload | "
               "Xet download |")
