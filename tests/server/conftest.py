@@ -35,6 +35,22 @@ def _no_xet() -> None:
     constants.HF_HUB_DISABLE_XET = True
 
 
+def use_xet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The client as installed: hf_xet on (these tests turn it off by default), with its own chunk cache.
+
+    hf_xet is a dependency of huggingface_hub here: imported, not skipped, so a missing one fails loudly
+    instead of letting a Xet test pass over classic LFS."""
+    import hf_xet  # noqa: F401
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / f"xet-cache-{uuid.uuid4().hex[:6]}"))
+
+
+@pytest.fixture
+def with_xet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    use_xet(monkeypatch, tmp_path)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     """One server for the session (starting one per test would dominate the runtime)."""

@@ -19,8 +19,10 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+from .conftest import use_xet
 
 CARD = """---
 license: mit
@@ -82,8 +84,7 @@ def _load_in_child(server, tmp_path: Path, rid: str, rev: str, token: str | None
 def test_datasets_round_trip(server, alice: HfApi, anon: HfApi, tmp_path: Path, monkeypatch, xet: bool) -> None:
     """The bar: create, upload_folder (parquet + card), info, list, load_dataset, streaming."""
     if xet:  # the client as installed: hf_xet on (the server tests turn it off by default)
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-        monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+        use_xet(monkeypatch, tmp_path)
     word = f"rev{uuid.uuid4().hex[:8]}"
     rid = f"alice/{word}"
     url = alice.create_repo(rid, repo_type="dataset")

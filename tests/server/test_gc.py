@@ -13,12 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from huggingface_hub import CommitOperationAdd, HfApi, constants
+from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from hub.cli import cli
 from hub.server.gc import collect
 from hub.server.serving import start_background
+
+from .conftest import use_xet
 
 TOKENS = {"alice-token": "alice"}
 
@@ -55,8 +57,7 @@ def test_gc_removes_deleted_repos_and_branches_and_keeps_every_reachable_file(hu
     api.create_repo("alice/gone", repo_type="dataset")
     api.upload_file(path_or_fileobj=gone, path_in_repo="gone.bin", repo_id="alice/gone", repo_type="dataset")
     api.delete_repo("alice/gone", repo_type="dataset")
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    use_xet(monkeypatch, tmp_path)
     api.upload_file(path_or_fileobj=xkeep, path_in_repo="xkeep.bin", repo_id="alice/keep")
     api.create_repo("alice/xgone")
     api.upload_file(path_or_fileobj=xgone, path_in_repo="xgone.bin", repo_id="alice/xgone")

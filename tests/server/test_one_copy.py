@@ -12,10 +12,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 from huggingface_hub import HfApi, constants, hf_hub_download
 
-pytest.importorskip("hf_xet", reason="hf_xet is a dependency of huggingface_hub on this platform")
+from .conftest import use_xet
 
 AUTH = {"Authorization": "Bearer alice-token"}
 
@@ -25,8 +24,7 @@ def _lfs_files(server) -> list[Path]:
 
 
 def _xet_upload(server, api: HfApi, data: bytes, tmp_path: Path, monkeypatch, name: str = "w.bin") -> str:
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / f"xet-cache-{uuid.uuid4().hex[:6]}"))
+    use_xet(monkeypatch, tmp_path)
     rid = f"alice/one-{uuid.uuid4().hex[:8]}"
     api.create_repo(rid)
     api.upload_file(path_or_fileobj=data, path_in_repo=name, repo_id=rid)

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
 from hub.server.objects import StorageError
 from hub.server.serving import ServerHandle, start_background
 
-from .conftest import TOKENS
+from .conftest import TOKENS, use_xet
 from .s3server import ACCESS_KEY, BUCKET, SECRET_KEY, SeaweedS3
 
 PREFIX = "team-hub"
@@ -77,9 +77,7 @@ def test_stock_client_round_trip_keeps_the_bytes_in_the_bucket(protocol, s3, s3_
                                                                 caplog) -> None:
     caplog.set_level(logging.DEBUG)  # everything the server and boto3 would log at --log-level debug
     if protocol == "xet":
-        pytest.importorskip("hf_xet")
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-        monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+        use_xet(monkeypatch, tmp_path)
     api = HfApi(endpoint=s3_server.url, token="alice-token")
     rid = f"alice/s3-{protocol}-{uuid.uuid4().hex[:6]}"
     api.create_repo(rid)
@@ -205,9 +203,7 @@ def test_xet_upload_rides_out_a_bucket_restart(s3, s3_server, tmp_path, monkeypa
     goes away mid-upload and comes back a few seconds later completes on its own, whole."""
     import threading
 
-    pytest.importorskip("hf_xet")
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    use_xet(monkeypatch, tmp_path)
     api = HfApi(endpoint=s3_server.url, token="alice-token")
     rid = f"alice/s3-xet-kill-{uuid.uuid4().hex[:6]}"
     api.create_repo(rid)
@@ -254,9 +250,7 @@ def test_datasets_loads_and_streams_a_xet_uploaded_dataset_from_the_bucket(s3, s
 
     from .test_datasets import _load_in_child, _reviews
 
-    pytest.importorskip("hf_xet")
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    use_xet(monkeypatch, tmp_path)
     api = HfApi(endpoint=s3_server.url, token="alice-token")
     word = f"s3ds{uuid.uuid4().hex[:6]}"
     rid = f"alice/{word}"

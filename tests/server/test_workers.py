@@ -26,6 +26,8 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from hub.server.runstate import alive, read_state
 from hub.server.serving import start_background
 
+from .conftest import use_xet
+
 TOKENS = {"alice-token": "alice", "bob-token": "bob"}
 WORKERS = 4
 
@@ -159,10 +161,9 @@ def test_a_xet_token_from_one_worker_is_accepted_by_the_others(team) -> None:
 
 def test_xet_uploads_through_four_workers_round_trip(team, monkeypatch, tmp_path) -> None:
     """hf_xet as installed: tokens, xorbs, shards and the commit of one upload may each reach another worker."""
-    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub import hf_hub_download
 
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    use_xet(monkeypatch, tmp_path)
     api = HfApi(endpoint=team.url, token="alice-token")
     repo = f"alice/xetw-{uuid.uuid4().hex[:6]}"
     api.create_repo(repo)

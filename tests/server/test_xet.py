@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
 from hub.server.xet.formats import FormatError, read_shard
@@ -58,13 +58,6 @@ def test_merkle_and_file_hashes_match_the_reference(idx, cas, file) -> None:
 
 
 # -- the stock client ---------------------------------------------------------------------------
-@pytest.fixture
-def with_xet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The client as installed: hf_xet on (the server tests turn it off by default)."""
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
-
-
 def test_stock_client_round_trip_through_xet(with_xet, server, alice: HfApi, bob: HfApi, tmp_path: Path) -> None:
     rid = f"alice/xet-{uuid.uuid4().hex[:8]}"
     alice.create_repo(rid)
