@@ -14,6 +14,11 @@ trainer offers four points and a method overrides the ones it needs:
   training examples (used for weighted sampling of source batches);
 - :meth:`AdaptationMethod.loss`: an extra loss over a source and a target
   feature batch, given the training progress in [0, 1] for schedules;
+  :meth:`AdaptationMethod.batch_loss` (contract 1.4) sees the step whole as
+  an :class:`AdaptBatch`: the head's logits on both domains too, which
+  self-training needs (pseudo-labels, class confusion, information
+  maximisation), and, for a method with ``wants_strong_view``, the logits of a
+  strongly augmented view of the same target batch (consistency training);
 - :meth:`AdaptationMethod.finish`: a pass after training (AdaBN re-estimates
   normalisation statistics on target data here).
 
@@ -59,8 +64,32 @@ class AdaptContext:
             self.backbone.train(was_training)
 
 
+@dataclass
+class AdaptBatch:
+    """One training step as a method's loss sees it (contract 1.4).
+
+    Both domains went through the backbone in one batch (batch-norm layers normalise with the mix's
+    statistics) and through the head; the target view carries the recipe's own augmentation (the
+    "weak" view). ``target_strong_logits`` is the same target batch under the recipe's
+    ``adapt.strong_augment``, filled only for methods that set ``wants_strong_view``.
+    Source labels are here for methods that need them (class-conditional alignment); the target's
+    never are.
+    """
+
+    source: torch.Tensor  # (batch, feature_dim) source features
+    target: torch.Tensor  # (batch, feature_dim) target features
+    source_logits: torch.Tensor  # (batch, classes)
+    target_logits: torch.Tensor
+    labels: torch.Tensor  # source labels
+    progress: float  # training progress in [0, 1], for schedules
+    target_strong_logits: torch.Tensor | None = None
+
+
 class AdaptationMethod(nn.Module):
     """Base class: every point is optional and does nothing by default."""
+
+    #: True when :meth:`batch_loss` needs ``AdaptBatch.target_strong_logits`` (one more forward per step).
+    wants_strong_view: bool = False
 
     def setup(self, ctx: AdaptContext) -> dict[str, Any]:
         """Called once before the first epoch (not again on resume); returns facts for run records."""
@@ -74,6 +103,10 @@ class AdaptationMethod(nn.Module):
         """Extra loss from ``(batch, feature_dim)`` source and target features; None adds nothing."""
         return None
 
+    def batch_loss(self, batch: AdaptBatch) -> torch.Tensor | None:
+        """Extra loss from the whole step (contract 1.4); by default :meth:`loss` on the features."""
+        return self.loss(batch.source, batch.target, batch.progress)
+
     def finish(self, ctx: AdaptContext) -> dict[str, Any]:
         """Called once after training; returns facts for run records (``{"changed_backbone": True}``
         when it altered the backbone, so cached features are recomputed for the final report)."""
@@ -81,7 +114,8 @@ class AdaptationMethod(nn.Module):
 
     @property
     def uses_loss(self) -> bool:
-        return type(self).loss is not AdaptationMethod.loss
+        cls = type(self)
+        return cls.loss is not AdaptationMethod.loss or cls.batch_loss is not AdaptationMethod.batch_loss
 
 
 def norm_layers(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

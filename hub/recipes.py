@@ -119,10 +119,13 @@ class AdaptConfig:
     """Domain adaptation toward an unlabelled target dataset (``[entries.X.adapt]``)."""
 
     method: Any = opt("", kind=(str, dict), help="adaptation component: a name (dann, coral, mmd, adabn, "
-                      "instance-weighting), or a table with name and options")
+                      "instance-weighting, pseudo-label, mcc, fixmatch, shot), a table with name and options, or "
+                      "auto (train candidates, choose one without target labels: docs/training.md)")
     target: Any = opt("", kind=(str, dict), help="target dataset: a name, or a table with name and options; "
                       "its labels are never used for training")
     weight: float = opt(1.0, kind=(int, float), min=0, max=1000, help="weight of the adaptation loss")
+    strong_augment: Any = opt("strong", kind=(str, dict), help="augmentation component for the strong target "
+                              "view of consistency methods (fixmatch); unused by the others")
 
 
 @dataclass(frozen=True)

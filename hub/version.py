@@ -10,5 +10,6 @@ __version__ = "0.1.0"
 #: the minor part grows with backwards-compatible additions, the major part
 #: with breaking changes. 1.1 added the optional ``register_augmentations`` hook,
 #: 1.2 the optional ``register_adaptations`` hook (domain adaptation), 1.3 the optional
-#: ``WeightSource.files`` manifest that pins a folder of weights.
-CONTRACT_VERSION = "1.3"
+#: ``WeightSource.files`` manifest that pins a folder of weights, 1.4 the optional
+#: ``AdaptationMethod.batch_loss`` point (the head's logits on both domains, a strong target view).
+CONTRACT_VERSION = "1.4"

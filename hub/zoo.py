@@ -325,19 +325,35 @@ def _parse_adapt(raw: Any) -> AdaptConfig:
 
 
 def _resolve_adapt(adapt: AdaptConfig, registry: Registry, source: Any, modality: str) -> AdaptConfig:
-    """Qualify the method and target names; the target must hold the source's kind of data."""
+    """Qualify the method (or auto's candidates), target and strong-view names; the target must hold
+    the source's kind of data."""
+    from .adapt_auto import AUTO, check_auto
+
     ref = _component_ref(adapt.method, ("adapt", "method"))
-    method = _lookup(registry, "adaptation", ref, ("adapt", "method"))
-    if modality not in method.spec.modalities:
-        raise FieldError(("adapt", "method"), f"adaptation {ref.name!r} does not support {modality} backbones")
+
+    def method_name(name: str, path: tuple[str, ...], options: Any = None) -> str:
+        method = _lookup(registry, "adaptation", ComponentRef(name, options or {}), path)
+        if modality not in method.spec.modalities:
+            raise FieldError(path, f"adaptation {name!r} does not support {modality} backbones")
+        return method.qualified_name
+
+    if ref.name == AUTO:
+        method_table = check_auto(dict(ref.options), method_name)
+    else:
+        method_table = {"name": method_name(ref.name, ("adapt", "method"), ref.options), **ref.options}
     target_ref = _component_ref(adapt.target, ("adapt", "target"))
     target = _lookup(registry, "dataset", target_ref, ("adapt", "target"))
     if target.spec.modality != modality or target.spec.task != source.spec.task:
         raise FieldError(("adapt", "target"), f"target dataset {target_ref.name!r} holds {target.spec.modality} data "
                                               f"for {target.spec.task!r}; the source {source.name!r} holds "
                                               f"{source.spec.modality} data for {source.spec.task!r}")
-    return dataclasses.replace(adapt, method={"name": method.qualified_name, **ref.options},
-                               target={"name": target.qualified_name, **target_ref.options})
+    strong = _component_ref(adapt.strong_augment, ("adapt", "strong_augment"))
+    strong_table: Any = adapt.strong_augment
+    if strong.name != "none" and (modality == "image" or strong.name != "strong"):  # the default names a vision component; text never uses it
+        component = _lookup(registry, "augmentation", strong, ("adapt", "strong_augment"))
+        strong_table = {"name": component.qualified_name, **strong.options}
+    return dataclasses.replace(adapt, method=method_table, target={"name": target.qualified_name, **target_ref.options},
+                               strong_augment=strong_table)
 
 
 def _lookup(registry: Registry, kind: str, ref: ComponentRef, path: tuple[str, ...]) -> Any:

@@ -21,7 +21,7 @@ from ..errors import DataError, HubError
 from ..recipes import Recipe
 from ..registry import Component, Registry
 from ..specs import resolve
-from .data import InputEncoder, batch_plan, iterate
+from .data import InputEncoder, batch_plan, build_augmentation, iterate
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Adaptation:
     target: Dataset
     target_train: Split  # unlabelled: labels replaced by zeros so none can leak into training
     weight: float
+    strong_augment: Any = None  # the strong target view, for methods with wants_strong_view
 
     @property
     def name(self) -> str:
@@ -40,7 +41,7 @@ class Adaptation:
 
 
 def prepare(recipe: Recipe, registry: Registry, source: Dataset, target: Dataset | None, backbone: torch.nn.Module,
-            feature_dim: int, frozen_backbone: bool) -> Adaptation | None:
+            feature_dim: int, frozen_backbone: bool, contract: Any = None) -> Adaptation | None:
     """Check and build the adaptation of ``recipe`` (None when the recipe has none); ``target`` is the
     job's loaded target dataset."""
     if recipe.adapt is None:
@@ -79,8 +80,14 @@ def prepare(recipe: Recipe, registry: Registry, source: Dataset, target: Dataset
     if not isinstance(method, AdaptationMethod):
         raise HubError(f"adaptation {component.qualified_name!r}: its factory returned {type(method).__name__}, "
                        "not a hub.adapt.AdaptationMethod; fix the plugin")
+    strong = None
+    if method.wants_strong_view:
+        strong = build_augmentation(recipe.adapt.strong_augment, registry, contract)
+        if strong is None:
+            raise HubError(f"adaptation {spec.name!r} trains on a strongly augmented target view, but "
+                           "adapt.strong_augment is \"none\"; name an augmentation (e.g. \"strong\")")
     unlabelled = Split(pool.inputs, np.zeros(len(pool), dtype=np.int64))
-    return Adaptation(component, method, target, unlabelled, recipe.adapt.weight)
+    return Adaptation(component, method, target, unlabelled, recipe.adapt.weight, strong)
 
 
 def stream(split: Split, encoder: InputEncoder, batch_size: int, device: torch.device):

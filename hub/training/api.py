@@ -27,11 +27,11 @@ from ..progress import enabled as bars_enabled
 from ..progress import is_enabled as bars_on
 from ..recipes import Recipe
 from ..registry import Registry
-from ..specs import TextInput, resolve
+from ..specs import TextInput
 from ..version import __version__
 from . import adapting, checkpoint, distributed, lora, loggers, plots
 from .callbacks import BestWeights, Checkpointer, EarlyStopping, MetricsLog, OnEpoch
-from .data import InputEncoder, compute_features, take
+from .data import InputEncoder, build_augmentation, compute_features, take
 from .optim import make_optimizer, make_scheduler, param_groups
 from .rundir import BEST, WEIGHTS, RunDirError, RunInfo, read_run_info, write_run_info
 from .strategies import group_lr_scales, make_strategy
@@ -156,7 +156,7 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
     check_feature_shape(spec, model.backbone, tuple(t.to(device) for t in encoder(probe)))
     sample_weights = 1.0 / np.maximum(counts, 1)[train_labels] if cfg.class_balance == "sampler" else None
     adaptation = adapting.prepare(recipe, registry, data, job.target, model.backbone, spec.feature_dim,
-                                  strategy.frozen_backbone)
+                                  strategy.frozen_backbone, contract)
     adapt_info: dict[str, Any] = {}
     if adaptation is not None:
         if dist.enabled:
@@ -171,7 +171,7 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
 
     optimizer = make_optimizer(param_groups(model, groups, group_lr_scales(list(groups), cfg.layer_lr_decay), cfg), cfg)
     scheduler = make_scheduler(optimizer, cfg, feeds["train"].steps(0))
-    augment = _augmentation(cfg, registry, contract)
+    augment = build_augmentation(cfg.augment, registry, contract)
     loggers.check(cfg.loggers)
     if dist.writer and not resume:  # everything that can fail on the recipe has been built: claim the dir
         write_run_info(run_dir, info)
@@ -270,17 +270,6 @@ def _backbone_record(job: Job, pretrained: bool) -> dict[str, Any]:
         record["weights"] = {"kind": source.kind, "location": source.location, "filename": source.filename,
                              "revision": source.revision, "sha256": source.sha256, "description": source.description}
     return record
-
-
-def _augmentation(cfg, registry: Registry, contract: Any) -> Any:
-    if cfg.augment == "none":
-        return None
-    options = dict(cfg.augment)
-    component = registry.get("augmentation", options.pop("name"))
-    try:
-        return resolve(component.spec.factory)(input=contract, **options)
-    except (TypeError, ValueError) as exc:
-        raise HubError(f"augmentation {component.qualified_name!r}: {exc}") from exc
 
 
 def _feature_cache(comps, recipe: Recipe, contract, model, cfg, device, tokenizer):

@@ -92,3 +92,19 @@ def compute_features(backbone: torch.nn.Module, split: Split, encoder: InputEnco
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             chunks.append(backbone(*inputs).float().cpu())
     return torch.cat(chunks)
+
+
+def build_augmentation(ref: Any, registry: Any, contract: Any) -> Any:
+    """The augmentation component ``ref`` names (``train.augment``, ``adapt.strong_augment``), built for the
+    backbone's input contract; None for "none"."""
+    from ..errors import HubError
+    from ..specs import resolve
+
+    if ref in ("none", "", None):
+        return None
+    options = dict(ref) if isinstance(ref, dict) else {"name": ref}
+    component = registry.get("augmentation", options.pop("name"))
+    try:
+        return resolve(component.spec.factory)(input=contract, **options)
+    except (TypeError, ValueError) as exc:
+        raise HubError(f"augmentation {component.qualified_name!r}: {exc}") from exc

@@ -250,6 +250,7 @@ class Trainer:
     def step(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, cached: bool,
              target: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
         targets: torch.Tensor = labels
+        raw_target = target  # a strong view starts from the un-augmented target batch
         if self.augment is not None and not cached:
             inputs = tuple(self.augment(inputs))
             target = tuple(self.augment(target)) if target is not None else None
@@ -260,7 +261,7 @@ class Trainer:
                 logits = module(*inputs)
                 loss = self.task.loss(logits.float(), targets)
             else:
-                logits, loss = self._adapted_loss(inputs, target, targets)
+                logits, loss = self._adapted_loss(inputs, target, targets, raw_target)
         if targets is labels and logits.ndim == 2:  # running train accuracy, summed on the device (no sync)
             self._correct += (logits.detach().argmax(1) == labels).sum()
             self._hard += len(labels)
@@ -288,23 +289,32 @@ class Trainer:
         return self.optimizer.param_groups[-1]["lr"]
 
     def _adapted_loss(self, inputs: tuple[torch.Tensor, ...], target: tuple[torch.Tensor, ...],
-                      labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Task loss on the source batch plus the method's loss over source and target features.
+                      labels: torch.Tensor, raw_target: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Task loss on the source batch plus the method's loss over the step (:class:`hub.adapt.AdaptBatch`).
 
-        Both domains go through the backbone in one batch when their shapes allow (as in
-        DANN's reference code), so batch-norm layers normalise with statistics of the mix.
+        All views go through the backbone in one batch when their shapes allow (as in DANN's and
+        FixMatch's reference code), so batch-norm layers normalise with statistics of the mix; the head
+        runs on each view apart, so a head's own normalisation sees one domain at a time.
         """
-        n = len(labels)
-        if all(a.shape[1:] == b.shape[1:] for a, b in zip(inputs, target)):
-            features = self.model.backbone(*(torch.cat([a, b]) for a, b in zip(inputs, target)))
-            source, target_features = features[:n], features[n:]
+        from ..adapt import AdaptBatch
+
+        method = self.adaptation.method
+        views = [inputs, target]
+        if method.wants_strong_view:
+            views.append(tuple(self.adaptation.strong_augment(raw_target)))
+        if all(a.shape[1:] == b.shape[1:] for view in views[1:] for a, b in zip(inputs, view)):
+            merged = self.model.backbone(*(torch.cat(parts) for parts in zip(*views)))
+            features = list(merged.split([len(view[0]) for view in views]))
         else:
-            source, target_features = self.model.backbone(*inputs), self.model.backbone(*target)
-        logits = self.model.head(source)
-        loss = self.task.loss(logits.float(), labels)
-        extra = self.adaptation.method.loss(source.float(), target_features.float(),
-                                            min(1.0, self.state.step / max(self.total_steps, 1)))
-        return logits, (loss if extra is None else loss + self.adaptation.weight * extra)
+            features = [self.model.backbone(*view) for view in views]
+        logits = [self.model.head(f) for f in features]
+        loss = self.task.loss(logits[0].float(), labels)
+        batch = AdaptBatch(source=features[0].float(), target=features[1].float(), source_logits=logits[0].float(),
+                           target_logits=logits[1].float(), labels=labels,
+                           progress=min(1.0, self.state.step / max(self.total_steps, 1)),
+                           target_strong_logits=logits[2].float() if len(logits) > 2 else None)
+        extra = method.batch_loss(batch)
+        return logits[0], (loss if extra is None else loss + self.adaptation.weight * extra)
 
     def _mixup(self, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """Mix pairs of images and their one-hot targets (Zhang et al. 2018); images only."""

@@ -84,3 +84,22 @@ def test_jitter_needs_the_normalisation():
         build_augmentation("standard", 32)
     with pytest.raises(ValueError, match="expects a float NCHW batch"):
         build_augmentation("light", 32)(torch.zeros(3, 32, 32))
+
+
+def test_erase_cuts_out_a_grey_rectangle_and_leaves_the_rest():
+    aug = build_augmentation({"erase": 1.0}, SPEC)
+    mean, std = torch.tensor(SPEC.mean).view(1, 3, 1, 1), torch.tensor(SPEC.std).view(1, 3, 1, 1)
+    torch.manual_seed(0)
+    x = (torch.rand(6, 3, 32, 32) * 0.8 - mean) / std  # real pixels, none of them mid-grey
+    y = aug(x)
+    grey = (0.5 - mean) / std
+    changed = ((y - x).abs() > 1e-4).any(1)  # per pixel
+    for i in range(len(x)):
+        frac = changed[i].float().mean()
+        assert 0.0 < frac <= 0.3  # a rectangle of 2-25 % of the image (plus rounding)
+        assert torch.allclose(y[i][:, changed[i]], grey[0].expand(3, 32, 32)[:, changed[i]], atol=1e-4)
+        assert torch.allclose(y[i][:, ~changed[i]], x[i][:, ~changed[i]], atol=1e-4)
+
+
+def test_strong_preset_never_flips():
+    assert "flip" not in PRESETS["strong"] and PRESETS["strong"]["erase"] > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hub.hookspecs import hookimpl
 from hub.specs import AdaptationSpec, HeadSpec, TaskSpec
 
-HUB_CONTRACT = ">=1.2,<2"  # registers adaptation methods
+HUB_CONTRACT = ">=1.4,<2"  # self-training methods use AdaptationMethod.batch_loss (1.4)
 
 
 @hookimpl
@@ -78,3 +78,22 @@ def register_adaptations(register):
         reference="Bickel et al. 2007; Sugiyama et al. 2007 (covariate shift)",
         description="Sample source examples by a domain classifier's density ratio p(target|x)/p(source|x).",
         needs_trainable_backbone=False, options={"c": 0.1, "clip": 10.0}))
+    st = "hub_common.self_training:"
+    register(AdaptationSpec(
+        name="pseudo-label", factory=st + "PseudoLabel", reference="Lee 2013 (ICML workshop)",
+        description="Self-training: confident target predictions (>= threshold) train as labels, ramped in.",
+        options={"threshold": 0.9, "warmup": 0.3}))
+    register(AdaptationSpec(
+        name="mcc", factory=st + "MCC", reference="Jin et al. 2020 (ECCV), arXiv:1912.03699",
+        description="Minimum class confusion: penalise target probability mass shared between classes.",
+        options={"temperature": 2.5}))
+    register(AdaptationSpec(
+        name="fixmatch", factory=st + "FixMatch", reference="Sohn et al. 2020 (NeurIPS), arXiv:2001.07685",
+        description="Consistency: a strongly augmented target view learns the weak view's confident class "
+                    "(adapt.strong_augment, kornia).",
+        modalities=("image",), options={"threshold": 0.95, "warmup": 0.0}))
+    register(AdaptationSpec(
+        name="shot", factory=st + "SHOT", reference="Liang et al. 2020 (ICML), arXiv:2002.08546",
+        description="Information maximisation (confident, diverse target predictions) + centroid "
+                    "pseudo-labels; trained jointly with the source, not source-free.",
+        options={"beta": 0.3, "warmup": 0.3}))

@@ -35,8 +35,11 @@ PRESETS: dict[str, dict[str, Any] | None] = {
     "none": None,
     "light": {"flip": 0.5, "crop_scale": (0.8, 1.0)},
     "standard": {"flip": 0.5, "crop_scale": (0.6, 1.0), "jitter": 0.2, "rotate": 10.0},
+    # the "strong" view of consistency training (FixMatch): no flip, which would teach digits and text
+    # the wrong invariance; heavy crops, rotation, jitter and cutout instead
+    "strong": {"crop_scale": (0.5, 1.0), "jitter": 0.4, "rotate": 30.0, "erase": 0.5},
 }
-KEYS = ("flip", "crop_scale", "jitter", "rotate")
+KEYS = ("flip", "crop_scale", "jitter", "rotate", "erase")
 
 
 def build_augmentation(policy: str | Mapping[str, Any], image_size: Any = None, *,
@@ -46,7 +49,9 @@ def build_augmentation(policy: str | Mapping[str, Any], image_size: Any = None, 
     ``policy``: a preset name (``"none"``, ``"light"``, ``"standard"``) or a
     mapping with any of ``flip`` (probability), ``crop_scale`` ((min, max)
     area kept by a random resized crop), ``jitter`` (brightness, contrast and
-    saturation strength; hue a quarter of it) and ``rotate`` (max degrees).
+    saturation strength; hue a quarter of it), ``rotate`` (max degrees) and
+    ``erase`` (probability of cutting out a random rectangle of 2-25 % of the
+    image, filled with mid-grey: Cutout/random erasing).
 
     ``image_size``: an int, ``(height, width)``, or the backbone's input
     contract (an ``ImageInput`` or its mapping), from which ``mean``/``std``
@@ -104,7 +109,7 @@ def _check_value(key: str, value: Any) -> Any:
             raise ValueError(f"augmentation 'crop_scale' needs 0 < min <= max <= 1, got {list(value)}")
         return (lo, hi)
     v = number(value)
-    limits = {"flip": (0.0, 1.0), "jitter": (0.0, 1.0), "rotate": (0.0, 180.0)}[key]
+    limits = {"flip": (0.0, 1.0), "jitter": (0.0, 1.0), "rotate": (0.0, 180.0), "erase": (0.0, 1.0)}[key]
     if not limits[0] <= v <= limits[1]:
         raise ValueError(f"augmentation {key!r} must be between {limits[0]:g} and {limits[1]:g}, got {v!r}")
     return v
@@ -141,11 +146,12 @@ class BatchAugment(nn.Module):
 
     def __init__(self, size: tuple[int, int] | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, flip: float = 0.0,
-                 crop_scale: tuple[float, float] | None = None, jitter: float = 0.0, rotate: float = 0.0) -> None:
+                 crop_scale: tuple[float, float] | None = None, jitter: float = 0.0, rotate: float = 0.0,
+                 erase: float = 0.0) -> None:
         super().__init__()
         import kornia.augmentation as K
 
-        self.options = {"flip": flip, "crop_scale": crop_scale, "jitter": jitter, "rotate": rotate}
+        self.options = {"flip": flip, "crop_scale": crop_scale, "jitter": jitter, "rotate": rotate, "erase": erase}
         self._normalised = mean is not None
         if self._normalised:
             for name, values in (("mean", mean), ("std", std)):
@@ -156,6 +162,9 @@ class BatchAugment(nn.Module):
         # saturation and hue only exist for 3 channels; grey batches get brightness and contrast
         self.jitter_rgb = K.ColorJitter(jitter, jitter, jitter, jitter / 4, p=1.0) if jitter > 0 else None
         self.jitter_grey = K.ColorJitter(jitter, jitter, 0.0, 0.0, p=1.0) if jitter > 0 else None
+        # mid-grey in pixel space; on normalised values 0 is the mean colour, which is grey too
+        self.erase = K.RandomErasing(scale=(0.02, 0.25), value=0.5 if self._normalised else 0.0, p=erase) \
+            if erase > 0 else None
         self._crops: dict[tuple[int, int], nn.Module] = {}
         if crop_scale is not None and size is not None:
             self._crop(size)
@@ -187,6 +196,8 @@ class BatchAugment(nn.Module):
             x = self.rotate(x)
         if self.jitter_rgb is not None:
             x = (self.jitter_rgb if x.shape[1] == 3 else self.jitter_grey)(x.clamp(0.0, 1.0))
+        if self.erase is not None:
+            x = self.erase(x)
         if self._normalised:
             x = (x.clamp(0.0, 1.0) - mean) / std
         return x.to(batch.dtype)

@@ -30,11 +30,12 @@ def preset(name: str):
 
 light = preset("light")
 standard = preset("standard")
+strong = preset("strong")
 
 
 def custom(input: Any, flip: float = 0.5, crop_scale: Sequence[float] = (0.7, 1.0), jitter: float = 0.0,
-           rotate: float = 0.0):
+           rotate: float = 0.0, erase: float = 0.0):
     from .augment import build_augmentation
 
-    policy = {"flip": flip, "crop_scale": tuple(crop_scale), "jitter": jitter, "rotate": rotate}
+    policy = {"flip": flip, "crop_scale": tuple(crop_scale), "jitter": jitter, "rotate": rotate, "erase": erase}
     return _wrap(build_augmentation(policy, input))

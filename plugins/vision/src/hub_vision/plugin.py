@@ -162,5 +162,10 @@ def register_augmentations(register):
         description="Flip, random resized crop (scale 0.6-1), colour jitter and small rotations (kornia)."))
     register(AugmentationSpec(
         name="custom", factory="hub_vision.augmentations:custom", modality="image",
-        description="Your mix: flip probability, crop_scale, jitter strength, rotate degrees (kornia).",
-        options={"flip": 0.5, "crop_scale": [0.7, 1.0], "jitter": 0.0, "rotate": 0.0}))
+        description="Your mix: flip probability, crop_scale, jitter strength, rotate degrees, erase (cutout) "
+                    "probability (kornia).",
+        options={"flip": 0.5, "crop_scale": [0.7, 1.0], "jitter": 0.0, "rotate": 0.0, "erase": 0.0}))
+    register(AugmentationSpec(
+        name="strong", factory="hub_vision.augmentations:strong", modality="image",
+        description="Heavy, no flip: crop (scale 0.5-1), rotation 30, colour jitter 0.4, cutout (kornia); "
+                    "the strong view of consistency adaptation (fixmatch)."))
