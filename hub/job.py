@@ -72,6 +72,16 @@ class Job:
     def tokenizer(self) -> Path | None:
         return Path(self.weights[0]) if isinstance(self.input, TextInput) and self.weights else None
 
+    def derive(self, recipe: Recipe) -> Job:
+        """A job for a variant of this recipe on the same components and data (``adapt = "auto"``'s
+        candidates): what this job already resolved is shared, so nothing loads twice."""
+        job = Job(recipe, self.registry, self.components)
+        shared = ("dataset", "input", "weights", "named_weights") + (("target",) if recipe.adapt is not None else ())
+        for key in shared:
+            if key in self.__dict__:
+                job.__dict__[key] = self.__dict__[key]
+        return job
+
     @functools.cached_property
     def fingerprints(self) -> dict[str, str]:
         """The train stage's inputs: the recipe (all but export/publish), the code, the data."""
@@ -81,7 +91,12 @@ class Job:
         recipe, registry, comps = self.recipe, self.registry, self.components
         used = [comps.backbone, comps.head, comps.task, comps.dataset]
         if recipe.adapt is not None:
-            used.append(registry.get("adaptation", recipe.adapt.method["name"]))
+            from .adapt_auto import NONE, is_auto
+
+            method = recipe.adapt.method
+            names = method.get("candidates") or [c.qualified_name for c in registry.all("adaptation")] \
+                if is_auto(method) else [method["name"]]
+            used += [registry.get("adaptation", name) for name in names if name != NONE]
             used.append(registry.get("dataset", recipe.adapt.target["name"]))
         augment = recipe.train.augment
         if augment not in ("none", "", None):

@@ -28,7 +28,8 @@ def recipe_options(func):
         click.option("--target-dataset", "target_dataset", metavar="NAME",
                      help="Domain adaptation toward this unlabelled dataset (--set adapt.target=NAME)."),
         click.option("--adapt", "adapt_method", metavar="METHOD",
-                     help="Adaptation method: dann, coral, mmd, adabn, instance-weighting (--set adapt.method=...)."),
+                     help="Adaptation method: dann, coral, mmd, adabn, instance-weighting, pseudo-label, mcc, fixmatch, shot, "
+                          "or auto (train them all, keep one by an unsupervised criterion) (--set adapt.method=...)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override a recipe key, e.g. train.lr=0.01, backbone.image_size=96 (repeatable)."),
         no_progress_option,
@@ -72,6 +73,19 @@ def train(entry: str | None, zoo_path: str | None, backbone: str | None, dataset
         target = result.summary["target"]
         click.echo(f"target {target['dataset']} test: "
                    + ", ".join(f"{k}={v:.4f}" for k, v in target["test"].items()))
+    auto = (result.summary.get("adaptation") or {}).get("auto")
+    if auto:  # which candidate won, by what score: the choice must be auditable at a glance
+        scores = ", ".join(f"{c['method'].split(':')[-1]}={_score(c, auto['criterion'])}" for c in auto["candidates"])
+        click.echo(f"auto chose {auto['chosen']} by {auto['criterion']} ({scores})")
+        if auto.get("fallback"):
+            click.echo(f"note: {auto['fallback']}")
+
+
+def _score(candidate: dict, criterion: str) -> str:
+    if "error" in candidate:
+        return candidate["error"].split(":")[0]
+    value = candidate.get("scores", {}).get(criterion)
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def adapt_overrides(target_dataset: str | None, method: str | None) -> tuple[str, ...]:

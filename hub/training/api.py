@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..adapt_auto import is_auto
 from ..data import Dataset
 from ..errors import DataError, HubError
 from ..fsutil import atomic_write_json, check_output_dir
@@ -111,10 +112,26 @@ def train(recipe: Recipe, run_dir: Path, registry: Registry, *, resume: bool = F
     device = distributed.select_device(cfg.device)
     dist = distributed.init(device)
     try:
+        if recipe.adapt is not None and is_auto(recipe.adapt.method):
+            return _train_auto(job, run_dir, dist, resume, progress, on_epoch)
         with bars_enabled(progress and bars_on()):  # feature caching draws its own bar
             return _train(job, run_dir, device, dist, resume, progress, on_epoch)
     finally:
         distributed.shutdown(dist)
+
+
+def _train_auto(job: Job, run_dir: Path, dist: distributed.Dist, resume: bool, progress: bool,
+                on_epoch: Callable[[dict[str, Any]], None] | None) -> TrainResult:
+    """``adapt.method = "auto"`` (hub/training/auto_adapt.py): each candidate is one :func:`train`."""
+    from .auto_adapt import train_auto
+
+    if dist.enabled:
+        raise HubError("adapt.method = auto does not run distributed yet; train it on one device")
+
+    def fit(candidate: Job, folder: Path, again: bool) -> None:
+        train(candidate.recipe, folder, job.registry, resume=again, progress=progress, on_epoch=on_epoch, job=candidate)
+
+    return TrainResult(run_dir, train_auto(job, run_dir, fit, resume=resume, progress=progress))
 
 
 def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume: bool, progress: bool,
