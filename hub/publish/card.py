@@ -72,10 +72,45 @@ def adaptation_lines(summary: dict[str, Any]) -> list[str]:
         return []
     scores = ", ".join(f"{k} {_fmt(v)}" for k, v in _scalar_metrics(target.get("test")).items() if k != "loss")
     return ["## Domain adaptation", "",
-            f"Trained on the labelled source data with **{_name(adapt.get('method'))}** domain adaptation toward the "
+            f"Trained on the labelled source data with **{_method(adapt)}** domain adaptation toward the "
             f"unlabelled target dataset **{target.get('dataset')}** ({adapt.get('target_examples')} examples, "
             f"adaptation weight {adapt.get('weight')}). The target's labels were never used for training; its test "
-            f"split, read only after training, gives: {scores}. The exported model is backbone + head only.", ""]
+            f"split, read only after training, gives: {scores}. The exported model is backbone + head only.", ""] \
+        + auto_lines(adapt.get("auto"))
+
+
+def _method(adapt: dict[str, Any]) -> str:
+    auto = adapt.get("auto")
+    if isinstance(auto, dict) and auto.get("chosen"):
+        return f"{_name(auto['chosen'])} (chosen by auto)"
+    return _name(adapt.get("method"))
+
+
+def auto_lines(auto: Any) -> list[str]:
+    """``adapt.method = auto``: every candidate's scores, so a reader can audit the choice."""
+    if not isinstance(auto, dict) or not isinstance(auto.get("candidates"), list):
+        return []
+    criterion, chosen = str(auto.get("criterion")), auto.get("chosen")
+    rows = []
+    for c in auto["candidates"]:
+        if not isinstance(c, dict):
+            continue
+        scores = c.get("scores") if isinstance(c.get("scores"), dict) else {}
+        name = _name(c.get("method"))
+        rows.append([f"**{name}** (chosen)" if c.get("method") == chosen else name,
+                     *(scores.get(k) for k in ("rv", "im", "snd", "dev")),
+                     c.get("source_validation_accuracy"), c.get("target_test_accuracy"),
+                     str(c.get("error", "")).split(":")[0] or "trained"])
+    lines = [f"The method was chosen by `adapt.method = \"auto\"`: each candidate was trained "
+             f"(epochs: {auto.get('epochs')}) and scored without target labels on the target's "
+             f"{_fmt(auto.get('data', {}).get('target'))}; **{_fmt(criterion)}** chose (higher is better; dev: lower). Reverse validation "
+             "(rv), information maximisation (im), soft neighbourhood density (snd) and deep embedded validation "
+             "(dev) are docs/training.md's. The target test accuracy is shown for audit only: nothing read it "
+             "before the choice.", ""]
+    if auto.get("fallback"):
+        lines += [f"Note: {_fmt(auto['fallback'])}.", ""]
+    return lines + [_table(["candidate", "rv", "im", "snd", "dev", "source val acc", "target test acc", "status"],
+                           rows), ""]
 
 
 def _metric_id(name: str) -> tuple[str, str]:

@@ -156,7 +156,7 @@ def _selection_data(job: Job) -> dict[str, Any]:
     notes: list[str] = []
     held_out = target.splits.get("validation")
     if held_out is not None and len(held_out):
-        t_split, described["target"] = held_out, "validation (labels unused)"
+        t_split, described["target"] = held_out, "validation split"
     else:
         pool = target.unlabelled if target.unlabelled is not None and len(target.unlabelled) else target.splits["train"]
         t_split, described["target"] = pool, "unlabelled training pool"

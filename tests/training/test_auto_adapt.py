@@ -89,6 +89,12 @@ def test_auto_trains_each_candidate_records_every_score_and_ships_the_chosen_one
     assert read_run_info(tmp_path / "run").recipe.adapt.method["name"] == "auto"
     load_run(tmp_path / "run", tiny_hub.registry)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["adaptation"]["auto"]["chosen"] == best["method"]
+    # the model card shows the audit table: every candidate, every score, which one chose
+    from hub.publish.card import adaptation_lines
+
+    card = "\n".join(adaptation_lines(result.summary))
+    assert f"{best['method']} (chosen by auto)" in card and "**rv** chose" in card
+    assert all(f"| {c['method']}" in card or f"**{c['method']}** (chosen)" in card for c in record["candidates"])
 
 
 def test_auto_with_one_candidate_is_that_method(tiny_hub, tmp_path):
