@@ -168,11 +168,13 @@ def run_da(shifts: list[str], seeds: list[int], epochs: int, image_size: int, pa
 
 
 def method_rows(entry: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
-    """method -> {"acc", "source", "seconds"} lists over seeds, from the auto runs' candidate records."""
+    """method -> {"acc", "source", "seconds", "errors"} lists over seeds, from the auto runs' candidate records."""
     rows: dict[str, dict[str, list[float]]] = {}
     for run in entry["auto"]:
         for c in run["candidates"]:
-            row = rows.setdefault(c["method"], {"acc": [], "source": [], "seconds": []})
+            row = rows.setdefault(c["method"], {"acc": [], "source": [], "seconds": [], "errors": []})
+            if c.get("error"):  # skipped (cannot run here) or diverged: no accuracy, the row says why
+                row["errors"].append(c["error"])
             for key, field in (("acc", "target_test_accuracy"), ("source", "source_validation_accuracy"),
                                ("seconds", "seconds")):
                 if _finite(c.get(field)):  # a candidate that could not train records none; its row says so
@@ -209,7 +211,10 @@ def da_table(shift: str, entry: dict[str, Any], seeds: int) -> list[str]:
         lines.append(f"| {label} | {_pm(acc)} | {_gap(acc, source_only, ceiling)} | {_pm(source)} | {seconds_} |")
 
     for name, r in methods.items():
-        row("source only" if name == "none" else name, r["acc"], r["source"], r["seconds"])
+        label = "source only" if name == "none" else name
+        if r["errors"]:
+            label += f" ({len(r['errors'])} seed(s) did not train: {r['errors'][0][:80]})"
+        row(label, r["acc"], r["source"], r["seconds"])
     if entry["auto"]:
         chose = ", ".join(run["chosen"] for run in entry["auto"])
         chosen_source = [c["source_validation_accuracy"] for run in entry["auto"] for c in run["candidates"]
