@@ -180,6 +180,15 @@ def test_the_datasets_walkthrough_runs_as_written(tmp_path):
     assert size == "(8, 8)" and label in {str(d) for d in range(10)}, results[2].stdout
 
 
+def test_the_adaptation_walkthrough_runs_as_written(tmp_path):
+    """docs/training.md "Which method?": `adapt.method = auto` from the CLI, its audit trail read back."""
+    results = _walk("adaptation", tmp_path)
+    assert re.search(r"^auto chose \S+ by rv \(none=", results[1].stdout, re.M), results[1].stdout
+    lines = results[2].stdout.splitlines()
+    assert [line.split()[0] for line in lines[:4]] == ["none", "common:coral", "common:mcc", "common:shot"], lines
+    assert lines[4].startswith("chosen: common:") or lines[4].startswith("chosen: none"), lines
+
+
 @pytest.mark.slow
 def test_the_text_walkthrough_runs_as_written(tmp_path):
     results = _walk("text", tmp_path)
