@@ -120,6 +120,12 @@ def train(recipe: Recipe, run_dir: Path, registry: Registry, *, resume: bool = F
         distributed.shutdown(dist)
 
 
+def _run_info(job: Job, contract: Any) -> RunInfo:
+    recipe, spec = job.recipe, job.components.backbone_spec
+    return RunInfo(recipe=recipe, label_names=tuple(job.dataset.label_names), input=contract, modality=spec.modality,
+                   backbone=_backbone_record(job, recipe.pretrained or isinstance(contract, TextInput)))
+
+
 def _train_auto(job: Job, run_dir: Path, dist: distributed.Dist, resume: bool, progress: bool,
                 on_epoch: Callable[[dict[str, Any]], None] | None) -> TrainResult:
     """``adapt.method = "auto"`` (hub/training/auto_adapt.py): each candidate is one :func:`train`."""
@@ -131,7 +137,8 @@ def _train_auto(job: Job, run_dir: Path, dist: distributed.Dist, resume: bool, p
     def fit(candidate: Job, folder: Path, again: bool) -> None:
         train(candidate.recipe, folder, job.registry, resume=again, progress=progress, on_epoch=on_epoch, job=candidate)
 
-    return TrainResult(run_dir, train_auto(job, run_dir, fit, resume=resume, progress=progress))
+    info = _run_info(job, input_contract(job.components.backbone_spec, job.recipe))
+    return TrainResult(run_dir, train_auto(job, run_dir, fit, info, resume=resume))
 
 
 def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume: bool, progress: bool,
@@ -146,8 +153,7 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
     lora.check_config(cfg)
     check_early_stopping(recipe, comps.task.spec.metrics)
     contract = input_contract(spec, recipe)
-    info = RunInfo(recipe=recipe, label_names=tuple(data.label_names), input=contract, modality=spec.modality,
-                   backbone=_backbone_record(job, recipe.pretrained or isinstance(contract, TextInput)))
+    info = _run_info(job, contract)
     _check_run_dir(run_dir, info, resume, dist)
 
     torch.manual_seed(cfg.seed)

@@ -36,7 +36,7 @@ from ..data import Split
 from ..errors import DataError, HubError
 from ..fsutil import atomic_write_json, check_output_dir
 from ..job import Job
-from .rundir import WEIGHTS, RunDirError, read_run_info, write_run_info
+from .rundir import WEIGHTS, RunDirError, RunInfo, read_run_info, write_run_info
 from . import selection
 from .trainer import TrainingDiverged
 
@@ -46,10 +46,11 @@ PLAN = "auto.json"
 RECORDS = ("metrics.jsonl", "curves.png", "confusion.png")
 
 
-def train_auto(job: Job, run_dir: Path, fit: Callable[..., Any], *, resume: bool, progress: bool) -> dict[str, Any]:
+def train_auto(job: Job, run_dir: Path, fit: Callable[..., Any], info: RunInfo, *, resume: bool) -> dict[str, Any]:
     """Run ``job`` (an auto recipe) into ``run_dir``; ``fit(job, run_dir, resume)`` trains one candidate.
 
-    Returns the summary (also written to summary.json)."""
+    ``info`` (the auto run's run.json) is written when the folder is claimed, so an interrupted run is
+    a run dir that `hub train --resume` recognises. Returns the summary (also written to summary.json)."""
     started = time.perf_counter()
     recipe = job.recipe
     options = dict(recipe.adapt.method)
@@ -60,7 +61,7 @@ def train_auto(job: Job, run_dir: Path, fit: Callable[..., Any], *, resume: bool
                        "budget is at most the run's (leave it out to train each for the whole run)")
     names = candidate_names(job, options)
     check_target(job)
-    _claim(run_dir, resume, {"candidates": names, "epochs": budget, "criterion": options["criterion"]})
+    _claim(run_dir, resume, {"candidates": names, "epochs": budget, "criterion": options["criterion"]}, info)
     explicit = "candidates" in options
     records = [_candidate(job, name, budget, run_dir / "candidates" / _slug(name), fit, resume, explicit)
                for name in names]
@@ -108,8 +109,8 @@ def _slug(name: str) -> str:
     return name.replace(":", "-")
 
 
-def _claim(run_dir: Path, resume: bool, plan: dict[str, Any]) -> None:
-    """auto.json first: it claims the folder, and a resume must find the same plan."""
+def _claim(run_dir: Path, resume: bool, plan: dict[str, Any], info: RunInfo) -> None:
+    """run.json and auto.json first: they claim the folder, and a resume must find the same plan."""
     path = run_dir / PLAN
     if resume:
         if not path.is_file():
@@ -126,6 +127,7 @@ def _claim(run_dir: Path, resume: bool, plan: dict[str, Any]) -> None:
     check_output_dir(run_dir, "run directory")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, plan)
+    write_run_info(run_dir, info)
 
 
 def _candidate(job: Job, name: str, epochs: int, folder: Path, fit: Callable[..., Any], resume: bool,

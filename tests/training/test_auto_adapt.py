@@ -130,7 +130,11 @@ def test_an_interrupted_auto_run_resumes_without_retraining_finished_candidates(
     assert not (tmp_path / "run" / "summary.json").exists()
     with pytest.raises(HubError, match="already holds a run"):
         train(recipe, tmp_path / "run", tiny_hub.registry, progress=False)
-    result = train(recipe, tmp_path / "run", tiny_hub.registry, progress=False, resume=True)
+    with pytest.raises(HubError, match="did not finish"):  # an interrupted auto run is a run dir, unfinished
+        load_run(tmp_path / "run", tiny_hub.registry)
+    import hub
+
+    result = hub.train(out=tmp_path / "run", resume=True, progress=False)  # as `hub train --resume RUN` does
     assert (tmp_path / "run" / "candidates" / "none" / "summary.json").stat().st_mtime_ns == first
     assert len(result.summary["adaptation"]["auto"]["candidates"]) == 2
 
