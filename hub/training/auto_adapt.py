@@ -196,7 +196,10 @@ def _judge(job: Job, folder: Path, data: dict[str, Any]) -> dict[str, Any]:
     from .data import InputEncoder
     from .rundir import load_run
 
+    from .distributed import select_device
+
     info, comps, model = load_run(folder, job.registry, job=job)
+    model = model.to(select_device(job.recipe.train.device))  # the run's device: the GPU when it trained there
     encoder = InputEncoder(info.input, job.tokenizer)
     t_features, t_logits = _outputs(model, data["target"], encoder)
     s_features, s_logits = _outputs(model, data["source"], encoder)
