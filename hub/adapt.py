@@ -79,7 +79,7 @@ class AdaptBatch:
     source: torch.Tensor  # (batch, feature_dim) source features
     target: torch.Tensor  # (batch, feature_dim) target features
     source_logits: torch.Tensor  # (batch, classes)
-    target_logits: torch.Tensor
+    target_logits: torch.Tensor | None  # None for a method that only overrides ``loss`` (the head never ran on it)
     labels: torch.Tensor  # source labels
     progress: float  # training progress in [0, 1], for schedules
     target_strong_logits: torch.Tensor | None = None

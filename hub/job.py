@@ -91,7 +91,7 @@ class Job:
         recipe, registry, comps = self.recipe, self.registry, self.components
         used = [comps.backbone, comps.head, comps.task, comps.dataset]
         if recipe.adapt is not None:
-            from .adapt_auto import NONE, is_auto
+            from .adapt_recipe import NONE, is_auto
 
             method = recipe.adapt.method
             names = method.get("candidates") or [c.qualified_name for c in registry.all("adaptation")] \

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HubError, ZooError
-from .recipes import SECTIONS, parse_ensemble_section, AdaptConfig, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
+from .recipes import SECTIONS, parse_ensemble_section, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
+from .adapt_recipe import parse_adapt, resolve_adapt
+from .component_refs import component_ref, lookup
 from .registry import Registry
 from .tomllines import locate, show_keypath  # noqa: F401 - locate stays importable from hub.zoo
 
@@ -194,7 +196,7 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
     tags = raw.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise FieldError(("tags",), "must be a list of strings")
-    backbone = _component_ref(raw["backbone"], ("backbone",))
+    backbone = component_ref(raw["backbone"], ("backbone",))
     pretrained = backbone.options.get("pretrained", True)
     if not isinstance(pretrained, bool):
         raise FieldError(("backbone", "pretrained"), f"must be true/false, got {pretrained!r}")
@@ -215,7 +217,7 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
     reserved = ("pretrained", "weights") + INPUT_KEYS
     backbone = ComponentRef(backbone.name, {k: v for k, v in backbone.options.items() if k not in reserved})
     sections = {key: build_section(cls, raw.get(key, {}), (key,)) for key, cls in SECTIONS.items()}
-    sections["adapt"] = _parse_adapt(raw["adapt"]) if "adapt" in raw else None
+    sections["adapt"] = parse_adapt(raw["adapt"]) if "adapt" in raw else None
     pretrain = None
     if "pretrain" in raw:
         from .pretrain.config import PretrainConfig
@@ -225,9 +227,9 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
         name=name,
         description=description,
         backbone=backbone,
-        dataset=_component_ref(raw["dataset"], ("dataset",)),
-        task=_component_ref(raw["task"], ("task",)) if "task" in raw else None,
-        head=_component_ref(raw["head"], ("head",)) if "head" in raw else None,
+        dataset=component_ref(raw["dataset"], ("dataset",)),
+        task=component_ref(raw["task"], ("task",)) if "task" in raw else None,
+        head=component_ref(raw["head"], ("head",)) if "head" in raw else None,
         pretrained=pretrained,
         input_size=input_size,
         tags=tuple(tags),
@@ -239,20 +241,10 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
     )
 
 
-def _component_ref(value: Any, path: tuple[str, ...]) -> ComponentRef:
-    if isinstance(value, str) and value:
-        return ComponentRef(value)
-    if isinstance(value, dict):
-        if not isinstance(value.get("name"), str) or not value["name"]:
-            raise FieldError(path, "a component table needs name = \"...\"")
-        return ComponentRef(value["name"], {k: v for k, v in value.items() if k != "name"})
-    raise FieldError(path, f"must be a component name or a table with name = \"...\", got {value!r}")
-
-
 def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
     """Check an entry's components against the registry and build the recipe."""
-    backbone = _lookup(registry, "backbone", entry.backbone, ("backbone",))
-    dataset = _dataset_lookup(registry, entry.dataset, backbone.spec.modality)
+    backbone = lookup(registry, "backbone", entry.backbone, ("backbone",))
+    dataset = _datasetlookup(registry, entry.dataset, backbone.spec.modality)
     if entry.task is None:  # the dataset's own task: a name no plugin provides is the dataset plugin's mistake
         try:
             registry.get("task", dataset.spec.task)
@@ -261,9 +253,9 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
                                            f"which is not installed ({exc}); fix task in the plugin's DatasetSpec, "
                                            "or name a task in the recipe") from None
     task_ref = entry.task or ComponentRef(dataset.spec.task)
-    task = _lookup(registry, "task", task_ref, ("task",))
+    task = lookup(registry, "task", task_ref, ("task",))
     head_ref = entry.head or ComponentRef(task.spec.default_head)
-    head = _lookup(registry, "head", head_ref, ("head",))
+    head = lookup(registry, "head", head_ref, ("head",))
     modality = backbone.spec.modality
     if dataset.spec.modality != modality:
         raise FieldError(
@@ -285,7 +277,7 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
     sections = dict(entry.sections)
     sections["train"] = _resolve_augment(sections["train"], registry, modality)
     if sections.get("adapt") is not None:
-        sections["adapt"] = _resolve_adapt(sections["adapt"], registry, dataset, modality)
+        sections["adapt"] = resolve_adapt(sections["adapt"], registry, dataset, modality)
     return Recipe(
         name=entry.name,
         description=entry.description,
@@ -306,77 +298,20 @@ def _resolve_augment(train: Any, registry: Registry, modality: str) -> Any:
     """``train.augment`` names an augmentation component (or "none"); normalise it to a qualified table."""
     if train.augment == "none":
         return train
-    ref = _component_ref(train.augment, ("train", "augment"))
-    component = _lookup(registry, "augmentation", ref, ("train", "augment"))
+    ref = component_ref(train.augment, ("train", "augment"))
+    component = lookup(registry, "augmentation", ref, ("train", "augment"))
     if component.spec.modality != modality:
         raise FieldError(("train", "augment"), f"augmentation {ref.name!r} is for {component.spec.modality} data, "
                                                f"the backbone reads {modality}")
     return dataclasses.replace(train, augment={"name": component.qualified_name, **ref.options})
 
 
-def _parse_adapt(raw: Any) -> AdaptConfig:
-    adapt = build_section(AdaptConfig, raw, ("adapt",))
-    for key in ("method", "target"):
-        if not getattr(adapt, key):
-            raise FieldError(("adapt",), f"an adapt section needs {key} = \"...\" "
-                                         "(e.g. method = \"dann\", target = \"digits\")")
-        _component_ref(getattr(adapt, key), ("adapt", key))
-    return adapt
-
-
-def _resolve_adapt(adapt: AdaptConfig, registry: Registry, source: Any, modality: str) -> AdaptConfig:
-    """Qualify the method (or auto's candidates), target and strong-view names; the target must hold
-    the source's kind of data."""
-    from .adapt_auto import AUTO, check_auto
-
-    ref = _component_ref(adapt.method, ("adapt", "method"))
-
-    def method_name(name: str, path: tuple[str, ...], options: Any = None) -> str:
-        method = _lookup(registry, "adaptation", ComponentRef(name, options or {}), path)
-        if modality not in method.spec.modalities:
-            raise FieldError(path, f"adaptation {name!r} does not support {modality} backbones")
-        return method.qualified_name
-
-    if ref.name == AUTO:
-        method_table = check_auto(dict(ref.options), method_name)
-    else:
-        method_table = {"name": method_name(ref.name, ("adapt", "method"), ref.options), **ref.options}
-    target_ref = _component_ref(adapt.target, ("adapt", "target"))
-    target = _lookup(registry, "dataset", target_ref, ("adapt", "target"))
-    if target.spec.modality != modality or target.spec.task != source.spec.task:
-        raise FieldError(("adapt", "target"), f"target dataset {target_ref.name!r} holds {target.spec.modality} data "
-                                              f"for {target.spec.task!r}; the source {source.name!r} holds "
-                                              f"{source.spec.modality} data for {source.spec.task!r}")
-    strong = _component_ref(adapt.strong_augment, ("adapt", "strong_augment"))
-    strong_table: Any = adapt.strong_augment
-    if strong.name != "none" and (modality == "image" or strong.name != "strong"):  # the default names a vision component; text never uses it
-        component = _lookup(registry, "augmentation", strong, ("adapt", "strong_augment"))
-        strong_table = {"name": component.qualified_name, **strong.options}
-    return dataclasses.replace(adapt, method=method_table, target={"name": target.qualified_name, **target_ref.options},
-                               strong_augment=strong_table)
-
-
-def _lookup(registry: Registry, kind: str, ref: ComponentRef, path: tuple[str, ...]) -> Any:
-    try:
-        component = registry.get(kind, ref.name)
-    except HubError as exc:
-        raise FieldError(path, str(exc)) from None
-    allowed = component.spec.options
-    for key, value in ref.options.items():
-        if key not in allowed:
-            raise FieldError(path + (key,), f"{kind} {ref.name!r} has no option {key!r}: " + unknown_key_message(key, allowed).split("; ", 1)[1])
-        default = allowed[key]
-        if default is not None and not _same_kind(default, value):
-            raise FieldError(path + (key,), f"must be {type(default).__name__} like the default {default!r}, got {value!r}")
-    return component
-
-
-def _dataset_lookup(registry: Registry, ref: ComponentRef, modality: str) -> Any:
+def _datasetlookup(registry: Registry, ref: ComponentRef, modality: str) -> Any:
     """A registered dataset, or a source reference (``hf:NS/NAME[@REV]``, ``parquet:PATH``: hub/data_sources)."""
     from .data_sources import refs
 
     if not refs.is_source(ref.name):
-        return _lookup(registry, "dataset", ref, ("dataset",))
+        return lookup(registry, "dataset", ref, ("dataset",))
     try:
         refs.parse(ref.name)
     except HubError as exc:
@@ -384,16 +319,6 @@ def _dataset_lookup(registry: Registry, ref: ComponentRef, modality: str) -> Any
     for key, problem in refs.check_options(ref.name, ref.options)[:1]:
         raise FieldError(("dataset", key), problem)
     return refs.component(ref.name, modality)
-
-
-def _same_kind(default: Any, value: Any) -> bool:
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float))
-    if isinstance(default, (list, tuple)):
-        return isinstance(value, (list, tuple))
-    return isinstance(value, type(default))
 
 
 def recipe_from_table(name: str, raw: Mapping[str, Any], registry: Registry, source: str) -> Recipe:

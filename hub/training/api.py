@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..adapt_auto import is_auto
+from ..adapt_recipe import is_auto
 from ..data import Dataset
 from ..errors import DataError, HubError
 from ..fsutil import atomic_write_json, check_output_dir

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..adapt_auto import AUTO, NONE
+from ..adapt_recipe import AUTO, NONE
 from ..data import Split
 from ..errors import DataError, HubError
 from ..fsutil import atomic_write_json, check_output_dir

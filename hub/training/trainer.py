@@ -296,7 +296,7 @@ class Trainer:
         FixMatch's reference code), so batch-norm layers normalise with statistics of the mix; the head
         runs on each view apart, so a head's own normalisation sees one domain at a time.
         """
-        from ..adapt import AdaptBatch
+        from ..adapt import AdaptationMethod, AdaptBatch
 
         method = self.adaptation.method
         views = [inputs, target]
@@ -307,10 +307,13 @@ class Trainer:
             features = list(merged.split([len(view[0]) for view in views]))
         else:
             features = [self.model.backbone(*view) for view in views]
-        logits = [self.model.head(f) for f in features]
+        # the head sees the target only for methods that read its logits: a feature-only method's run (and a
+        # dropout or batch-norm head's RNG and statistics) stays what it was before batch_loss existed
+        reads_logits = type(method).batch_loss is not AdaptationMethod.batch_loss
+        logits = [self.model.head(f) for f in (features if reads_logits else features[:1])]
         loss = self.task.loss(logits[0].float(), labels)
         batch = AdaptBatch(source=features[0].float(), target=features[1].float(), source_logits=logits[0].float(),
-                           target_logits=logits[1].float(), labels=labels,
+                           target_logits=logits[1].float() if reads_logits else None, labels=labels,
                            progress=min(1.0, self.state.step / max(self.total_steps, 1)),
                            target_strong_logits=logits[2].float() if len(logits) > 2 else None)
         extra = method.batch_loss(batch)
