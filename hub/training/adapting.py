@@ -40,15 +40,13 @@ class Adaptation:
         return self.component.qualified_name
 
 
-def prepare(recipe: Recipe, registry: Registry, source: Dataset, target: Dataset | None, backbone: torch.nn.Module,
-            feature_dim: int, frozen_backbone: bool, contract: Any = None) -> Adaptation | None:
-    """Check and build the adaptation of ``recipe`` (None when the recipe has none); ``target`` is the
-    job's loaded target dataset."""
-    if recipe.adapt is None:
-        return None
-    options = dict(recipe.adapt.method)
-    component = registry.get("adaptation", options.pop("name"))
-    spec = component.spec
+class MethodUnfit(HubError):
+    """This method cannot act with this recipe (frozen backbone, no batch norm, no strong view); another can.
+    ``adapt.method = "auto"`` skips such a candidate from its default list instead of failing the run."""
+
+
+def check_target(recipe: Recipe, source: Dataset, target: Dataset) -> Split:
+    """What every method needs from the target, whichever is chosen; returns the pool to adapt on."""
     if tuple(target.label_names) != tuple(source.label_names):
         raise DataError(f"target dataset {target.name!r} has labels {list(target.label_names)} but the source "
                         f"{source.name!r} has {list(source.label_names)}; adaptation needs the same label set "
@@ -61,16 +59,38 @@ def prepare(recipe: Recipe, registry: Registry, source: Dataset, target: Dataset
     if test is None or len(test) == 0 or test.labels is None:
         raise DataError(f"target dataset {target.name!r} has no labelled 'test' split, which the run needs to "
                         "report target accuracy (its labels are never used for training)")
-    if spec.needs_trainable_backbone and frozen_backbone:
-        raise HubError(f"adaptation {spec.name!r} acts through the backbone's gradients, but strategy "
-                       "'feature-extraction' freezes the backbone; use fine-tune, partial or gradual-unfreeze "
-                       "(adabn and instance-weighting also work on a frozen backbone)")
-    if spec.needs_norm_layers and not norm_layers(backbone):
-        raise HubError(f"adaptation {spec.name!r} re-estimates batch-norm statistics, but backbone "
-                       f"{recipe.backbone.name!r} has no batch-norm layers; choose another method")
     if recipe.train.mixup > 0:
         raise HubError("adaptation and mixup do not combine (mixup mixes source labels the target lacks); "
                        "set train.mixup = 0")
+    return pool
+
+
+def check_fit(recipe: Recipe, spec: Any, frozen_backbone: bool, backbone: torch.nn.Module | None = None) -> None:
+    """Raise :class:`MethodUnfit` when ``spec``'s method cannot act here (``backbone`` None: not built yet,
+    so the batch-norm check waits)."""
+    if spec.needs_trainable_backbone and frozen_backbone:
+        raise MethodUnfit(f"adaptation {spec.name!r} acts through the backbone's gradients, but strategy "
+                          "'feature-extraction' freezes the backbone; use fine-tune, partial or gradual-unfreeze "
+                          "(adabn and instance-weighting also work on a frozen backbone)")
+    if backbone is not None and spec.needs_norm_layers and not norm_layers(backbone):
+        raise MethodUnfit(f"adaptation {spec.name!r} re-estimates batch-norm statistics, but backbone "
+                          f"{recipe.backbone.name!r} has no batch-norm layers; choose another method")
+    if getattr(resolve(spec.factory), "wants_strong_view", False) and recipe.adapt.strong_augment in ("none", ""):
+        raise MethodUnfit(f"adaptation {spec.name!r} trains on a strongly augmented target view, but "
+                          "adapt.strong_augment is \"none\"; name an augmentation (e.g. \"strong\")")
+
+
+def prepare(recipe: Recipe, registry: Registry, source: Dataset, target: Dataset | None, backbone: torch.nn.Module,
+            feature_dim: int, frozen_backbone: bool, contract: Any) -> Adaptation | None:
+    """Check and build the adaptation of ``recipe`` (None when the recipe has none); ``target`` is the
+    job's loaded target dataset."""
+    if recipe.adapt is None:
+        return None
+    options = dict(recipe.adapt.method)
+    component = registry.get("adaptation", options.pop("name"))
+    spec = component.spec
+    pool = check_target(recipe, source, target)
+    check_fit(recipe, spec, frozen_backbone, backbone)
     try:
         method = resolve(spec.factory)(feature_dim=feature_dim, num_classes=source.num_classes, **options)
     except HubError:
@@ -80,12 +100,10 @@ def prepare(recipe: Recipe, registry: Registry, source: Dataset, target: Dataset
     if not isinstance(method, AdaptationMethod):
         raise HubError(f"adaptation {component.qualified_name!r}: its factory returned {type(method).__name__}, "
                        "not a hub.adapt.AdaptationMethod; fix the plugin")
-    strong = None
-    if method.wants_strong_view:
-        strong = build_augmentation(recipe.adapt.strong_augment, registry, contract)
-        if strong is None:
-            raise HubError(f"adaptation {spec.name!r} trains on a strongly augmented target view, but "
-                           "adapt.strong_augment is \"none\"; name an augmentation (e.g. \"strong\")")
+    strong = build_augmentation(recipe.adapt.strong_augment, registry, contract) if method.wants_strong_view else None
+    if method.wants_strong_view and strong is None:
+        raise MethodUnfit(f"adaptation {spec.name!r} trains on a strongly augmented target view, but "
+                          "adapt.strong_augment is \"none\"; name an augmentation (e.g. \"strong\")")
     unlabelled = Split(pool.inputs, np.zeros(len(pool), dtype=np.int64))
     return Adaptation(component, method, target, unlabelled, recipe.adapt.weight, strong)
 

@@ -9,6 +9,7 @@ recipe the run started with.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,7 +135,9 @@ def _train_auto(job: Job, run_dir: Path, dist: distributed.Dist, resume: bool, p
     if dist.enabled:
         raise HubError("adapt.method = auto does not run distributed yet; train it on one device")
 
-    def fit(candidate: Job, folder: Path, again: bool) -> None:
+    def fit(candidate: Job, folder: Path, again: bool, label: str) -> None:
+        if progress:  # the epoch lines that follow belong to this candidate
+            print(f"auto: {label}", file=sys.stderr, flush=True)
         train(candidate.recipe, folder, job.registry, resume=again, progress=progress, on_epoch=on_epoch, job=candidate)
 
     info = _run_info(job, input_contract(job.components.backbone_spec, job.recipe))

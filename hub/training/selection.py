@@ -12,7 +12,8 @@ one fixed in the recipe:
   build a nearest-class-centroid classifier from those labels in the model's
   feature space, and score it on the *labelled source* validation data.
   Consistent mistakes (two classes swapped on the target) and collapse score
-  low, because the source labels disagree; the default.
+  low, because the source labels disagree; the default. (DEV reads source
+  labels too, but only through the loss, never checking the target's labelling.)
 - **im — information maximisation**: ``H(mean p) - mean H(p)`` on the target,
   normalised by ``log K``: confident *and* class-balanced. Cheap, but it is
   SHOT's training objective, so it favours SHOT-like methods whether right or not.
@@ -37,7 +38,9 @@ import torch.nn.functional as F
 HIGHER_IS_BETTER = {"rv": True, "im": True, "snd": True, "dev": False}
 
 
-def information_maximisation(probs: torch.Tensor) -> float:
+def im_score(probs: torch.Tensor) -> float:
+    """Confident and class-balanced, in [-1, 1] (the *negative* of SHOT's loss, scaled by ``log K`` so
+    scores compare across label sets)."""
     p = probs.clamp_min(1e-8)
     conditional = -(p * p.log()).sum(1).mean()
     marginal = p.mean(0)
@@ -45,7 +48,11 @@ def information_maximisation(probs: torch.Tensor) -> float:
     return float((diverse - conditional) / math.log(probs.shape[1]))
 
 
-def soft_neighbourhood_density(probs: torch.Tensor, temperature: float = 0.05) -> float:
+def soft_neighbourhood_density(probs: torch.Tensor, temperature: float = 0.05, limit: int = 2000) -> float:
+    """In [0, 1]: 1 when every example's neighbours are all alike (scaled by ``log(n - 1)``). Past ``limit``
+    examples a fixed-seed subsample is scored: the similarity matrix is n x n."""
+    if len(probs) > limit:
+        probs = probs[torch.randperm(len(probs), generator=torch.Generator().manual_seed(0))[:limit]]
     n = len(probs)
     x = F.normalize(probs.float(), dim=1)
     similarity = x @ x.T
@@ -103,7 +110,7 @@ def scores(target_features: torch.Tensor, target_logits: torch.Tensor, source_fe
     k = probs.shape[1]
     out: dict[str, float | None] = {
         "rv": reverse_validation(target_features, probs.argmax(1), source_features, source_labels, k),
-        "im": information_maximisation(probs),
+        "im": im_score(probs),
         "snd": soft_neighbourhood_density(probs) if len(probs) > 2 else None,
     }
     losses = F.cross_entropy(source_logits.float(), source_labels.long(), reduction="none").numpy()

@@ -48,14 +48,14 @@ def test_reverse_validation_catches_consistently_swapped_target_labels():
     assert right == 1.0 and swapped == 0.0 and collapsed == pytest.approx(1 / 3)
     # ... which information maximisation cannot see: the swapped predictions are just as confident
     sharp = torch.nn.functional.one_hot(labels, 3).float() * 10
-    assert selection.information_maximisation(sharp.softmax(1)) == pytest.approx(
-        selection.information_maximisation(sharp[:, [2, 0, 1]].softmax(1)))
+    assert selection.im_score(sharp.softmax(1)) == pytest.approx(
+        selection.im_score(sharp[:, [2, 0, 1]].softmax(1)))
 
 
 def test_im_snd_and_dev_order_what_they_claim_to():
     sharp = torch.eye(4).repeat(10, 1) * 10
-    assert selection.information_maximisation(sharp.softmax(1)) > 0.95
-    assert selection.information_maximisation(torch.full((40, 4), 0.25)) == pytest.approx(0.0, abs=1e-6)
+    assert selection.im_score(sharp.softmax(1)) > 0.95
+    assert selection.im_score(torch.full((40, 4), 0.25)) == pytest.approx(0.0, abs=1e-6)
     # SND: tight clusters are dense, and a collapsed model densest of all (the failure mode the docs name)
     clusters = selection.soft_neighbourhood_density(sharp.softmax(1))
     assert clusters == pytest.approx(np.log(9) / np.log(39), abs=0.01)
@@ -105,6 +105,21 @@ def test_auto_with_one_candidate_is_that_method(tiny_hub, tmp_path):
     assert alone.summary["target"]["test"]["accuracy"] == pytest.approx(plain.summary["target"]["test"]["accuracy"])
 
 
+def target_accuracy(folder, hub):
+    """What the shipped weights score on the target's test split, measured here from the files."""
+    from hub.training.data import InputEncoder, batch_plan, iterate
+    from hub_vision.data.embedded import mnist5k
+
+    info, _, model = load_run(folder, hub.registry)
+    test = mnist5k().split("test")
+    right = 0
+    with torch.no_grad():
+        plan = batch_plan(len(test), 256, shuffle=False, seed=0, epoch=0)
+        for inputs, labels in iterate(test, InputEncoder(info.input), plan, torch.device("cpu")):
+            right += int((model(*inputs).argmax(1) == labels).sum())
+    return right / len(test)
+
+
 def test_a_short_budget_judges_then_trains_the_chosen_method_for_the_whole_run(tiny_hub, tmp_path):
     result = train(adapted(tiny_hub, {"name": "auto", "candidates": ["none", "coral"], "epochs": 1}, epochs=2),
                    tmp_path / "run", tiny_hub.registry, progress=False)
@@ -113,6 +128,30 @@ def test_a_short_budget_judges_then_trains_the_chosen_method_for_the_whole_run(t
     assert json.loads((tmp_path / "run" / "candidates" / "none" / "summary.json").read_text())["epochs"] == 1
     assert result.summary["epochs"] == 2
     assert same(weights(tmp_path / "run"), weights(tmp_path / "run" / record["retrained"]))
+    # the reported target accuracy is the shipped model's (whichever won, "none" included), not the short run's
+    assert result.summary["target"]["test"]["accuracy"] == pytest.approx(target_accuracy(tmp_path / "run", tiny_hub))
+
+
+def test_default_candidates_that_cannot_act_are_skipped_and_a_retrained_none_reports_its_own_accuracy(
+        tiny_hub, tmp_path):
+    # feature-extraction freezes the backbone: every gradient method is skipped, so "none" wins and is retrained
+    options = {"name": "auto", "exclude": ["adabn", "instance-weighting"], "epochs": 1}
+    result = train(adapted(tiny_hub, options, strategy="feature-extraction", epochs=2, lr=0.05), tmp_path / "run",
+                   tiny_hub.registry, progress=False)
+    record = result.summary["adaptation"]["auto"]
+    skipped = [c for c in record["candidates"] if "error" in c]
+    assert record["chosen"] == "none" and len(skipped) == 7
+    assert all(c["error"].startswith("skipped:") and "freezes the backbone" in c["error"] for c in skipped)
+    assert "only none of 8 candidates trained" in record["fallback"] and record["retrained"] == "candidates/none-full"
+    assert result.summary["target"]["test"]["accuracy"] == pytest.approx(target_accuracy(tmp_path / "run", tiny_hub))
+
+
+def test_one_candidate_with_a_budget_is_that_method_trained_once(tiny_hub, tmp_path):
+    result = train(adapted(tiny_hub, {"name": "auto", "candidates": ["none"], "epochs": 1}, epochs=2),
+                   tmp_path / "run", tiny_hub.registry, progress=False)
+    assert result.summary["epochs"] == 2 and "retrained" not in result.summary["adaptation"]["auto"]
+    assert sorted(p.name for p in (tmp_path / "run" / "candidates").iterdir()) == ["none"]
+    assert result.summary["target"]["test"]["accuracy"] == pytest.approx(target_accuracy(tmp_path / "run", tiny_hub))
 
 
 def test_an_interrupted_auto_run_resumes_without_retraining_finished_candidates(tiny_hub, tmp_path):
@@ -132,6 +171,9 @@ def test_an_interrupted_auto_run_resumes_without_retraining_finished_candidates(
         train(recipe, tmp_path / "run", tiny_hub.registry, progress=False)
     with pytest.raises(HubError, match="did not finish"):  # an interrupted auto run is a run dir, unfinished
         load_run(tmp_path / "run", tiny_hub.registry)
+    changed = adapted(tiny_hub, {"name": "auto", "candidates": ["none", "coral"]}, epochs=1, lr=0.1)
+    with pytest.raises(HubError, match="different recipe.*train"):  # finished candidates must not mix recipes
+        train(changed, tmp_path / "run", tiny_hub.registry, progress=False, resume=True)
     import hub
 
     result = hub.train(out=tmp_path / "run", resume=True, progress=False)  # as `hub train --resume RUN` does
@@ -148,6 +190,7 @@ def test_an_interrupted_auto_run_resumes_without_retraining_finished_candidates(
     ({"candidates": ["coral"], "exclude": ["coral"]}, "excludes every candidate"),
     ({"candidates": ["auto"]}, "cannot be its own candidate"),
     ({"budget": 3}, "auto has no option 'budget'"),
+    ({"candidates": []}, "empty list; leave candidates out"),
 ])
 def test_bad_auto_options_name_the_key(tiny_hub, options, message):
     with pytest.raises(ZooError, match=message):
@@ -160,8 +203,16 @@ def test_a_budget_over_the_run_and_an_explicit_candidate_that_cannot_run_fail_be
               progress=False)
     assert not (tmp_path / "a").exists()
     with pytest.raises(HubError, match="candidate 'common:dann' cannot run.*freezes the backbone"):
-        train(adapted(tiny_hub, {"name": "auto", "candidates": ["dann"]}, strategy="feature-extraction", epochs=1),
-              tmp_path / "b", tiny_hub.registry, progress=False)
+        train(adapted(tiny_hub, {"name": "auto", "candidates": ["none", "dann"]}, strategy="feature-extraction",
+                      epochs=1), tmp_path / "b", tiny_hub.registry, progress=False)
+    assert not (tmp_path / "b").exists()  # refused before the folder was claimed or "none" trained
+
+
+def test_a_problem_every_candidate_shares_is_one_error_not_a_silent_source_only_run(tiny_hub, tmp_path):
+    with pytest.raises(HubError, match="same label set"):
+        train(adapted(tiny_hub, "auto", target="one-class", epochs=1), tmp_path / "run", tiny_hub.registry,
+              progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 SMALL_TARGETS = '''

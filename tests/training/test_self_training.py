@@ -163,3 +163,32 @@ def test_hub_list_adaptations_shows_the_self_training_methods(tiny_hub, capsys):
     assert main(["list", "adaptations"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
     assert {"pseudo-label", "mcc", "fixmatch", "shot", "dann", "coral"} <= set(names)
+
+
+def test_the_strong_view_starts_from_the_unaugmented_target_batch(tiny_hub, tmp_path, monkeypatch):
+    """Weak and strong views are two augmentations of the same raw batch, never strong-on-top-of-weak."""
+    import hub.training.adapting as adapting_module
+    import hub.training.api as api_module
+
+    weak_inputs, strong_inputs = [], []
+
+    def spy(calls, shift):
+        def apply(inputs):
+            calls.append(inputs[0].clone())
+            return (inputs[0] + shift, *inputs[1:])
+        return apply
+
+    real = adapting_module.build_augmentation
+    monkeypatch.setattr(api_module, "build_augmentation",
+                        lambda ref, registry, contract: spy(weak_inputs, 1.0) if ref != "none" else None)
+    monkeypatch.setattr(adapting_module, "build_augmentation",
+                        lambda ref, registry, contract: spy(strong_inputs, 2.0) if real(ref, registry, contract) else None)
+    recipe = adapted(tiny_hub, "fixmatch", epochs=1)
+    import dataclasses
+
+    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, augment={"name": "vision:custom"}))
+    train(recipe, tmp_path / "run", tiny_hub.registry, progress=False)
+    # the trainer augments source then target with the weak augmentation; the strong one gets the raw target
+    assert strong_inputs and len(weak_inputs) == 2 * len(strong_inputs)
+    for step, strong in enumerate(strong_inputs):
+        assert torch.equal(strong, weak_inputs[2 * step + 1])

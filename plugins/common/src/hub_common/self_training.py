@@ -78,9 +78,11 @@ def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
     """Minimum class confusion (Jin et al. 2020, eq. 1-6).
 
     Temperature-scaled probabilities ``P`` (batch, classes); examples weighted by certainty
-    ``1 + exp(-entropy)`` (normalised to sum to the batch size); class confusion ``C = P^T W P``,
-    each column normalised to sum 1; the loss is the off-diagonal mass over the number of classes.
-    Zero when every example is one-hot on its own class; high when the batch hedges between classes.
+    ``1 + exp(-entropy)`` (normalised to sum to the batch size; not detached, as in TLlib's
+    implementation — the reference code detaches them); class confusion ``C = P^T W P``, each row
+    normalised to sum 1 (the paper normalises columns: C is symmetric, so the loss is the same); the
+    loss is the off-diagonal mass over the number of classes. Zero when every example is one-hot on
+    its own class; high when the batch hedges between classes.
     """
     n, k = logits.shape
     probs = (logits / temperature).softmax(1)
@@ -145,6 +147,9 @@ def centroid_labels(features: torch.Tensor, probs: torch.Tensor) -> torch.Tensor
     Centroids start as the prediction-weighted means of the (normalised) features, each example takes
     its nearest, the centroids are recomputed from those hard labels and the examples relabelled. The
     labels come from the feature clusters, so they can correct a classifier that is consistently wrong.
+    Unlike the paper, the clustering is per training batch (SHOT clusters the whole target set once per
+    epoch) and every class competes (SHOT keeps only classes the classifier predicts): it fits the
+    trainer's one step, at the cost of noisier centroids with few examples per class.
     """
     x = F.normalize(features, dim=1)
     centroids = F.normalize(probs.T @ x / probs.sum(0).clamp_min(1e-8).unsqueeze(1), dim=1)

@@ -162,7 +162,7 @@ class BatchAugment(nn.Module):
         # saturation and hue only exist for 3 channels; grey batches get brightness and contrast
         self.jitter_rgb = K.ColorJitter(jitter, jitter, jitter, jitter / 4, p=1.0) if jitter > 0 else None
         self.jitter_grey = K.ColorJitter(jitter, jitter, 0.0, 0.0, p=1.0) if jitter > 0 else None
-        # mid-grey in pixel space; on normalised values 0 is the mean colour, which is grey too
+        # mid-grey in pixel space; without mean/std the batch stays normalised and 0 is the mean colour
         self.erase = K.RandomErasing(scale=(0.02, 0.25), value=0.5 if self._normalised else 0.0, p=erase) \
             if erase > 0 else None
         self._crops: dict[tuple[int, int], nn.Module] = {}
