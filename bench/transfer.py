@@ -55,7 +55,7 @@ from typing import Any
 from hub.data import load_dataset
 from hub.plugins import get_hub
 from hub.training.api import train
-from hub.zoo import recipe_from_table
+from hub.zoo import apply_override, recipe_from_table
 
 SOURCE = "mnist-5k"
 SHIFTS = ("digits", "invert", "rotate", "noise")
@@ -111,7 +111,8 @@ def train_size(ref: dict[str, Any]) -> int:
     return len(load_dataset(get_hub().registry, options.pop("name"), options).split("train"))
 
 
-def da_recipes(shift: str, epochs: int, image_size: int) -> dict[str, dict[str, Any]]:
+def da_recipes(shift: str, epochs: int, image_size: int, overrides: tuple[str, ...] = (),
+               candidates: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """The two recipes of one shift: the auto run (every candidate inside) and the target-supervised ceiling.
 
     The ceiling's epochs are the source's times round(source train / target train), so it takes about as
@@ -120,8 +121,11 @@ def da_recipes(shift: str, epochs: int, image_size: int) -> dict[str, dict[str, 
     base = json.loads(json.dumps(DA_BASE))
     base["train"]["epochs"] = epochs
     base["backbone"]["image_size"] = image_size
+    for assignment in overrides:  # post-hoc variations (--set): applied to both runs, reported as such
+        apply_override(base, assignment)
     target = target_of(shift)
-    auto = {**base, "adapt": {"method": {"name": "auto"}, "target": target}}
+    method = {"name": "auto", **({"candidates": candidates} if candidates else {})}
+    auto = {**base, "adapt": {"method": method, "target": target}}
     ceiling = json.loads(json.dumps(base))
     ceiling["dataset"] = target
     ceiling["train"]["epochs"] = epochs * max(1, round(train_size({"name": SOURCE}) / train_size(target)))
@@ -141,11 +145,11 @@ def auto_record(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_da(shifts: list[str], seeds: list[int], epochs: int, image_size: int, parts: list[str],
-           work: Path) -> dict[str, Any]:
+           work: Path, overrides: tuple[str, ...] = (), candidates: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"table": "da", "seeds": seeds, "epochs": epochs, "image_size": image_size,
-                               "shifts": {}}
+                               "overrides": list(overrides), "candidates": candidates, "shifts": {}}
     for shift in shifts:
-        recipes = da_recipes(shift, epochs, image_size)
+        recipes = da_recipes(shift, epochs, image_size, overrides, candidates)
         entry: dict[str, Any] = {"target": target_of(shift), "ceiling_epochs": recipes["ceiling"]["train"]["epochs"],
                                  "auto": [], "ceiling": []}
         results["shifts"][shift] = entry
@@ -284,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", nargs="*", help="only rows whose name contains one of these "
                                                   "(da: 'auto' and/or 'ceiling', the two runs per shift and seed)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="da: a recipe override for both runs (a post-hoc variation: report it as one)")
+    parser.add_argument("--candidates", nargs="+", help="da: auto's candidates (default: every method and none)")
     parser.add_argument("--tables-from", type=Path, metavar="JSON",
                         help="da: print the tables of an earlier --json file instead of training")
     args = parser.parse_args(argv)
@@ -293,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parts = [p for p in ("auto", "ceiling") if not args.rows or any(r in p for r in args.rows)]
             with tempfile.TemporaryDirectory(prefix="hub-transfer-") as tmp:
-                results = run_da(args.shifts, args.seeds, args.epochs or 5, args.image_size or 16, parts, Path(tmp))
+                results = run_da(args.shifts, args.seeds, args.epochs or 5, args.image_size or 16, parts, Path(tmp),
+                                 tuple(args.overrides), args.candidates)
         for shift, entry in results["shifts"].items():
             print("\n".join(da_table(shift, entry, len(results["seeds"]))))
         print("\n".join(da_summary(results)))
