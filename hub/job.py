@@ -116,8 +116,14 @@ class Job:
 
         target = [self.target] if self.recipe.adapt is not None else []
         if not is_source(self.recipe.dataset.name):
-            return data_fingerprint(self.dataset, *target)
-        return digest(fingerprint(self.recipe.dataset.name), data_fingerprint(*target) if target else "")
+            data = data_fingerprint(self.dataset, *target)
+        else:
+            data = digest(fingerprint(self.recipe.dataset.name), data_fingerprint(*target) if target else "")
+        if self.recipe.distill is None:
+            return data
+        from .training.distill import teacher_identity
+
+        return digest(data, teacher_identity(self.recipe.distill.teacher))
 
 
 def plan(recipe: Recipe, registry: Registry) -> Job:

@@ -129,6 +129,20 @@ class AdaptConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from a teacher model (``[entries.X.distill]``)."""
+
+    teacher: str = opt("", help="the teacher: an export folder (`hub export`, ensembles too), a hub repo "
+                       "namespace/name[@revision], or a run folder; it must have the dataset's labels")
+    temperature: float = opt(2.0, kind=(int, float), min=0.05, max=100, help="softens both models' probabilities "
+                             "in the distillation term (Hinton et al. 2015); the term is scaled by T^2")
+    alpha: float = opt(0.5, kind=(int, float), min=0, max=1, help="weight of the distillation term; (1 - alpha) "
+                       "weighs the cross-entropy on the labels")
+    transfer: Any = opt("", kind=(str, dict), help="extra unlabelled data the teacher labels: a dataset name or "
+                        "table; its labels are never read")
+
+
+@dataclass(frozen=True)
 class ComponentRef:
     """A component chosen by name, with the options passed to its factory."""
 
@@ -154,6 +168,7 @@ class Recipe:
     export: ExportConfig = field(default_factory=ExportConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     adapt: AdaptConfig | None = None
+    distill: DistillConfig | None = None
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,10 +33,12 @@ from .errors import HubError, ZooError
 from .recipes import SECTIONS, parse_ensemble_section, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
 from .adapt_recipe import parse_adapt, resolve_adapt
 from .component_refs import component_ref, lookup
+from .distill_recipe import parse_distill, resolve_distill
 from .registry import Registry
 from .tomllines import locate, show_keypath  # noqa: F401 - locate stays importable from hub.zoo
 
 ENTRY_KEYS = ("description", "backbone", "head", "task", "dataset", "tags", "train", "export", "publish", "adapt",
+              "distill",
               "ensemble", "pretrain")
 TOP_KEYS = ("schema", "entries")
 SCHEMA_VERSION = 1
@@ -218,6 +220,7 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
     backbone = ComponentRef(backbone.name, {k: v for k, v in backbone.options.items() if k not in reserved})
     sections = {key: build_section(cls, raw.get(key, {}), (key,)) for key, cls in SECTIONS.items()}
     sections["adapt"] = parse_adapt(raw["adapt"]) if "adapt" in raw else None
+    sections["distill"] = parse_distill(raw["distill"]) if "distill" in raw else None
     pretrain = None
     if "pretrain" in raw:
         from .pretrain.config import PretrainConfig
@@ -278,6 +281,8 @@ def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
     sections["train"] = _resolve_augment(sections["train"], registry, modality)
     if sections.get("adapt") is not None:
         sections["adapt"] = resolve_adapt(sections["adapt"], registry, dataset, modality)
+    if sections.get("distill") is not None:
+        sections["distill"] = resolve_distill(sections["distill"], registry, modality)
     return Recipe(
         name=entry.name,
         description=entry.description,

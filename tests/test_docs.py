@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.recipes import AdaptConfig, EarlyStopping, ExportConfig, PublishConfig, TrainConfig
+from hub.recipes import AdaptConfig, DistillConfig, EarlyStopping, ExportConfig, PublishConfig, TrainConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-@pytest.mark.parametrize("section", [TrainConfig, EarlyStopping, ExportConfig, PublishConfig, AdaptConfig])
+@pytest.mark.parametrize("section", [TrainConfig, EarlyStopping, ExportConfig, PublishConfig, AdaptConfig,
+                                     DistillConfig])
 def test_every_recipe_key_is_documented(section):
     text = (DOCS / "zoo.md").read_text()
     missing = [f.name for f in dataclasses.fields(section) if f"| `{f.name}` |" not in text]

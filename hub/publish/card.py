@@ -79,6 +79,23 @@ def adaptation_lines(summary: dict[str, Any]) -> list[str]:
         + auto_lines(adapt.get("auto"))
 
 
+def distillation_lines(summary: dict[str, Any]) -> list[str]:
+    """Knowledge distillation: which teacher (and how good it is) the model learned from."""
+    distill = summary.get("distillation")
+    if not isinstance(distill, dict) or not isinstance(distill.get("teacher"), dict):
+        return []
+    teacher = distill["teacher"]
+    accuracy = teacher.get("test_accuracy")
+    scored = f", test accuracy {accuracy:.4f} on the same split" if isinstance(accuracy, float) else ""
+    transfer = distill.get("transfer_examples") or 0
+    extra = f", plus {transfer} unlabelled transfer examples it labelled" if transfer else ""
+    return ["## Distillation", "",
+            f"Distilled from the teacher `{_fmt(teacher.get('location'))}` ({_fmt(teacher.get('kind'))}, sha256 "
+            f"`{str(teacher.get('sha256'))[:16]}…`{scored}): trained on its softened predictions (temperature "
+            f"{_fmt(distill.get('temperature'))}, weight {_fmt(distill.get('alpha'))}) and the labels{extra}. The "
+            "exported model is the student alone.", ""]
+
+
 def _method(adapt: dict[str, Any]) -> str:
     auto = adapt.get("auto")
     if isinstance(auto, dict) and auto.get("chosen"):
@@ -337,6 +354,7 @@ def render(export_dir: Path, files: list[str], repo_id: str, revision: str = "ma
         body += [f"Fine-tuned with {adapted}; the adapters are merged into the weights, so the ONNX model is a "
                  "plain backbone + head.", ""]
     body += adaptation_lines(summary)
+    body += distillation_lines(summary)
     if variants:
         rows = [[v.get("name"), f"`{v.get('file')}`",
                  f"{v['size_bytes'] / 1e6:.1f}" if isinstance(v.get("size_bytes"), int) else "-",

@@ -31,7 +31,7 @@ from ..recipes import Recipe
 from ..registry import Registry
 from ..specs import TextInput
 from ..version import __version__
-from . import adapting, checkpoint, distributed, lora, loggers, plots
+from . import adapting, checkpoint, distill, distributed, lora, loggers, plots
 from .callbacks import BestWeights, Checkpointer, EarlyStopping, MetricsLog, OnEpoch
 from .data import InputEncoder, build_augmentation, compute_features, take
 from .optim import make_optimizer, make_scheduler, param_groups
@@ -151,6 +151,7 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
     spec = comps.backbone_spec
     data = job.dataset
     check_data(data, recipe)
+    distillation, data = distill.prepare(recipe, data, registry)  # the teacher's logits, before the dir is claimed
     group_names = [g.name for g in spec.layer_groups]
     check_strategy(recipe, group_names)
     lora.check_config(cfg)
@@ -167,15 +168,7 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
     if adapter is not None:
         info.backbone["lora"] = adapter.record
     strategy = make_strategy(cfg, list(groups))
-    task_options = dict(recipe.task.options)
-    train_labels = np.asarray(data.split("train").labels)
-    counts = np.bincount(train_labels, minlength=data.num_classes).astype(float)
-    if cfg.class_balance == "loss" and task_options.get("class_weights") is None:
-        task_options["class_weights"] = (counts.sum() / (data.num_classes * np.maximum(counts, 1))).tolist()
-    if cfg.label_smoothing and not task_options.get("label_smoothing"):
-        task_options["label_smoothing"] = cfg.label_smoothing
-    task = build_task(comps.task, task_options, data.num_classes)
-
+    task, train_labels, counts = _task(recipe, comps, data)
     tokenizer = job.tokenizer
     encoder = InputEncoder(contract, tokenizer)
     probe = take(data.split("train"), np.arange(min(2, len(data.split("train")))))
@@ -206,7 +199,7 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
     trainer = Trainer(model, task, cfg, strategy, groups, optimizer, scheduler, device, callbacks,
                       num_classes=data.num_classes,
                       distributed=dist.enabled, progress=progress and dist.writer,
-                      augment=augment, adaptation=adaptation)
+                      augment=augment, adaptation=adaptation, distillation=distillation)
     trainer.total_steps = cfg.epochs * feeds["train"].steps(0)
     if resume:
         _restore(trainer, run_dir, optimizer, scheduler)
@@ -222,9 +215,25 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
         extra["precise_bn"] = trainer.state.extra["precise_bn"]
     if adaptation is not None:
         extra.update(_finish_adaptation(trainer, adaptation, ctx, adapt_info, feeds, encoder))
+    if distillation is not None:
+        extra["distillation"] = {"teacher": distillation.teacher, "temperature": distillation.temperature,
+                                 "alpha": distillation.alpha, "transfer_examples": distillation.transfer_examples}
     summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache,
                       comps.task.spec.primary_metric, extra)
     return TrainResult(run_dir, summary)
+
+
+def _task(recipe: Recipe, comps: Any, data: Dataset) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The task with the recipe's class weights and label smoothing; the training labels and class counts
+    (distillation's transfer examples, label -100, counted in neither)."""
+    cfg, task_options = recipe.train, dict(recipe.task.options)
+    train_labels = np.asarray(data.split("train").labels)
+    counts = np.bincount(train_labels[train_labels >= 0], minlength=data.num_classes).astype(float)
+    if cfg.class_balance == "loss" and task_options.get("class_weights") is None:
+        task_options["class_weights"] = (counts.sum() / (data.num_classes * np.maximum(counts, 1))).tolist()
+    if cfg.label_smoothing and not task_options.get("label_smoothing"):
+        task_options["label_smoothing"] = cfg.label_smoothing
+    return build_task(comps.task, task_options, data.num_classes), train_labels, counts
 
 
 def _finish_adaptation(trainer: Trainer, adaptation: Any, ctx: Any, adapt_info: dict[str, Any],

@@ -27,7 +27,7 @@ from typing import Any
 from ..version import __version__
 from ..errors import HubError, RunDirError  # noqa: F401 (defined in hub.errors, importable here)
 from ..fsutil import atomic_write_json
-from ..recipes import AdaptConfig, ComponentRef, ExportConfig, FieldError, PublishConfig, Recipe, TrainConfig, build_section
+from ..recipes import AdaptConfig, ComponentRef, DistillConfig, ExportConfig, FieldError, PublishConfig, Recipe, TrainConfig, build_section
 from ..registry import Registry
 from ..specs import ImageInput, TextInput
 
@@ -73,6 +73,7 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
                 or not isinstance(data[k].get("options", {}), dict):
             raise TypeError(f"recipe.{k} must be an object with a string 'name' and an 'options' object")
     sections["adapt"] = build_section(AdaptConfig, data["adapt"], ("adapt",)) if data.get("adapt") else None
+    sections["distill"] = build_section(DistillConfig, data["distill"], ("distill",)) if data.get("distill") else None
     refs = {k: ComponentRef(data[k]["name"], data[k].get("options", {})) for k in ("backbone", "head", "task", "dataset")}
     return Recipe(
         name=data["name"], pretrained=data.get("pretrained", True), weights=data.get("weights", ""), input_size=data.get("input_size", {}),

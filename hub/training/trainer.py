@@ -100,7 +100,7 @@ class Trainer:
                  groups: dict[str, list[str]], optimizer: torch.optim.Optimizer, scheduler: Any,
                  device: torch.device, callbacks: Sequence[Callback] = (), distributed: bool = False,
                  progress: bool = True, augment: Any = None, num_classes: int | None = None,
-                 adaptation: Any = None) -> None:
+                 adaptation: Any = None, distillation: Any = None) -> None:
         self.model, self.task, self.cfg = model, task, cfg
         self.strategy, self.groups = strategy, groups
         self.optimizer, self.scheduler = optimizer, scheduler
@@ -117,6 +117,8 @@ class Trainer:
         self._ddp_key: tuple | None = None
         #: hub.training.adapting.Adaptation; its method's loss joins each step with a target batch
         self.adaptation = adaptation
+        #: hub.training.distill.Distillation; its teacher logits (training-split order) join each step's loss
+        self.distillation = distillation
         self.total_steps = 1
         self._correct = torch.zeros((), device=device, dtype=torch.long)
         self._hard = 0
@@ -232,8 +234,10 @@ class Trainer:
 
             batches = tqdm(batches, total=feed.steps(epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
                            leave=False, disable=None)
+        plan = feed.plan(epoch) if self.distillation is not None else None  # the batches' example indices
         for i, (inputs, labels) in enumerate(batches):
-            loss = self.step(module, inputs, labels, feed.cached, next(targets) if targets is not None else None)
+            soft = self.distillation.logits[plan[i]].to(self.device) if plan is not None else None
+            loss = self.step(module, inputs, labels, feed.cached, next(targets) if targets is not None else None, soft)
             total += loss.detach() * len(labels)
             count += len(labels)
             if self.progress and i % 10 == 0:  # a host sync every 10 steps, for the bar only
@@ -248,7 +252,7 @@ class Trainer:
         return mean
 
     def step(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, cached: bool,
-             target: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+             target: tuple[torch.Tensor, ...] | None = None, soft: torch.Tensor | None = None) -> torch.Tensor:
         targets: torch.Tensor = labels
         raw_target = target  # a strong view starts from the un-augmented target batch
         if self.augment is not None and not cached:
@@ -259,12 +263,12 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             if target is None:
                 logits = module(*inputs)
-                loss = self.task.loss(logits.float(), targets)
+                loss = self.task.loss(logits.float(), targets) if soft is None else self._distill_loss(logits, labels, soft)
             else:
                 logits, loss = self._adapted_loss(inputs, target, targets, raw_target)
         if targets is labels and logits.ndim == 2:  # running train accuracy, summed on the device (no sync)
             self._correct += (logits.detach().argmax(1) == labels).sum()
-            self._hard += len(labels)
+            self._hard += len(labels) if soft is None else int((labels >= 0).sum())  # transfer data has no label
         if self.l2sp is not None and not cached:
             loss = loss + self.l2sp(self.model)
         if not torch.isfinite(loss):
@@ -280,6 +284,12 @@ class Trainer:
         self.scheduler.step()
         self.state.step += 1
         return loss
+
+    def _distill_loss(self, logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+        from .distill import distill_loss
+
+        d = self.distillation
+        return distill_loss(logits.float(), soft.float(), labels, d.temperature, d.alpha, self.task.loss)
 
     def _head_lr(self) -> float:
         """The head's learning rate (the recipe's ``lr``): what the curves and logs show."""

@@ -1,0 +1,208 @@
+"""Knowledge distillation: the student learns the teacher's soft predictions (Hinton et al. 2015).
+
+The loss is ``alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(labels)``;
+the ``T^2`` keeps the soft term's gradients on the scale of the hard one's as ``T`` grows. The
+teacher's logits are a pure function of the teacher's weights and the data, so they are computed
+once, before the first step, and cached on disk under that key (a sweep of students or seeds, and
+every resume, reuse them): the teacher never runs inside the training loop and is never attached to
+the student, so the export, its size and its latency are the student's alone.
+
+The teacher is what a deployer would load: an export folder (an ensemble export too) or a hub repo,
+run with :mod:`hub.runtime` (onnxruntime, its fp32 variant: distillation wants the teacher's best
+numbers, not its fastest); or a run folder, run in PyTorch. Extra ``transfer`` data (unlabelled)
+joins the training split with label ``-100``: the teacher labels it, the cross-entropy skips it, and
+its own labels are never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data import Dataset, Split
+from ..errors import DataError, HubError
+from ..recipes import Recipe
+
+log = logging.getLogger(__name__)
+
+UNLABELLED = -100  # torch's ignore_index: the cross-entropy skips these examples
+
+
+@dataclass
+class Distillation:
+    teacher: dict[str, Any]  # what the run records and the card names: kind, location, sha256, test accuracy
+    logits: torch.Tensor  # (train examples incl. transfer, classes), in the training split's order
+    temperature: float
+    alpha: float
+    transfer_examples: int
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, temperature: float,
+                 alpha: float, hard_loss: Any) -> torch.Tensor:
+    """``alpha`` x the softened KL term (x T^2) + ``(1 - alpha)`` x ``hard_loss`` on the labelled examples."""
+    t = temperature
+    soft = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean",
+                    log_target=True) * (t * t)
+    labelled = labels != UNLABELLED
+    if alpha >= 1 or not bool(labelled.any()):
+        return alpha * soft if alpha < 1 else soft
+    return alpha * soft + (1 - alpha) * hard_loss(student[labelled], labels[labelled])
+
+
+def with_transfer(data: Dataset, transfer: Dataset | None) -> Dataset:
+    """``data`` whose training split also holds the transfer examples, labelled ``UNLABELLED``."""
+    if transfer is None:
+        return data
+    if tuple(transfer.label_names) and tuple(transfer.label_names) != tuple(data.label_names):
+        log.info("transfer dataset %s has other labels; they are never read", transfer.name)
+    pool = transfer.unlabelled if transfer.unlabelled is not None and len(transfer.unlabelled) else transfer.split("train")
+    train = data.split("train")
+    a, b = train.inputs, pool.inputs
+    if hasattr(a, "shape") and hasattr(b, "shape") and a.shape[1:] == b.shape[1:] and a.dtype == b.dtype:
+        inputs: Any = np.concatenate([a, b])
+    else:
+        inputs = [a[i] for i in range(len(a))] + [b[i] for i in range(len(b))]
+    labels = np.concatenate([np.asarray(train.labels), np.full(len(pool), UNLABELLED, dtype=np.int64)])
+    splits = {**data.splits, "train": Split(inputs, labels)}
+    return Dataset(data.name, data.modality, data.label_names, splits, data.unlabelled, dict(data.info))
+
+
+def prepare(recipe: Recipe, data: Dataset, registry: Any) -> tuple[Distillation, Dataset] | tuple[None, Dataset]:
+    """The teacher's logits over the training split (plus transfer data), and the dataset to train on."""
+    cfg = recipe.distill
+    if cfg is None:
+        return None, data
+    if recipe.adapt is not None:
+        raise HubError("distillation and domain adaptation do not combine yet; drop one of the sections")
+    if recipe.train.mixup > 0:
+        raise HubError("distillation and mixup do not combine (mixed inputs have no teacher logits); set train.mixup = 0")
+    transfer = None
+    if cfg.transfer:
+        from ..data import load_dataset
+
+        ref = dict(cfg.transfer)
+        transfer = load_dataset(registry, ref.pop("name"), ref, role="transfer dataset")
+        if recipe.train.class_balance == "sampler":
+            raise HubError("class_balance = 'sampler' weighs examples by their labels, and transfer data has none; "
+                           "use class_balance = 'loss' or 'none' with distill.transfer")
+    teacher = Teacher.open(cfg.teacher, registry)
+    teacher.check(data)
+    merged = with_transfer(data, transfer)
+    logits = teacher.cached_logits(merged.split("train").inputs)
+    test = data.splits.get("test")
+    record = dict(teacher.record)
+    if test is not None and len(test) and test.labels is not None:
+        predictions = teacher.cached_logits(test.inputs).argmax(1)
+        record["test_accuracy"] = float((predictions == np.asarray(test.labels)).mean())
+    return Distillation(record, torch.from_numpy(logits), cfg.temperature, cfg.alpha,
+                        0 if transfer is None else len(merged.split("train")) - len(data.split("train"))), merged
+
+
+class Teacher:
+    """A model whose logits the student learns: an export/repo through hub.runtime, or a run in PyTorch."""
+
+    def __init__(self, record: dict[str, Any], label_names: tuple[str, ...], modality: str, run: Any) -> None:
+        self.record, self.label_names, self.modality, self._run = record, label_names, modality, run
+
+    @classmethod
+    def open(cls, ref: str, registry: Any) -> Teacher:
+        folder = Path(ref).expanduser()
+        if (folder / "run.json").is_file() and not (folder / "config.json").is_file():
+            return cls._from_run(folder, registry)
+        from ..runtime import load
+
+        try:
+            model = load(ref, variant="fp32")
+        except Exception as exc:  # a missing folder, an unknown repo, a damaged export: one line naming it
+            raise HubError(f"distill.teacher {ref!r}: cannot load it ({str(exc).splitlines()[0]}); name an export "
+                           "folder, a hub repo namespace/name[@revision] or a run folder") from None
+        sha = _sha256(Path(model.folder) / model.config["variants"]["fp32"]["file"])
+        kind = "export" if folder.exists() else "hub"
+        return cls({"kind": kind, "location": ref, "sha256": sha}, model.label_names, model.modality,
+                   lambda inputs: model.logits(inputs))
+
+    @classmethod
+    def _from_run(cls, folder: Path, registry: Any) -> Teacher:
+        from .data import InputEncoder, batch_plan, iterate
+        from .rundir import WEIGHTS, load_run
+
+        info, comps, model = load_run(folder, registry)
+        tokenizer = None
+        if info.modality == "text":
+            from ..weights import resolve_weights
+
+            tokenizer = Path(resolve_weights(comps.backbone_spec)[0])
+        encoder = InputEncoder(info.input, tokenizer)
+
+        def logits(inputs: Any) -> np.ndarray:
+            split = Split(inputs, np.zeros(len(inputs), dtype=np.int64))
+            with torch.no_grad():
+                return torch.cat([model(*x).float() for x, _ in iterate(
+                    split, encoder, batch_plan(len(split), 128, shuffle=False, seed=0, epoch=0),
+                    torch.device("cpu"))]).numpy()
+
+        return cls({"kind": "run", "location": str(folder), "sha256": _sha256(folder / WEIGHTS)},
+                   tuple(info.label_names), info.modality, logits)
+
+    def check(self, data: Dataset) -> None:
+        if self.modality != data.modality:
+            raise DataError(f"distill.teacher {self.record['location']!r} reads {self.modality} data but dataset "
+                            f"{data.name!r} holds {data.modality}; name a teacher of the same modality")
+        if tuple(self.label_names) != tuple(data.label_names):
+            raise DataError(f"distill.teacher {self.record['location']!r} predicts {list(self.label_names)} but "
+                            f"dataset {data.name!r} has {list(data.label_names)}; the student learns the teacher's "
+                            "probabilities class by class, so both need the same labels in the same order")
+
+    def cached_logits(self, inputs: Any) -> np.ndarray:
+        """The teacher's logits for ``inputs``, from the cache when this teacher already saw these bytes."""
+        from ..fingerprints import data_fingerprint, digest
+        from .feature_cache import cache_dir, enabled
+
+        key = digest("teacher", self.record["sha256"], data_fingerprint(Dataset("x", self.modality, (), {
+            "inputs": Split(inputs)})))
+        path = cache_dir() / "teachers" / f"{key}.npy"
+        if enabled() and path.is_file():
+            try:
+                cached = np.load(path, allow_pickle=False)
+                if cached.shape[0] == len(inputs):
+                    return cached
+            except (OSError, ValueError):
+                pass  # damaged: recomputed below, never trusted
+        values = np.concatenate([self._run(_chunk(inputs, i)) for i in range(0, len(inputs), 256)]).astype(np.float32)
+        if enabled():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.save(fh, values, allow_pickle=False)
+            os.replace(tmp, path)
+        return values
+
+
+def teacher_identity(ref: str) -> str:
+    """What names the teacher's numbers for stage reuse: a local teacher's weight bytes, a repo's reference."""
+    folder = Path(ref).expanduser()
+    for name in ("weights.safetensors", "onnx/model.onnx", "model.onnx"):
+        if (folder / name).is_file():
+            return _sha256(folder / name)
+    return ref
+
+
+def _chunk(inputs: Any, start: int) -> Any:
+    part = inputs[start:start + 256]
+    return part if hasattr(part, "shape") else list(part)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

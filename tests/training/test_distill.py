@@ -1,0 +1,139 @@
+"""Knowledge distillation: the loss is Hinton's, the teacher (export folder or run folder) is run once and
+cached, transfer data is labelled by the teacher only, the export is the student alone, and a teacher with
+other labels is one clear error before anything is written.
+
+Real components: the tiny plugin backbone (tests/training/conftest.py), scikit-learn digits, a real
+`hub export` of the teacher read back through hub.runtime (onnxruntime)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from hub.errors import DataError, HubError, ZooError
+from hub.training.api import train
+from hub.training.distill import UNLABELLED, distill_loss
+from hub.zoo import recipe_from_table
+
+
+def recipe(hub, distill=None, epochs=2, **train_options):
+    raw = {"backbone": "tiny-cnn", "dataset": "digits",
+           "train": {"epochs": epochs, "batch_size": 64, "lr": 0.01, "strategy": "fine-tune", **train_options}}
+    if distill is not None:
+        raw["distill"] = distill
+    return recipe_from_table("t", raw, hub.registry, "test")
+
+
+_TEACHER: dict[str, object] = {}
+
+
+@pytest.fixture
+def teacher(tiny_hub, tmp_path_factory):
+    """A trained teacher run and its export (gate on digits' 269 test images), made once per session."""
+    from hub.exporting.pipeline import export_run
+
+    if "root" not in _TEACHER:
+        root = tmp_path_factory.mktemp("teacher")
+        train(recipe(tiny_hub, epochs=4), root / "run", tiny_hub.registry, progress=False)
+        export_run(root / "run", root / "export")
+        _TEACHER["root"] = root
+    return _TEACHER["root"]
+
+
+def test_the_loss_is_hintons_and_skips_the_cross_entropy_on_unlabelled_examples():
+    student, teacher = torch.randn(6, 4), torch.randn(6, 4)
+    labels = torch.tensor([0, 1, 2, 3, UNLABELLED, UNLABELLED])
+    t, alpha = 3.0, 0.7
+    p = F.softmax(teacher / t, 1)
+    kl = (p * (p.log() - F.log_softmax(student / t, 1))).sum(1).mean() * t * t
+    ce = F.cross_entropy(student[:4], labels[:4])
+    assert float(distill_loss(student, teacher, labels, t, alpha, F.cross_entropy)) == pytest.approx(
+        float(alpha * kl + (1 - alpha) * ce), rel=1e-5)
+    assert float(distill_loss(teacher * t / t, teacher, labels, t, 1.0, F.cross_entropy)) == pytest.approx(0, abs=1e-5)
+    only_unlabelled = torch.full((6,), UNLABELLED)
+    assert float(distill_loss(student, teacher, only_unlabelled, t, alpha, F.cross_entropy)) == pytest.approx(
+        float(alpha * kl), rel=1e-5)
+
+
+@pytest.mark.parametrize("source", ["export", "run"])
+def test_a_student_learns_from_an_export_or_a_run_and_ships_alone(tiny_hub, teacher, tmp_path, monkeypatch, source):
+    monkeypatch.setenv("HUB_FEATURE_CACHE_DIR", str(tmp_path / "cache"))
+    ref = str(teacher / source)
+    result = train(recipe(tiny_hub, {"teacher": ref, "temperature": 2.0, "alpha": 0.7}), tmp_path / "student",
+                   tiny_hub.registry, progress=False)
+    record = result.summary["distillation"]
+    assert record["teacher"]["kind"] == source and record["teacher"]["location"] == ref
+    assert len(record["teacher"]["sha256"]) == 64 and 0.5 < record["teacher"]["test_accuracy"] <= 1
+    assert record["temperature"] == 2.0 and record["alpha"] == 0.7 and record["transfer_examples"] == 0
+    assert result.summary["test"]["accuracy"] > 0.3
+    # the student alone: same tensors as a plain run of the same recipe
+    plain = train(recipe(tiny_hub, epochs=1), tmp_path / "plain", tiny_hub.registry, progress=False)
+    assert set(load_file(str(tmp_path / "student" / "weights.safetensors"))) == \
+        set(load_file(str(plain.run_dir / "weights.safetensors")))
+    # the teacher ran once: its logits are cached, keyed by its weights and the data
+    cached = sorted((tmp_path / "cache" / "teachers").glob("*.npy"))
+    assert len(cached) == 2  # the training split and the test split
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    train(recipe(tiny_hub, {"teacher": ref}), tmp_path / "again", tiny_hub.registry, progress=False)
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+
+
+def test_distillation_changes_what_the_student_learns(tiny_hub, teacher, tmp_path, monkeypatch):
+    monkeypatch.setenv("HUB_FEATURE_CACHE", "off")
+    alone = train(recipe(tiny_hub), tmp_path / "alone", tiny_hub.registry, progress=False)
+    taught = train(recipe(tiny_hub, {"teacher": str(teacher / "export"), "alpha": 1.0}), tmp_path / "taught",
+                   tiny_hub.registry, progress=False)
+    a, b = load_file(str(alone.run_dir / "weights.safetensors")), load_file(str(taught.run_dir / "weights.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # same seed, same data: only the targets differ
+
+
+def test_transfer_data_is_labelled_by_the_teacher_only(tiny_hub, teacher, tmp_path):
+    result = train(recipe(tiny_hub, {"teacher": str(teacher / "export"), "transfer": "mnist-5k"}, epochs=1),
+                   tmp_path / "run", tiny_hub.registry, progress=False)
+    assert result.summary["distillation"]["transfer_examples"] == 3500  # mnist-5k's training split
+    assert 0 <= result.summary["test"]["accuracy"] <= 1
+
+
+def test_a_teacher_with_other_labels_or_missing_is_one_error_before_anything_is_written(tiny_hub, teacher, tmp_path):
+    other = recipe_from_table("t", {"backbone": "tiny-cnn", "dataset": "no-validation", "train": {"epochs": 1},
+                                    "distill": {"teacher": str(teacher / "export")}}, tiny_hub.registry, "test")
+    with pytest.raises(DataError) as info:
+        train(other, tmp_path / "a", tiny_hub.registry, progress=False)
+    assert "predicts ['0', '1'" in str(info.value) and "['a', 'b']" in str(info.value)
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(HubError, match="distill.teacher 'nowhere/none@x': cannot load it"):
+        train(recipe(tiny_hub, {"teacher": "nowhere/none@x"}), tmp_path / "b", tiny_hub.registry, progress=False)
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(HubError, match="mixup"):
+        train(recipe(tiny_hub, {"teacher": str(teacher / "export")}, mixup=0.2), tmp_path / "c", tiny_hub.registry,
+              progress=False)
+
+
+@pytest.mark.parametrize("section, message", [
+    ({}, "needs teacher"),
+    ({"teacher": "x", "alpha": 1.5}, "alpha: must be <= 1"),
+    ({"teacher": "x", "temperature": 0}, "temperature: must be >= 0.05"),
+    ({"teacher": "x", "transfer": "mnist-5kk"}, "did you mean 'mnist-5k'"),
+    ({"teacher": "x", "tempreature": 2}, "tempreature"),
+])
+def test_bad_distill_sections_name_the_key(tiny_hub, section, message):
+    with pytest.raises(ZooError, match=message):
+        recipe(tiny_hub, section)
+
+
+def test_the_run_records_and_card_name_the_teacher(tiny_hub, teacher, tmp_path):
+    from hub.publish.card import distillation_lines
+
+    train(recipe(tiny_hub, {"teacher": str(teacher / "export")}, epochs=1), tmp_path / "run", tiny_hub.registry,
+          progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["recipe"]["distill"]["teacher"] == str(teacher / "export")
+    card = "\n".join(distillation_lines(summary))
+    assert str(teacher / "export") in card and f"{summary['distillation']['teacher']['test_accuracy']:.4f}" in card
+    assert np.isfinite(summary["test"]["accuracy"])
