@@ -137,3 +137,30 @@ def test_the_run_records_and_card_name_the_teacher(tiny_hub, teacher, tmp_path):
     card = "\n".join(distillation_lines(summary))
     assert str(teacher / "export") in card and f"{summary['distillation']['teacher']['test_accuracy']:.4f}" in card
     assert np.isfinite(summary["test"]["accuracy"])
+
+
+@pytest.mark.parametrize("strategy", [{"strategy": "feature-extraction", "lr": 0.05, "epochs": 6},
+                                      {"strategy": "lora", "lora_targets": ["proj"], "lr": 0.01, "epochs": 2}])
+def test_distillation_works_with_cached_features_and_lora(tiny_hub, teacher, tmp_path, strategy):
+    # (softened targets, T = 2, move a head-only student more slowly than labels do: six cheap cached epochs)
+    result = train(recipe(tiny_hub, {"teacher": str(teacher / "export"), "alpha": 0.9}, **strategy),
+                   tmp_path / "run", tiny_hub.registry, progress=False)
+    assert result.summary["distillation"]["alpha"] == 0.9
+    assert result.summary["cached_features"] == (strategy["strategy"] == "feature-extraction")
+    assert result.summary["test"]["accuracy"] > 0.3
+
+
+def test_an_interrupted_distillation_resumes_to_the_uninterrupted_weights(tiny_hub, teacher, tmp_path):
+    section = {"teacher": str(teacher / "export"), "transfer": "mnist-5k"}
+    train(recipe(tiny_hub, section), tmp_path / "full", tiny_hub.registry, progress=False)
+
+    def stop(logs):
+        if logs["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe(tiny_hub, section), tmp_path / "cut", tiny_hub.registry, progress=False, on_epoch=stop)
+    train(recipe(tiny_hub, section), tmp_path / "cut", tiny_hub.registry, progress=False, resume=True)
+    a = load_file(str(tmp_path / "full" / "weights.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "weights.safetensors"))
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
