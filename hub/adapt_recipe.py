@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from .component_refs import component_ref, lookup
+from .component_refs import component_ref, lookup, qualified
 from .recipes import AdaptConfig, ComponentRef, FieldError, build_section
 from .registry import Registry
 
@@ -108,8 +108,7 @@ def resolve_adapt(adapt: AdaptConfig, registry: Registry, source: Any, modality:
                                               f"{source.spec.modality} data for {source.spec.task!r}")
     strong = component_ref(adapt.strong_augment, ("adapt", "strong_augment"))
     strong_table: Any = adapt.strong_augment
-    if strong.name != "none" and (modality == "image" or strong.name != "strong"):  # the default names a vision component; text never uses it
-        component = lookup(registry, "augmentation", strong, ("adapt", "strong_augment"))
-        strong_table = {"name": component.qualified_name, **strong.options}
+    if strong.name != "none" and (modality == "image" or strong.name != "strong"):  # the default is a vision one
+        strong_table = qualified(registry, "augmentation", adapt.strong_augment, ("adapt", "strong_augment"), modality)
     return dataclasses.replace(adapt, method=method_table, target={"name": target.qualified_name, **target_ref.options},
                                strong_augment=strong_table)

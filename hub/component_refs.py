@@ -35,6 +35,16 @@ def lookup(registry: Registry, kind: str, ref: ComponentRef, path: tuple[str, ..
     return component
 
 
+def qualified(registry: Registry, kind: str, value: Any, path: tuple[str, ...], modality: str) -> dict[str, Any]:
+    """``value`` (a name or a table) as ``{"name": qualified name, **options}``, its component checked to hold
+    or read ``modality`` data (augmentations, transfer data, a strong view: whatever meets the backbone)."""
+    ref = component_ref(value, path)
+    component = lookup(registry, kind, ref, path)
+    if component.spec.modality != modality:
+        raise FieldError(path, f"{kind} {ref.name!r} is for {component.spec.modality} data, the backbone reads {modality}")
+    return {"name": component.qualified_name, **ref.options}
+
+
 def same_kind(default: Any, value: Any) -> bool:
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(default, bool) and isinstance(value, bool)

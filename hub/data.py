@@ -46,6 +46,13 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.label_names)
 
+    def pool(self) -> Split | None:
+        """What adaptation and distillation read without labels: the ``unlabelled`` split when it has
+        examples, else ``train`` (None when there is neither)."""
+        if self.unlabelled is not None and len(self.unlabelled):
+            return self.unlabelled
+        return self.splits.get("train")
+
     def split(self, name: str) -> Split:
         if name not in self.splits:
             raise DataError(f"dataset {self.name!r} has no {name!r} split (it has: {', '.join(self.splits)})")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .component_refs import component_ref, lookup
+from .component_refs import component_ref, qualified
 from .recipes import DistillConfig, FieldError, build_section
 from .registry import Registry
 
@@ -26,9 +26,19 @@ def resolve_distill(distill: DistillConfig, registry: Registry, modality: str) -
     """Qualify the transfer dataset's name; it must hold the backbone's kind of data."""
     if not distill.transfer:
         return distill
-    ref = component_ref(distill.transfer, ("distill", "transfer"))
-    dataset = lookup(registry, "dataset", ref, ("distill", "transfer"))
-    if dataset.spec.modality != modality:
-        raise FieldError(("distill", "transfer"), f"transfer dataset {ref.name!r} holds {dataset.spec.modality} "
-                                                  f"data; the backbone reads {modality}")
-    return dataclasses.replace(distill, transfer={"name": dataset.qualified_name, **ref.options})
+    return dataclasses.replace(distill, transfer=qualified(registry, "dataset", distill.transfer,
+                                                           ("distill", "transfer"), modality))
+
+
+def teacher_identity(ref: str) -> str:
+    """What names the teacher's numbers for stage reuse: a local teacher's weight bytes (hashed once per
+    process), a hub repo's reference."""
+    from pathlib import Path
+
+    from .weights import sha256_once
+
+    folder = Path(ref).expanduser()
+    for name in ("weights.safetensors", "onnx/model.onnx", "model.onnx"):
+        if (folder / name).is_file():
+            return sha256_once(folder / name)
+    return ref

@@ -121,7 +121,7 @@ class Job:
             data = digest(fingerprint(self.recipe.dataset.name), data_fingerprint(*target) if target else "")
         if self.recipe.distill is None:
             return data
-        from .training.distill import teacher_identity
+        from .distill_recipe import teacher_identity
 
         return digest(data, teacher_identity(self.recipe.distill.teacher))
 

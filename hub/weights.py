@@ -91,7 +91,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _sha256_once(path: Path) -> str:
+def sha256_once(path: Path) -> str:
     """sha256 of ``path``, hashed once per process while the file is unchanged (a job resolves weights often)."""
     st = path.stat()
     key = (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
@@ -109,7 +109,7 @@ def verify_source(spec_name: str, source: WeightSource, path: Path) -> None:
         if not target.is_file():
             raise WeightsError(f"weights for backbone {spec_name!r} from {where}: the file is missing; "
                                "reinstall the package that ships them, or delete the downloaded copy and retry")
-        actual = _sha256_once(target)
+        actual = sha256_once(target)
         if actual != expected:
             fix = ("the file is the plugin's own: if its weights changed on purpose, update the spec's sha256 "
                    "(do not delete it)" if source.kind == "path" else

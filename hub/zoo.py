@@ -32,7 +32,7 @@ from typing import Any
 from .errors import HubError, ZooError
 from .recipes import SECTIONS, parse_ensemble_section, ComponentRef, FieldError, Recipe, build_section, unknown_key_message
 from .adapt_recipe import parse_adapt, resolve_adapt
-from .component_refs import component_ref, lookup
+from .component_refs import component_ref, lookup, qualified
 from .distill_recipe import parse_distill, resolve_distill
 from .registry import Registry
 from .tomllines import locate, show_keypath  # noqa: F401 - locate stays importable from hub.zoo
@@ -247,7 +247,7 @@ def _parse_entry(name: str, raw: Any, line: int | None) -> Entry:
 def resolve_entry(entry: Entry, registry: Registry, source: str = "") -> Recipe:
     """Check an entry's components against the registry and build the recipe."""
     backbone = lookup(registry, "backbone", entry.backbone, ("backbone",))
-    dataset = _datasetlookup(registry, entry.dataset, backbone.spec.modality)
+    dataset = _dataset_lookup(registry, entry.dataset, backbone.spec.modality)
     if entry.task is None:  # the dataset's own task: a name no plugin provides is the dataset plugin's mistake
         try:
             registry.get("task", dataset.spec.task)
@@ -303,15 +303,11 @@ def _resolve_augment(train: Any, registry: Registry, modality: str) -> Any:
     """``train.augment`` names an augmentation component (or "none"); normalise it to a qualified table."""
     if train.augment == "none":
         return train
-    ref = component_ref(train.augment, ("train", "augment"))
-    component = lookup(registry, "augmentation", ref, ("train", "augment"))
-    if component.spec.modality != modality:
-        raise FieldError(("train", "augment"), f"augmentation {ref.name!r} is for {component.spec.modality} data, "
-                                               f"the backbone reads {modality}")
-    return dataclasses.replace(train, augment={"name": component.qualified_name, **ref.options})
+    return dataclasses.replace(train, augment=qualified(registry, "augmentation", train.augment, ("train", "augment"),
+                                                          modality))
 
 
-def _datasetlookup(registry: Registry, ref: ComponentRef, modality: str) -> Any:
+def _dataset_lookup(registry: Registry, ref: ComponentRef, modality: str) -> Any:
     """A registered dataset, or a source reference (``hf:NS/NAME[@REV]``, ``parquet:PATH``: hub/data_sources)."""
     from .data_sources import refs
 

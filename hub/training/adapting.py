@@ -51,7 +51,7 @@ def check_target(recipe: Recipe, source: Dataset, target: Dataset) -> Split:
         raise DataError(f"target dataset {target.name!r} has labels {list(target.label_names)} but the source "
                         f"{source.name!r} has {list(source.label_names)}; adaptation needs the same label set "
                         "in the same order")
-    pool = target.unlabelled if target.unlabelled is not None and len(target.unlabelled) else target.splits.get("train")
+    pool = target.pool()
     if pool is None or len(pool) == 0:
         raise DataError(f"target dataset {target.name!r} has no unlabelled or 'train' split to adapt on "
                         f"(it has: {', '.join(target.splits) or 'nothing'})")
@@ -101,7 +101,7 @@ def prepare(recipe: Recipe, registry: Registry, source: Dataset, target: Dataset
         raise HubError(f"adaptation {component.qualified_name!r}: its factory returned {type(method).__name__}, "
                        "not a hub.adapt.AdaptationMethod; fix the plugin")
     strong = build_augmentation(recipe.adapt.strong_augment, registry, contract) if method.wants_strong_view else None
-    if method.wants_strong_view and strong is None:
+    if method.wants_strong_view and strong is None:  # check_fit saw the class; a factory function hides it
         raise MethodUnfit(f"adaptation {spec.name!r} trains on a strongly augmented target view, but "
                           "adapt.strong_augment is \"none\"; name an augmentation (e.g. \"strong\")")
     unlabelled = Split(pool.inputs, np.zeros(len(pool), dtype=np.int64))

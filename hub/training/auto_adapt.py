@@ -184,8 +184,7 @@ def _selection_data(job: Job) -> dict[str, Any]:
     if held_out is not None and len(held_out):
         t_split, described["target"] = held_out, "validation split"
     else:
-        pool = target.unlabelled if target.unlabelled is not None and len(target.unlabelled) else target.splits["train"]
-        t_split, described["target"] = pool, "unlabelled training pool"
+        t_split, described["target"] = target.pool(), "unlabelled training pool"
         notes.append(f"target {target.name!r} has no validation split, so the criterion reads the unlabelled "
                      "data the methods adapted on")
     s_split = source.splits.get("validation")
@@ -276,10 +275,8 @@ def _adopt(job: Job, final: Path, run_dir: Path, record: dict[str, Any], data: d
         r.pop("_target_test", None)
     if record.get("retrained"):  # the shipped, full run's target numbers, not the short budget's
         target_test = record.pop("retrained_target_test")
-    pool = job.target.unlabelled if job.target.unlabelled is not None and len(job.target.unlabelled) \
-        else job.target.splits.get("train", ())
     adaptation = summary.get("adaptation") or {"method": NONE, "target": job.target.name,
-                                                "weight": job.recipe.adapt.weight, "target_examples": len(pool)}
+                                                "weight": job.recipe.adapt.weight, "target_examples": len(job.target.pool())}
     summary["adaptation"] = {**adaptation, "method": AUTO, "chosen": record["chosen"], "auto": record}
     summary["target"] = {"dataset": job.target.name, "test": target_test}
     summary["seconds"] = round(seconds, 2)

@@ -16,8 +16,6 @@ its own labels are never read.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +28,7 @@ import torch.nn.functional as F
 from ..data import Dataset, Split
 from ..errors import DataError, HubError
 from ..recipes import Recipe
-
-log = logging.getLogger(__name__)
+from ..weights import sha256_once
 
 UNLABELLED = -100  # torch's ignore_index: the cross-entropy skips these examples
 
@@ -61,9 +58,10 @@ def with_transfer(data: Dataset, transfer: Dataset | None) -> Dataset:
     """``data`` whose training split also holds the transfer examples, labelled ``UNLABELLED``."""
     if transfer is None:
         return data
-    if tuple(transfer.label_names) and tuple(transfer.label_names) != tuple(data.label_names):
-        log.info("transfer dataset %s has other labels; they are never read", transfer.name)
-    pool = transfer.unlabelled if transfer.unlabelled is not None and len(transfer.unlabelled) else transfer.split("train")
+    pool = transfer.pool()  # its labels, if any, are never read: the teacher labels these examples
+    if pool is None or len(pool) == 0:
+        raise DataError(f"transfer dataset {transfer.name!r} has no unlabelled or 'train' split to learn from "
+                        f"(it has: {', '.join(transfer.splits) or 'nothing'})")
     train = data.split("train")
     a, b = train.inputs, pool.inputs
     if hasattr(a, "shape") and hasattr(b, "shape") and a.shape[1:] == b.shape[1:] and a.dtype == b.dtype:
@@ -124,7 +122,7 @@ class Teacher:
         except Exception as exc:  # a missing folder, an unknown repo, a damaged export: one line naming it
             raise HubError(f"distill.teacher {ref!r}: cannot load it ({str(exc).splitlines()[0]}); name an export "
                            "folder, a hub repo namespace/name[@revision] or a run folder") from None
-        sha = _sha256(Path(model.folder) / model.config["variants"]["fp32"]["file"])
+        sha = sha256_once(Path(model.folder) / model.config["variants"]["fp32"]["file"])
         kind = "export" if folder.exists() else "hub"
         return cls({"kind": kind, "location": ref, "sha256": sha}, model.label_names, model.modality,
                    lambda inputs: model.logits(inputs))
@@ -149,7 +147,7 @@ class Teacher:
                     split, encoder, batch_plan(len(split), 128, shuffle=False, seed=0, epoch=0),
                     torch.device("cpu"))]).numpy()
 
-        return cls({"kind": "run", "location": str(folder), "sha256": _sha256(folder / WEIGHTS)},
+        return cls({"kind": "run", "location": str(folder), "sha256": sha256_once(folder / WEIGHTS)},
                    tuple(info.label_names), info.modality, logits)
 
     def check(self, data: Dataset) -> None:
@@ -186,23 +184,6 @@ class Teacher:
         return values
 
 
-def teacher_identity(ref: str) -> str:
-    """What names the teacher's numbers for stage reuse: a local teacher's weight bytes, a repo's reference."""
-    folder = Path(ref).expanduser()
-    for name in ("weights.safetensors", "onnx/model.onnx", "model.onnx"):
-        if (folder / name).is_file():
-            return _sha256(folder / name)
-    return ref
-
-
 def _chunk(inputs: Any, start: int) -> Any:
     part = inputs[start:start + 256]
     return part if hasattr(part, "shape") else list(part)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
