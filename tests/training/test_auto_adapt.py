@@ -66,7 +66,8 @@ def test_im_snd_and_dev_order_what_they_claim_to():
     assert selection.deep_embedded_validation(source, low, target) < selection.deep_embedded_validation(source, high, target)
     assert selection.best([{"scores": {"dev": 2.0}}, {"scores": {"dev": 1.0}}, {"scores": {"dev": None}}], "dev") \
         == {"scores": {"dev": 1.0}}
-    assert selection.best([{"scores": {"rv": 0.5}}, {"scores": {"rv": 0.5}}], "rv") is not None
+    tied = [{"scores": {"rv": 0.5}}, {"scores": {"rv": 0.5}}]
+    assert selection.best(tied, "rv") is tied[0]  # a tie goes to the earliest candidate (the recipe's order)
 
 
 # -- end to end ---------------------------------------------------------------------------------
@@ -206,6 +207,16 @@ def test_a_budget_over_the_run_and_an_explicit_candidate_that_cannot_run_fail_be
         train(adapted(tiny_hub, {"name": "auto", "candidates": ["none", "dann"]}, strategy="feature-extraction",
                       epochs=1), tmp_path / "b", tiny_hub.registry, progress=False)
     assert not (tmp_path / "b").exists()  # refused before the folder was claimed or "none" trained
+
+
+def test_resume_of_a_folder_that_never_started_an_auto_run_says_so(tiny_hub, tmp_path):
+    with pytest.raises(HubError, match="nothing to resume"):
+        train(auto(tiny_hub, candidates=["none"]), tmp_path / "run", tiny_hub.registry, progress=False, resume=True)
+
+
+def test_a_strong_view_of_another_modality_is_refused_at_the_recipe(tiny_hub):
+    with pytest.raises(ZooError, match="adapt.strong_augment: augmentation 'token-dropout' is for text data"):
+        adapted(tiny_hub, "fixmatch", strong_augment="token-dropout")
 
 
 def test_a_problem_every_candidate_shares_is_one_error_not_a_silent_source_only_run(tiny_hub, tmp_path):

@@ -112,6 +112,15 @@ def test_a_teacher_with_other_labels_or_missing_is_one_error_before_anything_is_
     with pytest.raises(HubError, match="mixup"):
         train(recipe(tiny_hub, {"teacher": str(teacher / "export")}, mixup=0.2), tmp_path / "c", tiny_hub.registry,
               progress=False)
+    with pytest.raises(HubError, match="class_balance = 'sampler'.*transfer data has none"):
+        train(recipe(tiny_hub, {"teacher": str(teacher / "export"), "transfer": "mnist-5k"}, class_balance="sampler"),
+              tmp_path / "d", tiny_hub.registry, progress=False)
+    adapted = recipe_from_table("t", {"backbone": "tiny-cnn", "dataset": "digits", "train": {"strategy": "fine-tune"},
+                                      "adapt": {"method": "coral", "target": "mnist-5k"},
+                                      "distill": {"teacher": str(teacher / "export")}}, tiny_hub.registry, "test")
+    with pytest.raises(HubError, match="distillation and domain adaptation do not combine"):
+        train(adapted, tmp_path / "e", tiny_hub.registry, progress=False)
+    assert not any((tmp_path / name).exists() for name in "bcde")
 
 
 @pytest.mark.parametrize("section, message", [
@@ -120,6 +129,7 @@ def test_a_teacher_with_other_labels_or_missing_is_one_error_before_anything_is_
     ({"teacher": "x", "temperature": 0}, "temperature: must be >= 0.05"),
     ({"teacher": "x", "transfer": "mnist-5kk"}, "did you mean 'mnist-5k'"),
     ({"teacher": "x", "tempreature": 2}, "tempreature"),
+    ({"teacher": "x", "transfer": "rotten-tomatoes"}, "distill.transfer: dataset 'rotten-tomatoes' is for text data"),
 ])
 def test_bad_distill_sections_name_the_key(tiny_hub, section, message):
     with pytest.raises(ZooError, match=message):
