@@ -14,7 +14,7 @@ zoo_option = click.option(
 
 @click.group()
 def zoo() -> None:
-    """Browse zoo.toml entries."""
+    """Browse zoo.toml entries, bench them into a leaderboard, pick one for a budget."""
 
 
 @zoo.command("list")
@@ -80,3 +80,13 @@ def zoo_show(name: str, zoo_path: str | None, as_json: bool) -> None:
             continue
         values = ", ".join(f"{k}={v!r}" for k, v in data[section].items())
         click.echo(safe(f"  [{section}] {values}"))
+
+
+def _leaderboard_commands() -> None:
+    from .leaderboard_cmd import zoo_bench, zoo_pick
+
+    zoo.add_command(zoo_bench)
+    zoo.add_command(zoo_pick)
+
+
+_leaderboard_commands()

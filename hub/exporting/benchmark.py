@@ -7,8 +7,11 @@ runs and ensembles: keeping it apart keeps the primitives free of the export pip
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .bench import bench_engines
 
@@ -27,6 +30,27 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 def bench_export(export_dir: Path, *, threads: int = 2, iters: int = 50, batch: int = 32,
                  registry: Any = None, torch_eager: bool = True) -> dict[str, Any]:
     """Measure torch eager (rebuilt from the export's weights) and every kept variant of an export."""
+    bench = prepare(export_dir, batch=batch, registry=registry)
+    rows = bench_engines(bench.model if torch_eager else None, bench.input_names, bench.files, bench.single,
+                         bench.full, threads=threads, iters=iters)
+    return {"export_dir": str(export_dir), "threads": threads, "iters": iters, "batch": batch, "rows": rows,
+            "inputs": bench.inputs, "preferred_variant": bench.config.get("preferred_variant")}
+
+
+@dataclass
+class Prepared:
+    """What timing an export needs: its model rebuilt in PyTorch, its variant files and real test feeds."""
+    config: dict[str, Any]
+    info: Any
+    model: Any
+    input_names: tuple[str, ...]
+    files: dict[str, Path]
+    single: list[dict[str, np.ndarray]]  # batch-1 feeds (up to 32 real test samples)
+    full: dict[str, np.ndarray]  # one batch of ``batch`` samples
+    inputs: str  # in words, for the report
+
+
+def prepare(export_dir: Path, *, batch: int = 32, registry: Any = None) -> Prepared:
     from ..plugins import get_hub
     from ..runtime import read_config
     from ..training.rundir import load_run
@@ -48,9 +72,6 @@ def bench_export(export_dir: Path, *, threads: int = 2, iters: int = 50, batch: 
     full = samples.batches(raw, labels, encode, batch, limit=batch)[0][0]
     files = {name: export_dir / entry["file"] for name, entry in config["variants"].items()}
     files = dict(sorted(files.items(), key=lambda kv: kv[0] != "fp32"))
-    rows = bench_engines(model if torch_eager else None, names, files, single, full, threads=threads, iters=iters)
     lengths = sorted({int(f["input_ids"].shape[1]) for f in single}) if "input_ids" in names else None
-    return {"export_dir": str(export_dir), "threads": threads, "iters": iters, "batch": batch, "rows": rows,
-            "inputs": "real test samples" + (f", batch-1 sequence lengths {lengths[0]}-{lengths[-1]}"
-                                             if lengths else ""),
-            "preferred_variant": config.get("preferred_variant")}
+    inputs = "real test samples" + (f", batch-1 sequence lengths {lengths[0]}-{lengths[-1]}" if lengths else "")
+    return Prepared(config, info, model, tuple(names), files, single, full, inputs)

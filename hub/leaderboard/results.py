@@ -1,0 +1,181 @@
+"""The leaderboard table: one row per zoo entry x variant x machine, as CSV in the timm ``results/`` style.
+
+Why CSV: the timm results folder showed it is the format people diff, sort in a spreadsheet and read
+with pandas; one flat file per machine (``results/<machine>.csv`` in the hub's ``zoo/leaderboard``
+dataset repo) keeps measurements from different CPUs apart, because a latency is only comparable to
+latencies measured on the same CPU with the same threads.
+
+The file can come from anyone who can push to the hub, so reading it is bounded (size, rows, field
+length) and every number is checked; a bad file is one :class:`LeaderboardError` naming the row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import HubError
+
+#: Column order of the CSV (what the table, the plot and ``hub zoo pick`` read).
+COLUMNS = ("entry", "variant", "runtime", "runtime_version", "task", "dataset", "split", "revision", "samples",
+           "metric", "metric_value", "params", "gflops", "size_mb", "latency_p50_ms", "latency_p90_ms",
+           "throughput_b32", "threads", "cpu", "isa", "cores", "repo", "repo_commit", "hub_commit", "date",
+           "command")
+FLOATS = ("metric_value", "gflops", "size_mb", "latency_p50_ms", "latency_p90_ms", "throughput_b32")
+INTS = ("samples", "params", "threads", "cores")
+REQUIRED = ("entry", "variant", "runtime", "task", "dataset", "metric", "metric_value", "latency_p50_ms", "cpu",
+            "threads")
+MAX_BYTES = 4 << 20
+MAX_ROWS = 20_000
+MAX_FIELD = 2_000
+
+
+class LeaderboardError(HubError, ValueError):
+    """A leaderboard CSV that cannot be used, or a question it cannot answer."""
+
+
+Row = dict[str, Any]
+
+
+def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in COLUMNS})
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def from_csv(text: str, where: str = "leaderboard CSV") -> list[Row]:
+    """Parse and check a leaderboard CSV (untrusted: bounded, every number parsed)."""
+    if len(text) > MAX_BYTES:
+        raise LeaderboardError(f"{where}: larger than {MAX_BYTES >> 20} MiB; not a leaderboard written by the hub")
+    limit = csv.field_size_limit(MAX_FIELD)  # a process-wide setting: put back below
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or ())]
+        if missing:
+            raise LeaderboardError(f"{where}: no column {', '.join(missing)}; expected the header "
+                                   f"written by `hub zoo bench` ({','.join(COLUMNS[:6])},...)")
+        rows = []
+        for number, raw in enumerate(reader, start=2):
+            if len(rows) >= MAX_ROWS:
+                raise LeaderboardError(f"{where}: more than {MAX_ROWS} rows")
+            rows.append(_checked(raw, f"{where}:{number}"))
+    except csv.Error as exc:
+        raise LeaderboardError(f"{where}: not valid CSV ({exc})") from None
+    finally:
+        csv.field_size_limit(limit)
+    return rows
+
+
+def _checked(raw: Mapping[str, Any], where: str) -> Row:
+    row: Row = {k: (raw.get(k) or "").strip() for k in COLUMNS}
+    for key in REQUIRED:
+        if not row[key]:
+            raise LeaderboardError(f"{where}: empty {key!r}")
+    for key in FLOATS:
+        row[key] = _number(row[key], float, key, where)
+    for key in INTS:
+        row[key] = _number(row[key], int, key, where)
+    if row["metric_value"] is None or row["latency_p50_ms"] is None:
+        raise LeaderboardError(f"{where}: metric_value and latency_p50_ms must be numbers")
+    return row
+
+
+def _number(text: str, kind: type, key: str, where: str) -> Any:
+    if text == "":
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise LeaderboardError(f"{where}: {key} = {text[:40]!r} is not a number") from None
+    if isinstance(value, float) and not math.isfinite(value) or value < 0:
+        raise LeaderboardError(f"{where}: {key} = {text[:40]!r} must be a finite number >= 0")
+    return value
+
+
+def machine_slug(cpu: str, threads: int) -> str:
+    """The file name a machine's rows live under: ``results/<slug>.csv``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", cpu.lower()).strip("-")[:60] or "cpu"
+    return f"{slug}-{threads}t"
+
+
+def merge(old: Sequence[Row], new: Sequence[Row]) -> list[Row]:
+    """``new`` replaces every old row of the same entry on the same machine; other rows are kept."""
+    replaced = {(r["entry"], r["cpu"], int(r["threads"])) for r in new}
+    kept = [r for r in old if (r["entry"], r["cpu"], int(r["threads"])) not in replaced]
+    return sorted([*kept, *new], key=lambda r: (r["task"], r["dataset"], r["entry"], r["variant"]))
+
+
+def groups(rows: Sequence[Row]) -> dict[tuple[str, str, str], list[Row]]:
+    """Rows by (task, dataset, machine): only those are comparable in one table and one plot."""
+    found: dict[tuple[str, str, str], list[Row]] = {}
+    for row in rows:
+        found.setdefault((row["task"], row["dataset"], f"{row['cpu']}, {row['threads']} threads"), []).append(row)
+    return found
+
+
+def pareto(rows: Sequence[Row]) -> list[Row]:
+    """The rows no other row beats on both latency (lower) and metric (higher), fastest first."""
+    front: list[Row] = []
+    for row in sorted(rows, key=lambda r: (r["latency_p50_ms"], -r["metric_value"])):
+        if not front or row["metric_value"] > front[-1]["metric_value"]:
+            front.append(row)
+    return front
+
+
+@dataclass
+class Pick:
+    best: Row | None
+    fits: list[Row]
+    closest: Row | None  # when nothing fits: the fastest row (what the budget would have to allow)
+    reasons: list[str]
+
+
+def pick(rows: Sequence[Row], *, dataset: str, max_latency_ms: float, runtime: str | None = None,
+         max_size_mb: float | None = None, cpu: str | None = None) -> Pick:
+    """The most accurate row of ``dataset`` within the budget (ties: the faster one)."""
+    pool = [r for r in rows if r["dataset"] == dataset]
+    if not pool:
+        known = ", ".join(sorted({r["dataset"] for r in rows})) or "none"
+        raise LeaderboardError(f"the leaderboard has no row for dataset {dataset!r} (it has: {known}); "
+                               f"run `hub zoo bench` on an entry of that dataset first")
+    reasons = []
+    if cpu is not None:
+        mine = [r for r in pool if r["cpu"] == cpu]
+        if not mine:
+            machines = ", ".join(sorted({r["cpu"] for r in pool}))
+            raise LeaderboardError(f"no {dataset!r} row was measured on this machine ({cpu}); measured on: "
+                                   f"{machines}; run `hub zoo bench` here, or pass --any-machine")
+        pool = mine
+    if runtime is not None:
+        pool = [r for r in pool if r["runtime"] == runtime]
+        if not pool:
+            raise LeaderboardError(f"no {dataset!r} row runs on runtime {runtime!r}")
+    if max_size_mb is not None:
+        pool = [r for r in pool if r["size_mb"] is not None and r["size_mb"] <= max_size_mb]
+        if not pool:
+            reasons.append(f"no variant is {max_size_mb:g} MB or smaller")
+    fits = [r for r in pool if r["latency_p50_ms"] <= max_latency_ms]
+    fits.sort(key=lambda r: (-r["metric_value"], r["latency_p50_ms"]))
+    closest = None if fits or not pool else min(pool, key=lambda r: r["latency_p50_ms"])
+    if not fits and closest is not None:
+        reasons.append(f"the fastest is {closest['entry']} {closest['variant']} at "
+                       f"{closest['latency_p50_ms']:.2f} ms p50 (batch 1)")
+    return Pick(fits[0] if fits else None, fits, closest, reasons)
