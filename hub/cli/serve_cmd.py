@@ -44,10 +44,12 @@ def default_data_dir() -> Path:
 @click.option("--storage", default=None, metavar="s3://BUCKET[/PREFIX]",
               help="Keep LFS objects and Xet xorbs in this S3 bucket (endpoint and keys from AWS_ENDPOINT_URL, "
                    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); git metadata stays in --data [default: in --data].")
+@click.option("--leaderboard", default="zoo/leaderboard", show_default=True, metavar="REPO_ID",
+              help="The dataset repo (results/*.csv, pushed by `hub zoo bench`) the /leaderboard page shows.")
 @click.pass_context
 def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token_file: Path | None,
           allow_any_namespace: bool, max_commit_bytes: str | None, log_level: str, idle_timeout: float | None,
-          workers: int, stop_embedded: bool, storage: str | None) -> None:
+          workers: int, stop_embedded: bool, storage: str | None, leaderboard: str) -> None:
     """Serve model repos to the huggingface_hub client (uploads included).
 
     Point clients at it with HF_ENDPOINT=<printed URL> (Xet and classic LFS both work). Reads of public
@@ -66,11 +68,13 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
     from ..server.serving import serve as run_server
     from ..server.auth import parse_token_env, parse_token_file
     from ..server.limits import max_commit_from_env, parse_size
+    from ..server.web.leaderboard_page import check_board_id
 
     try:
         tokens, orgs = parse_token_file(token_file) if token_file else ({}, {})
         tokens.update(parse_token_env())
         limit = parse_size(max_commit_bytes, "--max-commit-bytes") if max_commit_bytes else max_commit_from_env()
+        check_board_id(leaderboard)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if not tokens:
@@ -86,7 +90,7 @@ def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token
     try:
         run_server(data_dir, host=host, port=port, tokens=tokens, orgs=orgs,
                    allow_any_namespace=allow_any_namespace, max_commit_bytes=limit, on_ready=ready,
-                   idle_timeout=idle_timeout or None, storage=storage, workers=workers)
+                   idle_timeout=idle_timeout or None, storage=storage, workers=workers, leaderboard=leaderboard)
     except (StorageError, DataDirBusy, WorkerFailed) as exc:  # one line: what, where, what to do
         raise click.ClickException(str(exc)) from None
     except OSError as exc:

@@ -108,7 +108,7 @@ def _api_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] |
 
 
 def _web_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] | None:
-    """The web pages: ``/`` and ``/datasets`` (lists, ``?search=``), a repo page, sign-in and out."""
+    """The web pages: ``/`` and ``/datasets`` (lists, ``?search=``), a repo page, sign-in and out, ``/leaderboard``."""
     from .web import pages as web
 
     read = method in ("GET", "HEAD")
@@ -120,6 +120,10 @@ def _web_route(method: str, segs: list[str]) -> tuple[Handler, list[str], str] |
         return (web.login_form if read else web.login if method == "POST" else None), [], ""
     if segs == ["logout"] and method == "POST":
         return web.logout, [], ""
+    if segs == ["leaderboard"] and read:
+        from .web.leaderboard_page import leaderboard
+
+        return leaderboard, [], ""
     if segs[:1] == ["-"] and read:  # the pages' scripts and onnxruntime-web: "-" is no namespace
         from .web import assets
 
@@ -172,7 +176,7 @@ def _lock_data_dir(data_dir: Path) -> Any:
 
 def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[str]] | None = None,
                allow_any_namespace: bool = False, limits: Limits | None = None, data_lock: Any = None,
-               clean_temp: bool = True, storage: str | None = None) -> Starlette:
+               clean_temp: bool = True, storage: str | None = None, leaderboard: str | None = None) -> Starlette:
     """Build the hub server application over ``data_dir``.
 
     ``tokens`` maps bearer tokens to usernames; ``orgs`` maps organisation names to the users
@@ -182,7 +186,11 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
     and handed to this worker (without it the app takes the lock itself); ``clean_temp``: clear the
     temp folders, which only the process that took the lock may do, before any worker serves.
     ``storage``: ``s3://BUCKET[/PREFIX]`` puts LFS objects and Xet xorbs in that bucket (see objects.py).
+    ``leaderboard``: the dataset repo ``/leaderboard`` shows (default ``zoo/leaderboard``).
     """
+    from .web.leaderboard_page import DEFAULT_REPO, check_board_id
+
+    leaderboard = check_board_id(leaderboard or DEFAULT_REPO)
     data_dir = Path(data_dir)
     if data_lock is None:
         lock_file = _lock_data_dir(data_dir)
@@ -197,7 +205,9 @@ def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[st
     except BaseException:
         lock_file.close()
         raise
-    return _app(hub)
+    app = _app(hub)
+    app.state.leaderboard = leaderboard
+    return app
 
 
 def _hub(data_dir: Path, auth: Auth, limits: Limits, lock_file: Any, storage: str | None) -> Hub:

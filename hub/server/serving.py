@@ -21,19 +21,21 @@ __all__ = ["ServerHandle", "create_app", "serve", "start_background"]
 
 def create_app(data_dir: Path, tokens: dict[str, str], *, orgs: dict[str, set[str]] | None = None,
                allow_any_namespace: bool = False, max_commit_bytes: int | None = None,
-               storage: str | None = None, data_lock: Any = None, clean_temp: bool = True) -> Starlette:
+               storage: str | None = None, data_lock: Any = None, clean_temp: bool = True,
+               leaderboard: str | None = None) -> Starlette:
     """The Starlette app serving repos under ``data_dir`` to holders of ``tokens`` (token -> user).
 
     ``max_commit_bytes`` caps one commit's whole body (default 64 MiB, or
     ``HUB_SERVE_MAX_COMMIT_BYTES``); tokens may be ``sha256:<hex>`` hashes (see ``auth.py``).
     ``storage``: ``s3://BUCKET[/PREFIX]`` keeps LFS objects and Xet xorbs in that bucket (AWS_* variables).
     ``data_lock``/``clean_temp``: for a worker of ``hub serve --workers`` (see ``app.create_app``).
+    ``leaderboard``: the dataset repo the ``/leaderboard`` page reads (default ``zoo/leaderboard``).
     """
     from .app import create_app as _create_app
 
     return _create_app(Path(data_dir), tokens, orgs=orgs, allow_any_namespace=allow_any_namespace,
                        limits=_limits(max_commit_bytes),
-                       storage=storage, data_lock=data_lock, clean_temp=clean_temp)
+                       storage=storage, data_lock=data_lock, clean_temp=clean_temp, leaderboard=leaderboard)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -68,7 +70,8 @@ def _limits(max_commit_bytes: int | None) -> Any:
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 0, tokens: dict[str, str] | None = None,
           *, orgs: dict[str, set[str]] | None = None, allow_any_namespace: bool = False,
           max_commit_bytes: int | None = None, on_ready: Any = None, idle_timeout: float | None = None,
-          watch_interval: float = 1.0, storage: str | None = None, workers: int = 1) -> None:
+          watch_interval: float = 1.0, storage: str | None = None, workers: int = 1,
+          leaderboard: str | None = None) -> None:
     """Run the server in the foreground until interrupted, its data folder goes away, or it idles.
 
     ``on_ready(url)`` is called once the server accepts connections (the CLI prints the URL with it).
@@ -82,7 +85,7 @@ def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 0, tokens: dict[s
     from .watchdog import ActivityTracker, Watchdog
 
     app_kwargs = {"orgs": orgs, "allow_any_namespace": allow_any_namespace, "max_commit_bytes": max_commit_bytes,
-                  "storage": storage}
+                  "storage": storage, "leaderboard": leaderboard}
     if workers > 1:
         _serve_workers(Path(data_dir), host, port, tokens or {}, app_kwargs, workers, on_ready=on_ready,
                        idle_timeout=idle_timeout, watch_interval=watch_interval)
@@ -202,7 +205,8 @@ class ServerHandle:
 def start_background(data_dir: Path, host: str = "127.0.0.1", port: int = 0,
                      tokens: dict[str, str] | None = None, *, orgs: dict[str, set[str]] | None = None,
                      allow_any_namespace: bool = False, max_commit_bytes: int | None = None,
-                     timeout: float = 15.0, storage: str | None = None, workers: int = 1) -> Any:
+                     timeout: float = 15.0, storage: str | None = None, workers: int = 1,
+                     leaderboard: str | None = None) -> Any:
     """Start the server in a daemon thread and return once it accepts connections.
 
     ``port=0`` picks a free port; the handle's ``url`` says which. ``workers > 1``: ``hub serve
@@ -215,10 +219,11 @@ def start_background(data_dir: Path, host: str = "127.0.0.1", port: int = 0,
         args = ["--allow-any-namespace"] if allow_any_namespace else []
         args += ["--max-commit-bytes", str(max_commit_bytes)] if max_commit_bytes else []
         args += ["--storage", storage] if storage else []
+        args += ["--leaderboard", leaderboard] if leaderboard else []
         handle = ProcessHandle(Path(data_dir), tokens or {}, orgs, workers, host, port, args)
         return handle.start(max(timeout, 60.0))
     app = create_app(Path(data_dir), tokens or {}, orgs=orgs, allow_any_namespace=allow_any_namespace,
-                     max_commit_bytes=max_commit_bytes, storage=storage)
+                     max_commit_bytes=max_commit_bytes, storage=storage, leaderboard=leaderboard)
     try:
         sock = _bind(host, port)
     except OSError:
