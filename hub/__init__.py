@@ -8,6 +8,6 @@ torch, so this module only exposes version constants and the top-level API
 from __future__ import annotations
 
 from .version import CONTRACT_VERSION, __version__
-from .api import export, load, push, recipe, run, train  # torch-free: imports happen inside
+from .api import bench_zoo, export, load, pick, push, recipe, run, train  # torch-free: imports happen inside
 
-__all__ = ["CONTRACT_VERSION", "__version__", "export", "load", "push", "recipe", "run", "train"]
+__all__ = ["CONTRACT_VERSION", "__version__", "bench_zoo", "export", "load", "pick", "push", "recipe", "run", "train"]

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # typing only: importing hub stays torch-free and cheap
+    from .leaderboard.collect import Collected
+    from .leaderboard.results import Pick
     from .pipeline import Outcome
     from .publish.push import PushResult
     from .recipes import Recipe
@@ -124,3 +126,33 @@ def load(path_or_repo: str | Path, **options: Any) -> Model:
     from .runtime import load as load_model
 
     return load_model(path_or_repo, **options)
+
+
+def bench_zoo(entries: Sequence[str] | None = None, *, out: str | Path = "zoo-bench", threads: int = 2,
+              iters: int = 50, publish: bool = True, endpoint: str | None = None,
+              zoo: str | Path | None = None, **kw: Any) -> Collected:
+    """``hub zoo bench``: each entry's job (every entry when ``entries`` is None), each kept variant timed on
+    this machine; rows merged into OUT/results/<machine>.csv (and the hub's zoo/leaderboard when publishing)."""
+    from .leaderboard.collect import bench_entries
+    from .plugins import get_hub
+    from .zoo import load_catalogue
+
+    catalogue = load_catalogue(str(zoo) if zoo else None)
+    names = list(catalogue.entries) if entries is None else list(entries)
+    for name in names:
+        catalogue.entry(name)  # unknown names fail before any job runs
+    return bench_entries(catalogue, names, Path(out), get_hub().registry, threads=threads, iters=iters,
+                         publish=publish, endpoint=endpoint, zoo_path=str(zoo) if zoo else None, **kw)
+
+
+def pick(dataset: str, max_latency_ms: float, *, runtime: str | None = None, max_size_mb: float | None = None,
+         source: str | None = None, endpoint: str | None = None, any_machine: bool = False) -> Pick:
+    """``hub zoo pick``: the most accurate measured entry/variant within the budget (``.best`` is None when
+    nothing fits; ``.closest`` then says what would)."""
+    from .leaderboard.results import pick as choose
+    from .leaderboard.sources import load_rows
+    from .runtime.machine import describe
+
+    rows, _ = load_rows(source, endpoint)
+    return choose(rows, dataset=dataset, max_latency_ms=max_latency_ms, runtime=runtime, max_size_mb=max_size_mb,
+                  cpu=None if any_machine else describe()["cpu"])

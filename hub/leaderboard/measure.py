@@ -38,7 +38,7 @@ def flops_per_example(model: Any, input_names: tuple[str, ...], feeds: list[dict
 
 def hub_commit() -> str:
     """The hub's git commit when it runs from a checkout, else its version (a pip install)."""
-    from .. import __version__
+    from ..version import __version__
 
     here = Path(__file__).resolve().parents[2]
     try:

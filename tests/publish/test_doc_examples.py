@@ -189,6 +189,21 @@ def test_the_adaptation_walkthrough_runs_as_written(tmp_path):
     assert lines[3].split()[1] in ("none", "common:coral", "common:shot"), lines
 
 
+def test_the_leaderboard_walkthrough_runs_as_written(tmp_path):
+    """docs/zoo.md "Leaderboard": `hub zoo bench` measures and publishes, `hub zoo pick` answers, pandas reads it."""
+    import json
+
+    results = _walk("leaderboard", tmp_path)
+    assert re.search(r"^digits-lite0\s+fp32\s+0\.\d{4}", results[1].stdout, re.M), results[1].stdout
+    assert "published: zoo/leaderboard@" in results[1].stdout, results[1].stdout
+    assert results[2].stdout.startswith("digits-lite0 "), results[2].stdout
+    picked = json.loads((tmp_path / "work" / "pick.json").read_text())
+    assert picked["best"]["runtime"] == "onnxruntime" and picked["best"]["latency_p50_ms"] <= 50
+    rows = results[3].stdout.splitlines()
+    assert rows[0].split() == ["entry", "variant", "metric_value", "latency_p50_ms", "size_mb"], rows
+    assert {line.split()[1] for line in rows[1:]} >= {"eager", "fp32"}, rows
+
+
 @pytest.mark.slow
 def test_the_text_walkthrough_runs_as_written(tmp_path):
     results = _walk("text", tmp_path)

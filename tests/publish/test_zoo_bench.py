@@ -109,3 +109,12 @@ def test_zoo_bench_measures_publishes_merges_and_pick_answers(tmp_path, server, 
     assert main(["zoo", "pick", "--dataset", "digits", "--max-latency-ms", str(fastest["latency_p50_ms"] / 2),
                  "--from", str(out)]) == 1
     assert f"the fastest is {fastest['entry']} {fastest['variant']}" in capsys.readouterr().err
+
+    # the Python API: the same job and answer
+    import hub
+
+    done = hub.bench_zoo(["scratch"], out=out, zoo=zoo, threads=1, iters=5, publish=False)
+    assert not done.failed and {r["variant"] for r in done.rows} == {r["variant"] for r in again["rows"]}
+    answer = hub.pick("digits", budget, source=str(out))
+    assert (answer.best["entry"], answer.best["variant"]) == (best["entry"], best["variant"])
+    assert hub.pick("digits", fastest["latency_p50_ms"] / 2, source=str(out)).best is None
