@@ -131,14 +131,14 @@ def load(path_or_repo: str | Path, **options: Any) -> Model:
 def bench_zoo(entries: Sequence[str] | None = None, *, out: str | Path = "zoo-bench", threads: int = 2,
               iters: int = 50, publish: bool = True, endpoint: str | None = None,
               zoo: str | Path | None = None, **kw: Any) -> Collected:
-    """``hub zoo bench``: each entry's job (every entry when ``entries`` is None), each kept variant timed on
+    """``hub zoo bench``: each entry's job (every runnable entry when ``entries`` is None), each kept variant timed on
     this machine; rows merged into OUT/results/<machine>.csv (and the hub's zoo/leaderboard when publishing)."""
-    from .leaderboard.collect import bench_entries
+    from .leaderboard.collect import bench_entries, runnable
     from .plugins import get_hub
     from .zoo import load_catalogue
 
     catalogue = load_catalogue(str(zoo) if zoo else None)
-    names = list(catalogue.entries) if entries is None else list(entries)
+    names = runnable(catalogue)[0] if entries is None else list(entries)
     for name in names:
         catalogue.entry(name)  # unknown names fail before any job runs
     return bench_entries(catalogue, names, Path(out), get_hub().registry, threads=threads, iters=iters,
@@ -146,7 +146,8 @@ def bench_zoo(entries: Sequence[str] | None = None, *, out: str | Path = "zoo-be
 
 
 def pick(dataset: str, max_latency_ms: float, *, runtime: str | None = None, max_size_mb: float | None = None,
-         source: str | None = None, endpoint: str | None = None, any_machine: bool = False) -> Pick:
+         source: str | None = None, endpoint: str | None = None, any_machine: bool = False,
+         threads: int | None = None, metric: str | None = None) -> Pick:
     """``hub zoo pick``: the most accurate measured entry/variant within the budget (``.best`` is None when
     nothing fits; ``.closest`` then says what would)."""
     from .leaderboard.results import pick as choose
@@ -155,4 +156,4 @@ def pick(dataset: str, max_latency_ms: float, *, runtime: str | None = None, max
 
     rows, _ = load_rows(source, endpoint)
     return choose(rows, dataset=dataset, max_latency_ms=max_latency_ms, runtime=runtime, max_size_mb=max_size_mb,
-                  cpu=None if any_machine else describe()["cpu"])
+                  cpu=None if any_machine else describe()["cpu"], threads=threads, metric=metric)

@@ -98,31 +98,61 @@ def run(recipe: Recipe, registry: Registry, out: Path, *, section: Mapping[str, 
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Any:
     """Train the members, export + gate the ensemble, publish; returns a :class:`hub.pipeline.Outcome`.
 
-    Unlike a single-model job, stages are not reused by fingerprint yet (``force`` changes nothing):
-    re-running needs a new folder or ``--resume``.
-
     ``OUT/members/NAME`` are ordinary run directories (``--resume`` continues each one that
-    exists); ``OUT/export`` is the ensemble export.
+    exists); ``OUT/export`` is the ensemble export. As for one model (:mod:`hub.stages`), the members'
+    training and the ensemble export are reused when their inputs — every member's recipe, code and
+    data, the ensemble section, the export section — did not change (``force`` redoes them).
     """
     from .exporting.ensemble import export_ensemble
-    from .pipeline import Outcome, publish_stage
-    from .training.api import train
+    from .job import plan
+    from .pipeline import Outcome, _read_json, publish_stage
+    from .stages import StageLog, digest
 
     out = Path(out)
     note = on_stage or (lambda message: log.info("%s", message))
+    if not resume:  # new, empty, or an earlier ensemble job's folder: nothing else is ever replaced
+        from .fsutil import check_output_dir
+
+        check_output_dir(out, "`hub run` ensemble folder", markers=("members",))
     members = member_recipes(recipe, section, catalogue, registry)
-    run_dirs = []
-    for name, member in members:
-        run_dir = out / "members" / name
-        note(f"train member {name} ({member.name}, seed {member.train.seed}) -> {run_dir}")
-        train(member, run_dir, registry, resume=resume and (run_dir / "run.json").is_file(), progress=progress,
-              on_epoch=on_epoch)
-        run_dirs.append(run_dir)
+    run_dirs = [out / "members" / name for name, _ in members]
+    stages = StageLog(out)
+    inputs = {"members": digest({name: plan(member, registry).fingerprints for name, member in members}),
+              "ensemble": digest(dict(section))}
+
+    def finished() -> bool | None:
+        return True if all((d / "summary.json").is_file() for d in run_dirs) else None
+
+    stages.stage("train", inputs, label="train members", where=out / "members", unchanged="members unchanged",
+                 reuse=finished, redo=lambda: _train_members(members, run_dirs, registry, resume, progress, on_epoch,
+                                                             note),
+                 note=note, force=force, why="resumed" if resume else None)
     export_dir = out / "export"
-    note(f"ensemble export + validation gate -> {export_dir}")
-    report = export_ensemble(run_dirs, export_dir, weights=section.get("weights"), names=[n for n, _ in members],
-                             name=recipe.name, dataset=recipe.dataset, export_config=recipe.export, registry=registry)
+    export_inputs = {"train": digest(inputs), "recipe": digest(recipe.to_dict()["export"])}
+    report = stages.stage(
+        "export", export_inputs, label="ensemble export + validation gate", where=export_dir,
+        unchanged="members and export section unchanged", reuse=lambda: _read_json(export_dir / "report.json"),
+        redo=lambda: export_ensemble(run_dirs, export_dir, weights=section.get("weights"),
+                                     names=[n for n, _ in members], name=recipe.name, dataset=recipe.dataset,
+                                     export_config=recipe.export, registry=registry),
+        note=note, force=force)
     pushed = publish_stage(recipe, export_dir, repo, endpoint, note) if publish else None
     record = report["ensemble"]
     summary = {record["split"]: record["metrics"], "members": {m["name"]: m["gate_metrics"] for m in record["members"]}}
     return Outcome(out / "members", export_dir, summary, report, pushed)
+
+
+def _train_members(members, run_dirs, registry, resume, progress, on_epoch, note) -> bool:
+    """Each member into its run folder; a finished folder from an older recipe is replaced only once the
+    new run is complete (:func:`hub.stages.replacing`)."""
+    import contextlib
+
+    from .stages import replacing
+    from .training.api import train
+
+    for (name, member), run_dir in zip(members, run_dirs):
+        note(f"train member {name} ({member.name}, seed {member.train.seed}) -> {run_dir}")
+        again = resume and (run_dir / "run.json").is_file()
+        with contextlib.nullcontext() if again else replacing(run_dir):
+            train(member, run_dir, registry, resume=again, progress=progress, on_epoch=on_epoch)
+    return True

@@ -426,6 +426,17 @@ def test_hub_run_trains_members_exports_and_gates_an_ensemble_entry(hubx, tmp_pa
     names = [v["variant"] for v in report["variants"]]
     assert names[:3] == ["fp32", "int8-dynamic", "e2e"] and set(names[3:]) <= {"e2e:int8-dynamic"}
     assert report["variants"][2]["passed"] and config["e2e"]["file"] == "onnx/model_e2e.onnx"
+    if front == "cli":  # again into the same folder: members and export reused, as for one model
+        before = (out / "export" / "onnx" / "model.onnx").stat().st_mtime_ns
+        assert main(["run", "tiny-ens", "--zoo", str(zoo), "--out", str(out), "--no-push", "--no-progress"]) == 0
+        err = capsys.readouterr().err
+        assert "== train members: reused" in err and "== ensemble export + validation gate: reused" in err, err
+        assert (out / "export" / "onnx" / "model.onnx").stat().st_mtime_ns == before
+        # a folder that is not an earlier job's output is never replaced
+        (tmp_path / "mine").mkdir()
+        (tmp_path / "mine" / "notes.txt").write_text("mine")
+        assert main(["run", "tiny-ens", "--zoo", str(zoo), "--out", str(tmp_path / "mine"), "--no-push"]) == 1
+        assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize("section, message", [

@@ -29,14 +29,18 @@ def zoo_bench(entries, all_entries, zoo_path, out, threads, iters, endpoint, lea
               as_json) -> None:
     """Train, gate and publish what is missing for ENTRIES, time every kept variant, and write the leaderboard."""
     from ..errors import ZooError
-    from ..leaderboard.collect import bench_entries
+    from ..leaderboard.collect import bench_entries, runnable
     from ..plugins import get_hub
     from ..zoo import load_catalogue
 
     catalogue = load_catalogue(zoo_path)
     if all_entries == bool(entries):
         raise click.UsageError("name the entries to bench, or pass --all (not both)")
-    names = list(catalogue.entries) if all_entries else list(entries)
+    names = list(entries)
+    if all_entries:
+        names, skipped = runnable(catalogue)
+        for name, why in skipped.items():
+            click.echo(safe(f"== {name}: skipped, {why}"), err=True)
     for name in names:
         catalogue.entry(name)  # unknown names: one error (with did-you-mean) before any job runs
     command = "hub zoo bench" + (f" --zoo {zoo_path}" if zoo_path else "") + (" --no-push" if no_push else "")
@@ -44,18 +48,28 @@ def zoo_bench(entries, all_entries, zoo_path, out, threads, iters, endpoint, lea
                          publish=not no_push, endpoint=endpoint, leaderboard_repo=leaderboard_repo,
                          command=command, zoo_path=zoo_path, note=lambda m: click.echo(safe(f"== {m}"), err=True))
     if as_json:
-        echo_json({"rows": done.rows, "csv": str(done.csv_path) if done.csv_path else None,
-                   "published": done.published, "failed": done.failed})
+        echo_json({"rows": done.rows, "csv": str(done.csv_path) if done.rows else None, "published": done.published,
+                   "publish_error": done.publish_error, "private": done.private, "failed": done.failed})
     else:
         echo_table(("entry", "variant", "metric", "p50 ms", "p90 ms", "thr/s b32", "MB", "GFLOPs"),
                    [(r["entry"], r["variant"], f"{r['metric_value']:.4f}", f"{r['latency_p50_ms']:.2f}",
-                     f"{r['latency_p90_ms']:.2f}", f"{r['throughput_b32']:.0f}", f"{r['size_mb']:.1f}",
-                     f"{r['gflops']:.3f}") for r in done.rows])
-        if done.csv_path:
+                     f"{r['latency_p90_ms']:.2f}", f"{r['throughput_b32']:.0f}", _num(r["size_mb"], ".1f"),
+                     _num(r["gflops"], ".3f")) for r in done.rows])
+        if done.rows:
             click.echo(f"leaderboard: {done.csv_path}" + (f" (published: {done.published})" if done.published else ""))
+        if done.private:
+            click.echo(safe(f"not published (private entries, kept in {done.csv_path}): {', '.join(done.private)}"))
+    problems = [f"{k}: {v}" for k, v in done.failed.items()]
     if done.failed:
-        raise ZooError(f"{len(done.failed)} of {len(names)} entries failed: "
-                       + "; ".join(f"{k}: {v}" for k, v in done.failed.items()))
+        problems[0] = f"{len(done.failed)} of {len(names)} entries failed: {problems[0]}"
+    if done.publish_error:
+        problems.append(f"the rows are in {done.csv_path} but not on the hub: {done.publish_error}")
+    if problems:
+        raise ZooError("; ".join(problems))
+
+
+def _num(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 @click.command("pick")
@@ -71,8 +85,12 @@ def zoo_bench(entries, all_entries, zoo_path, out, threads, iters, endpoint, lea
                    "if it has results, else the hub's zoo/leaderboard).")
 @click.option("--endpoint", help="Hub endpoint when reading a repo (default: HF_ENDPOINT, else a local `hub serve`).")
 @click.option("--any-machine", is_flag=True, help="Also use rows measured on other CPUs (their latencies may not hold here).")
+@click.option("--threads", type=click.IntRange(1, 65_536), default=None,
+              help="Only rows measured with this many threads.")
+@click.option("--metric", default=None, help="The metric to rank by, where a dataset's rows measure several.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable answer.")
-def zoo_pick(dataset, max_latency_ms, runtime, max_size_mb, source, endpoint, any_machine, as_json) -> None:
+def zoo_pick(dataset, max_latency_ms, runtime, max_size_mb, source, endpoint, any_machine, threads, metric,
+             as_json) -> None:
     """The most accurate entry/variant for DATASET within the latency (and size) budget, measured on this machine."""
     from ..leaderboard.results import pick
     from ..leaderboard.sources import load_rows
@@ -81,14 +99,14 @@ def zoo_pick(dataset, max_latency_ms, runtime, max_size_mb, source, endpoint, an
     rows, where = load_rows(source, endpoint)
     cpu = None if any_machine else describe()["cpu"]
     answer = pick(rows, dataset=dataset, max_latency_ms=max_latency_ms, runtime=runtime, max_size_mb=max_size_mb,
-                  cpu=cpu)
+                  cpu=cpu, threads=threads, metric=metric)
     if as_json:
         echo_json({"source": where, "best": answer.best, "fits": answer.fits, "closest": answer.closest,
                    "reasons": answer.reasons})
     elif answer.best:
         b = answer.best
         click.echo(safe(f"{b['entry']} {b['variant']} ({b['runtime']}): {b['metric']} {b['metric_value']:.4f}, "
-                        f"{b['latency_p50_ms']:.2f} ms p50 at batch 1 ({b['threads']} threads), {b['size_mb']:.1f} MB"
+                        f"{b['latency_p50_ms']:.2f} ms p50 at batch 1 ({b['threads']} threads), {_num(b['size_mb'], '.1f')} MB"
                         + (f" -> {b['repo']}@{b['repo_commit'][:12]}" if b.get("repo") else "")))
         click.echo(safe(f"  {len(answer.fits)} of the measured variants fit; from {where}"), err=True)
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..errors import HubError
 from ..fsutil import atomic_write_text
+from ..runtime.machine import describe
 from . import results
 
 log = logging.getLogger(__name__)
@@ -32,46 +34,78 @@ class Collected:
     csv_path: Path | None = None
     failed: dict[str, str] = field(default_factory=dict)  # entry -> one-line reason
     published: str | None = None  # "repo@commit" of the leaderboard CSV
+    publish_error: str | None = None  # the rows are measured and written locally, but not on the hub
+    private: list[str] = field(default_factory=list)  # entries published privately: rows kept local only
+
+
+def runnable(catalogue: Any) -> tuple[list[str], dict[str, str]]:
+    """What ``--all`` means: every entry ``hub run`` can run; pre-training entries have no classifier to time."""
+    names, skipped = [], {}
+    for name in catalogue.entries:
+        if "pretrain" in catalogue.raw[name]:
+            skipped[name] = "a pre-training entry (`hub pretrain`): no classifier to time"
+        else:
+            names.append(name)
+    return names, skipped
 
 
 def bench_entries(catalogue: Any, names: Sequence[str], out: Path, registry: Any, *, threads: int = 2,
                   iters: int = 50, publish: bool = True, endpoint: str | None = None,
                   leaderboard_repo: str = LEADERBOARD_REPO, command: str = "hub zoo bench",
                   zoo_path: str | None = None, note: Callable[[str], None] = log.info) -> Collected:
-    """Run, measure and record ``names``; an entry that fails is reported and the others go on."""
+    """Run, measure and record ``names``; an entry that fails is reported and the others go on. Rows are
+    written after each entry, so an interrupted bench keeps what it measured."""
+    out = Path(out)
+    done = Collected()
+    slug = results.machine_slug(describe()["cpu"], threads)
+    done.csv_path = out / "results" / f"{slug}.csv"
+    _read_local(done.csv_path)  # a damaged CSV is one error before hours of jobs, not after
+    for name in names:
+        try:
+            rows, private = _bench_one(catalogue, name, out, registry, threads, iters, publish, endpoint, command,
+                                       zoo_path, note)
+        except HubError as exc:
+            done.failed[name] = str(exc).splitlines()[0]
+        except Exception as exc:  # one entry's bug must not cost the others' measurements
+            log.debug("%s failed", name, exc_info=True)
+            done.failed[name] = f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        else:
+            done.rows += rows
+            if private:
+                done.private.append(name)
+            done.csv_path.parent.mkdir(parents=True, exist_ok=True)
+            merged = results.merge(_read_local(done.csv_path), _parsed(rows))
+            atomic_write_text(done.csv_path, results.to_csv(merged))
+            continue
+        note(f"{name}: FAILED: {done.failed[name]}")
+    shared = [r for r in done.rows if r["entry"] not in done.private]
+    if publish and shared:
+        try:
+            done.published = publish_rows(shared, slug, leaderboard_repo, endpoint)
+            note(f"leaderboard -> {done.published}")
+        except HubError as exc:
+            done.publish_error = str(exc).splitlines()[0]
+    return done
+
+
+def _bench_one(catalogue, name, out, registry, threads, iters, publish, endpoint, command, zoo_path, note):
     from ..pipeline import run
     from ..pipeline_ensemble import runner_for
     from .measure import measure_export
 
-    out = Path(out)
-    done = Collected()
-    for name in names:
-        try:
-            recipe = catalogue.recipe(name, registry)
-            note(f"{name}: job")
-            runner = runner_for(name, zoo_path, ()) or run  # an ensemble entry trains each member first
-            outcome = runner(recipe, registry, out / name, publish=publish, endpoint=endpoint, progress=False,
-                             on_stage=lambda message, n=name: note(f"{n}: {message}"))
-            pushed = outcome.push
-            note(f"{name}: timing {', '.join(['eager', *outcome.report.get('kept', [])])} ({threads} threads)")
-            done.rows += measure_export(
-                outcome.export_dir, entry=name, threads=threads, iters=iters,
-                repo=pushed.repo_id if pushed else "", repo_commit=pushed.commit_sha if pushed else "",
-                revision=_data_revision(out / name), command=f"{command} {name} --threads {threads}")
-        except HubError as exc:
-            done.failed[name] = str(exc).splitlines()[0]
-            note(f"{name}: FAILED: {done.failed[name]}")
-    if not done.rows:
-        return done
-    slug = results.machine_slug(done.rows[0]["cpu"], threads)
-    done.csv_path = out / "results" / f"{slug}.csv"
-    old = _read_local(done.csv_path)
-    done.csv_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(done.csv_path, results.to_csv(results.merge(old, _parsed(done.rows))))
-    if publish:
-        done.published = publish_rows(done.rows, slug, leaderboard_repo, endpoint)
-        note(f"leaderboard -> {done.published}")
-    return done
+    recipe = catalogue.recipe(name, registry)
+    note(f"{name}: job")
+    runner = runner_for(name, zoo_path, ()) or run  # an ensemble entry trains each member first
+    outcome = runner(recipe, registry, out / name, publish=publish, endpoint=endpoint, progress=False,
+                     on_stage=lambda message: note(f"{name}: {message}"))
+    pushed = outcome.push
+    note(f"{name}: timing {', '.join(['eager', *outcome.report.get('kept', [])])} ({threads} threads)")
+    rows = measure_export(outcome.export_dir, entry=name, threads=threads, iters=iters,
+                          repo=pushed.repo_id if pushed else "", repo_commit=pushed.commit_sha if pushed else "",
+                          revision=_data_revision(out / name),
+                          command=shlex.join([*shlex.split(command), name, "--threads", str(threads),
+                                              "--iters", str(iters)]))
+    return rows, bool(recipe.publish.private)
 
 
 def _data_revision(job_dir: Path) -> str:
@@ -96,32 +130,54 @@ def _read_local(path: Path) -> list[dict[str, Any]]:
 
 
 def publish_rows(rows: Sequence[dict[str, Any]], slug: str, repo_id: str, endpoint: str | None) -> str:
-    """Merge ``rows`` into ``results/<slug>.csv`` of the hub's leaderboard dataset repo (created if needed)."""
-    from huggingface_hub import CommitOperationAdd
-    from huggingface_hub import errors as hf
+    """Merge ``rows`` into ``results/<slug>.csv`` of the hub's leaderboard dataset repo (created if needed).
 
-    from ..publish.client import resolve_target, translate, with_retries
+    Read and written against one commit (``parent_commit``): a push by someone else in between is a
+    refused commit, and the merge is redone on theirs, never a silent loss of their rows. Only a file
+    that does not exist at that commit counts as empty; a file that cannot be read stops the push."""
+
+    from ..publish.client import resolve_target, with_retries
+    from ..publish.files import PublishError
 
     target = resolve_target(endpoint)
     api = target.api()
-    path_in_repo = f"results/{slug}.csv"
     what = f"leaderboard push to {repo_id}"
     with_retries(lambda: api.create_repo(repo_id, repo_type="dataset", exist_ok=True), target=target, what=what)
-    old: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="hub-leaderboard-") as tmp:
+    for attempt in range(3):
         try:
-            local = api.hf_hub_download(repo_id, path_in_repo, repo_type="dataset", local_dir=tmp)
-            old = results.from_csv(Path(local).read_text(encoding="utf-8"), f"{repo_id}/{path_in_repo}")
-        except hf.EntryNotFoundError:
-            pass
-        except results.LeaderboardError as exc:
-            log.warning("%s; its rows are replaced by this machine's", exc)
-        except Exception as exc:
-            raise translate(exc, target, what) from None
+            return _merge_and_commit(api, target, rows, slug, repo_id, what)
+        except PublishError as exc:
+            if "412" not in str(exc) or attempt == 2:
+                raise
+            log.info("%s: the file changed meanwhile; merging again", what)
+    raise AssertionError("unreachable")
+
+
+def _merge_and_commit(api: Any, target: Any, rows: Sequence[dict[str, Any]], slug: str, repo_id: str,
+                      what: str) -> str:
+    from huggingface_hub import CommitOperationAdd
+
+    from ..publish.client import with_retries
+    from ..publish.files import PublishError
+
+    path_in_repo = f"results/{slug}.csv"
+    head = with_retries(lambda: api.dataset_info(repo_id).sha, target=target, what=what)
+    present = path_in_repo in with_retries(lambda: api.list_repo_files(repo_id, repo_type="dataset", revision=head),
+                                           target=target, what=what)
+    old: list[dict[str, Any]] = []
+    if present:
+        with tempfile.TemporaryDirectory(prefix="hub-leaderboard-") as tmp:
+            local = with_retries(lambda: api.hf_hub_download(repo_id, path_in_repo, repo_type="dataset",
+                                                             revision=head, local_dir=tmp), target=target, what=what)
+            try:
+                old = results.from_csv(Path(local).read_text(encoding="utf-8-sig"), f"{repo_id}/{path_in_repo}")
+            except (results.LeaderboardError, UnicodeDecodeError) as exc:
+                raise PublishError(f"{what}: the hub's {path_in_repo} cannot be merged into ({exc}); fix or delete "
+                                   "it there, then run again (nothing was pushed)") from None
     text = results.to_csv(results.merge(old, _parsed(rows)))
     operations = [CommitOperationAdd(path_in_repo, text.encode()),
                   CommitOperationAdd("README.md", _card(repo_id).encode())]
-    info = with_retries(lambda: api.create_commit(repo_id, operations, repo_type="dataset",
+    info = with_retries(lambda: api.create_commit(repo_id, operations, repo_type="dataset", parent_commit=head,
                                                   commit_message=f"Leaderboard: {slug} ({len(rows)} rows)"),
                         target=target, what=what)
     return f"{repo_id}@{info.oid}"

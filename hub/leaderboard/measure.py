@@ -42,6 +42,10 @@ def hub_commit() -> str:
 
     here = Path(__file__).resolve().parents[2]
     try:
+        top = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        if Path(top).resolve() != here:  # installed inside some other project's checkout: not our commit
+            return f"zoohub {__version__}"
         out = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
@@ -62,9 +66,13 @@ def measure_export(export_dir: Path, *, entry: str, threads: int, iters: int = 5
 
     bench = prepare(export_dir)
     config = bench.config
-    metric = _primary(config)
-    timed = {r["engine"]: r for r in bench_engines(bench.model, bench.input_names, bench.files, bench.single,
-                                                    bench.full, threads=threads, iters=iters)}
+    metric = _primary(export_dir)
+    torch_threads = torch.get_num_threads()
+    try:
+        timed = {r["engine"]: r for r in bench_engines(bench.model, bench.input_names, bench.files, bench.single,
+                                                        bench.full, threads=threads, iters=iters)}
+    finally:  # the timing set torch's threads; the next entry's training (or the caller) gets its own back
+        torch.set_num_threads(torch_threads)
     machine = describe()
     common = {
         "entry": entry, "task": config.get("task", ""), "dataset": (config.get("dataset") or {}).get("name", ""),
@@ -78,7 +86,7 @@ def measure_export(export_dir: Path, *, entry: str, threads: int, iters: int = 5
     }
     rows = []
     variants = config["variants"]
-    eager_metric = (variants.get("fp32") or {}).get("pytorch_metrics") or _pytorch_metric(export_dir, metric)
+    eager_metric = _pytorch_metric(export_dir, metric)
     for engine, timing in timed.items():
         eager = engine == "torch-eager"
         value = eager_metric if eager else (variants[engine].get("metrics") or {}).get(metric)
@@ -93,20 +101,25 @@ def measure_export(export_dir: Path, *, entry: str, threads: int, iters: int = 5
     return rows
 
 
-def _primary(config: dict[str, Any]) -> str:
-    for entry in (config.get("variants") or {}).values():
-        metrics = entry.get("metrics") or {}
-        if metrics:
-            return "accuracy" if "accuracy" in metrics else next(iter(metrics))
-    return "accuracy"
+def _report(export_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(export_dir) / "report.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _primary(export_dir: Path) -> str:
+    """The task's primary metric, as the gate judged the variants by it (ensembles record it once)."""
+    report = _report(export_dir)
+    for variant in report.get("variants") or ():
+        if variant.get("primary_metric"):
+            return str(variant["primary_metric"])
+    return str((report.get("ensemble") or {}).get("primary_metric") or "accuracy")
 
 
 def _pytorch_metric(export_dir: Path, metric: str) -> float | None:
     """PyTorch's own score on the gate's split, as the gate recorded it in report.json."""
-    try:
-        report = json.loads((Path(export_dir) / "report.json").read_text())
-    except (OSError, ValueError):
-        return None
+    report = _report(export_dir)
     for variant in report.get("variants") or ():
         value = ((variant.get("metrics") or {}).get("pytorch") or {}).get(metric)
         if value is not None:

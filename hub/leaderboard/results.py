@@ -33,6 +33,10 @@ REQUIRED = ("entry", "variant", "runtime", "task", "dataset", "metric", "metric_
 MAX_BYTES = 4 << 20
 MAX_ROWS = 20_000
 MAX_FIELD = 2_000
+#: Plausibility bounds: a value past them is no measurement (and would overflow a plot axis or a format).
+BOUNDS = {"metric_value": 1e6, "gflops": 1e9, "size_mb": 1e7, "latency_p50_ms": 1e7, "latency_p90_ms": 1e7,
+          "throughput_b32": 1e9, "samples": 10**13, "params": 10**13, "threads": 65_536, "cores": 65_536}
+_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?$")  # plain ASCII: no '_', sign, inf or nan
 
 
 class LeaderboardError(HubError, ValueError):
@@ -101,12 +105,16 @@ def _checked(raw: Mapping[str, Any], where: str) -> Row:
 def _number(text: str, kind: type, key: str, where: str) -> Any:
     if text == "":
         return None
-    try:
-        value = kind(text)
-    except ValueError:
-        raise LeaderboardError(f"{where}: {key} = {text[:40]!r} is not a number") from None
-    if isinstance(value, float) and not math.isfinite(value) or value < 0:
-        raise LeaderboardError(f"{where}: {key} = {text[:40]!r} must be a finite number >= 0")
+    if not _DECIMAL.match(text) or (kind is int and not text.isdigit()):
+        what = "a whole number" if kind is int else "a number"
+        if text.lower().lstrip("+-") in ("nan", "inf", "infinity") or text.startswith("-"):
+            raise LeaderboardError(f"{where}: {key} = {text[:40]!r} must be a finite number >= 0")
+        raise LeaderboardError(f"{where}: {key} = {text[:40]!r} is not {what}")
+    if len(text) > 40:  # no measurement needs more digits; int() of thousands of digits is slow
+        raise LeaderboardError(f"{where}: {key} = {text[:40]!r}... is out of range (at most {BOUNDS[key]:g})")
+    value = kind(text)
+    if not math.isfinite(value) or value > BOUNDS[key]:
+        raise LeaderboardError(f"{where}: {key} = {text[:40]!r} is out of range (at most {BOUNDS[key]:g})")
     return value
 
 
@@ -149,13 +157,26 @@ class Pick:
 
 
 def pick(rows: Sequence[Row], *, dataset: str, max_latency_ms: float, runtime: str | None = None,
-         max_size_mb: float | None = None, cpu: str | None = None) -> Pick:
-    """The most accurate row of ``dataset`` within the budget (ties: the faster one)."""
+         max_size_mb: float | None = None, cpu: str | None = None, threads: int | None = None,
+         metric: str | None = None) -> Pick:
+    """The best row of ``dataset`` within the budget (ties: the faster one). Only rows of one metric
+    compete (higher is better, as the gate's metrics are); ``threads`` keeps one thread count."""
     pool = [r for r in rows if r["dataset"] == dataset]
     if not pool:
         known = ", ".join(sorted({r["dataset"] for r in rows})) or "none"
         raise LeaderboardError(f"the leaderboard has no row for dataset {dataset!r} (it has: {known}); "
                                f"run `hub zoo bench` on an entry of that dataset first")
+    metrics = sorted({r["metric"] for r in pool})
+    if metric is not None and metric not in metrics:
+        raise LeaderboardError(f"no {dataset!r} row measures {metric!r} (they measure: {', '.join(metrics)})")
+    if metric is None and len(metrics) > 1:
+        raise LeaderboardError(f"the {dataset!r} rows measure different metrics ({', '.join(metrics)}), which "
+                               "cannot be compared; pass --metric NAME")
+    pool = [r for r in pool if r["metric"] == (metric or metrics[0])]
+    if threads is not None:
+        pool = [r for r in pool if r["threads"] == threads]
+        if not pool:
+            raise LeaderboardError(f"no {dataset!r} row was measured with {threads} threads")
     reasons = []
     if cpu is not None:
         mine = [r for r in pool if r["cpu"] == cpu]

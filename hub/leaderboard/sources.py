@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .collect import LEADERBOARD_REPO
-from .results import LeaderboardError, from_csv
+from .results import MAX_BYTES, LeaderboardError, from_csv
 
 DEFAULT_FOLDER = Path("zoo-bench")
 
@@ -22,7 +22,7 @@ def load_rows(source: str | None = None, endpoint: str | None = None) -> tuple[l
     if path.is_file():
         return from_csv(_read(path), str(path)), str(path)
     if path.is_dir():
-        files = sorted(path.glob("*.csv")) or sorted((path / "results").glob("*.csv"))
+        files = (sorted(path.glob("*.csv")) or sorted((path / "results").glob("*.csv")))[:MAX_FILES]
         if not files:
             raise LeaderboardError(f"{path}: no *.csv (nor results/*.csv) here; run `hub zoo bench --out {path}`")
         return [row for f in files for row in from_csv(_read(f), str(f))], str(path)
@@ -32,9 +32,12 @@ def load_rows(source: str | None = None, endpoint: str | None = None) -> tuple[l
                            "leaderboard CSV, a folder `hub zoo bench` wrote, or a dataset repo")
 
 
+MAX_FILES = 200
+
+
 def _read(path: Path) -> str:
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        return fh.read((4 << 20) + 1)
+    with path.open("r", encoding="utf-8-sig", errors="replace") as fh:  # utf-8-sig: a spreadsheet's BOM
+        return fh.read(MAX_BYTES + 1)
 
 
 def _from_hub(repo_id: str, endpoint: str | None) -> list[dict[str, Any]]:
@@ -46,7 +49,7 @@ def _from_hub(repo_id: str, endpoint: str | None) -> list[dict[str, Any]]:
     api = target.api()
     try:
         names = [f for f in api.list_repo_files(repo_id, repo_type="dataset")
-                 if f.startswith("results/") and f.endswith(".csv")]
+                 if f.startswith("results/") and f.endswith(".csv") and f.count("/") == 1][:MAX_FILES]
     except hf.RepositoryNotFoundError:
         raise LeaderboardError(f"{repo_id}: no leaderboard at {target.endpoint}; run `hub zoo bench --all` "
                                "to measure and publish one") from None
@@ -57,6 +60,9 @@ def _from_hub(repo_id: str, endpoint: str | None) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="hub-leaderboard-") as tmp:
         for name in names:
-            local = api.hf_hub_download(repo_id, name, repo_type="dataset", local_dir=tmp)
+            try:
+                local = api.hf_hub_download(repo_id, name, repo_type="dataset", local_dir=tmp)
+            except Exception as exc:
+                raise translate(exc, target, f"read {repo_id}/{name}") from None
             rows += from_csv(_read(Path(local)), f"{repo_id}/{name}")
     return rows

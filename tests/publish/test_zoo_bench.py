@@ -30,6 +30,16 @@ epochs = 1
 [entries.scratch.publish]
 repo = "alice/scratch-{tag}"
 
+[entries.secret]
+backbone = { name = "small-cnn", pretrained = false }
+dataset = "digits"
+[entries.secret.train]
+strategy = "fine-tune"
+epochs = 1
+[entries.secret.publish]
+repo = "alice/secret-{tag}"
+private = true
+
 [entries.broken]
 backbone = "no-such-backbone"
 dataset = "digits"
@@ -52,10 +62,10 @@ def test_zoo_bench_measures_publishes_merges_and_pick_answers(tmp_path, server, 
     out = tmp_path / "bench"
     common = ["--zoo", str(zoo), "--out", str(out), "--endpoint", server.url, "--repo", board, "--iters", "5",
               "--threads", "1"]
-    code, data, err = _bench(main, capsys, "lite0-32", "scratch", "broken", *common)
+    code, data, err = _bench(main, capsys, "lite0-32", "scratch", "secret", "broken", *common)
     # a broken entry is one line and a failing exit; the others are measured and published all the same
-    assert code == 1 and "1 of 3 entries failed: broken:" in err and "no-such-backbone" in err, err[-3000:]
-    assert set(data["failed"]) == {"broken"}
+    assert code == 1 and "1 of 4 entries failed: broken:" in err and "no-such-backbone" in err, err[-3000:]
+    assert set(data["failed"]) == {"broken"} and data["private"] == ["secret"]
     rows = data["rows"]
     for entry in ("lite0-32", "scratch"):
         export = out / entry / "export"
@@ -72,18 +82,19 @@ def test_zoo_bench_measures_publishes_merges_and_pick_answers(tmp_path, server, 
                    for r in mine)
         pushed = json.loads((out / entry / "stages.json").read_text())["stages"]["verify"]["inputs"]["commit"]
         assert {f"{r['repo']}@{r['repo_commit']}" for r in mine} == {pushed}
-        assert {r["command"] for r in mine} == {f"hub zoo bench --zoo {zoo} {entry} --threads 1"}
+        assert {r["command"] for r in mine} == {f"hub zoo bench --zoo {zoo} {entry} --threads 1 --iters 5"}
         assert len(mine[0]["revision"]) == 12 and mine[0]["dataset"] == "digits"
     csv_path = out / "results" / next(iter((out / "results").iterdir())).name
     assert csv_path.read_text().splitlines()[0] == ",".join(COLUMNS)
     local = from_csv(csv_path.read_text())
     assert len(local) == len(rows)
-    # the hub holds the same rows, as a dataset repo
+    # the hub holds the same rows, as a dataset repo, but for the private entry's (its name stays local)
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=server.url, token=token)
     remote = api.hf_hub_download(board, f"results/{csv_path.name}", repo_type="dataset", local_dir=tmp_path / "dl")
-    assert from_csv(open(remote).read()) == local
+    assert from_csv(open(remote).read()) == [r for r in local if r["entry"] != "secret"]
+    assert {r["entry"] for r in local} == {"lite0-32", "scratch", "secret"}
 
     # again, one entry: every stage reused, its rows replaced, the other entry's rows kept
     code, again, err = _bench(main, capsys, "scratch", *common)
@@ -95,16 +106,18 @@ def test_zoo_bench_measures_publishes_merges_and_pick_answers(tmp_path, server, 
     assert [r for r in merged if r["entry"] == "scratch"] == \
         sorted(from_csv(csv_of(again["rows"])), key=lambda r: r["variant"])  # the re-timed rows replaced the old
     remote = api.hf_hub_download(board, f"results/{csv_path.name}", repo_type="dataset", local_dir=tmp_path / "dl2")
-    assert from_csv(open(remote).read()) == merged
+    assert from_csv(open(remote).read()) == [r for r in merged if r["entry"] != "secret"]
 
     # pick: the most accurate within a budget everything fits, from the folder and from the repo
     budget = max(r["latency_p50_ms"] for r in merged) + 1
-    best = max(merged, key=lambda r: (r["metric_value"], -r["latency_p50_ms"]))
-    for source in (str(out), board):
+    shared = [r for r in merged if r["entry"] != "secret"]
+    for source, rows in ((str(out), merged), (board, shared)):
+        best = max(rows, key=lambda r: (r["metric_value"], -r["latency_p50_ms"]))
         assert main(["zoo", "pick", "--dataset", "digits", "--max-latency-ms", str(budget), "--from", source,
                      "--endpoint", server.url, "--json"]) == 0
         answer = json.loads(capsys.readouterr().out)
         assert (answer["best"]["entry"], answer["best"]["variant"]) == (best["entry"], best["variant"])
+    best = max(merged, key=lambda r: (r["metric_value"], -r["latency_p50_ms"]))
     fastest = min(merged, key=lambda r: r["latency_p50_ms"])
     assert main(["zoo", "pick", "--dataset", "digits", "--max-latency-ms", str(fastest["latency_p50_ms"] / 2),
                  "--from", str(out)]) == 1
@@ -118,3 +131,33 @@ def test_zoo_bench_measures_publishes_merges_and_pick_answers(tmp_path, server, 
     answer = hub.pick("digits", budget, source=str(out))
     assert (answer.best["entry"], answer.best["variant"]) == (best["entry"], best["variant"])
     assert hub.pick("digits", fastest["latency_p50_ms"] / 2, source=str(out)).best is None
+
+
+def test_publishing_merges_into_the_hubs_file_and_never_overwrites_one_it_cannot_read(tmp_path, server, token,
+                                                                                       monkeypatch):
+    """The shared file holds other people's rows: they are kept; a file that cannot be parsed stops the push."""
+    import pytest
+    from huggingface_hub import HfApi
+
+    from hub.leaderboard.collect import publish_rows
+    from hub.publish.files import PublishError
+
+    def row(entry, metric):  # the required columns only: the rest may be empty in a CSV
+        return {"entry": entry, "variant": "fp32", "runtime": "onnxruntime", "task": "image-classification",
+                "dataset": "digits", "metric": "accuracy", "metric_value": metric, "latency_p50_ms": 1.0,
+                "cpu": "AMD EPYC", "threads": 2}
+
+    monkeypatch.setenv("HF_TOKEN", token)
+    api = HfApi(endpoint=server.url, token=token)
+    board = f"alice/leaderboard-{uuid.uuid4().hex[:8]}"
+    publish_rows([row("theirs", 0.91), row("mine", 0.5)], "amd-epyc-2t", board, server.url)  # created
+    publish_rows([row("mine", 0.8)], "amd-epyc-2t", board, server.url)
+    text = open(api.hf_hub_download(board, "results/amd-epyc-2t.csv", repo_type="dataset",
+                                    local_dir=tmp_path / "a")).read()
+    assert sorted((r["entry"], r["metric_value"]) for r in from_csv(text)) == [("mine", 0.8), ("theirs", 0.91)]
+    api.upload_file(path_or_fileobj=b"entry,variant\nbroken,x\n", path_in_repo="results/amd-epyc-2t.csv",
+                    repo_id=board, repo_type="dataset")
+    head = api.dataset_info(board).sha
+    with pytest.raises(PublishError, match="cannot be merged into .*no column.*nothing was pushed"):
+        publish_rows([row("mine", 0.9)], "amd-epyc-2t", board, server.url)
+    assert api.dataset_info(board).sha == head

@@ -24,6 +24,8 @@ from . import plot
 
 DEFAULT_REPO = "zoo/leaderboard"
 MAX_FILES = 200
+MAX_GROUPS = 60  # tables + plots on one page; further groups are named in one line
+_CACHE: dict[tuple[str, str], dict[str, Any]] = {}  # (repo folder, commit) -> parsed rows; read-only once made
 #: The columns a reader may sort by, and which way a first click sorts (better first).
 SORTS = {"entry": "asc", "variant": "asc", "runtime": "asc", "metric_value": "desc", "params": "asc",
          "gflops": "asc", "size_mb": "asc", "latency_p50_ms": "asc", "latency_p90_ms": "asc",
@@ -59,6 +61,9 @@ def read_rows(ctx: Ctx, repo_id: str) -> dict[str, Any]:
         return {"state": "missing", "rows": [], "errors": [], "files": [], "commit": None}
     repo = ctx.hub.store.open(key)
     commit = repo.resolve("main")
+    cached = _CACHE.get((str(repo.path), commit))
+    if cached is not None:  # a commit's files never change: parse them once, not on every anonymous GET
+        return cached
     entries = [e for e in repo.ls_tree(commit, "results/") if e.type == "blob"] if commit else []
     csvs = sorted((e for e in entries if e.path.startswith("results/") and e.path.endswith(".csv")
                    and e.path.count("/") == 1), key=lambda e: e.path)
@@ -78,8 +83,16 @@ def read_rows(ctx: Ctx, repo_id: str) -> dict[str, Any]:
             rows.extend(results.from_csv(text, where))
         except results.LeaderboardError as exc:
             errors.append(str(exc))
-    return {"state": "ok" if csvs else "empty", "rows": rows, "errors": errors,
-            "files": [e.path for e in csvs], "commit": commit}
+        if len(rows) > results.MAX_ROWS:
+            errors.append(f"{where}: only the first {results.MAX_ROWS} rows of the leaderboard are shown")
+            del rows[results.MAX_ROWS:]
+    found = {"state": "ok" if csvs else "empty", "rows": rows, "errors": errors,
+             "files": [e.path for e in csvs], "commit": commit}
+    if commit:
+        if len(_CACHE) >= 8:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[(str(repo.path), commit)] = found
+    return found
 
 
 def _read(ctx: Ctx, repo: Any, entry: Any, pointer: tuple[str, int, int] | None, where: str) -> str:
@@ -148,18 +161,30 @@ def table_row(row: dict, star: bool) -> dict[str, Any]:
 def page_values(ctx: Ctx, repo_id: str, column: str, order: str) -> dict[str, Any]:
     """The template values of ``leaderboard.html`` (worker thread)."""
     found = read_rows(ctx, repo_id)
+    errors = list(found["errors"])
     groups = []
-    for (task, dataset, machine), rows in sorted(results.groups(found["rows"]).items()):
-        front = results.pareto(rows)
-        on_front = {id(r) for r in front}
+    found_groups = sorted(results.groups(found["rows"]).items())
+    if len(found_groups) > MAX_GROUPS:
+        errors.append(f"{len(found_groups)} task/dataset/machine groups; the first {MAX_GROUPS} are shown")
+    for (task, dataset, machine), rows in found_groups[:MAX_GROUPS]:
         caption = f"{task} · {dataset} · {machine}"
-        metrics = sorted({r["metric"] for r in rows})
-        groups.append({"task": task, "dataset": dataset, "machine": machine, "caption": caption,
-                       "metric": metrics[0] if len(metrics) == 1 else None,
-                       "rows": [table_row(r, id(r) in on_front) for r in sorted_rows(rows, column, order)],
-                       "plot": plot.scatter(rows, front, caption)})
-    return {**found, "groups": groups, "board": repo_id, "default_board": DEFAULT_REPO, "sort": column,
-            "order": order}
+        try:
+            groups.append(_group(task, dataset, machine, caption, rows, column, order))
+        except (ArithmeticError, ValueError) as exc:  # numbers no check foresaw: this group, not the page
+            errors.append(f"{caption}: cannot be drawn ({type(exc).__name__}: {exc})")
+    return {**found, "errors": errors, "groups": groups, "board": repo_id, "default_board": DEFAULT_REPO,
+            "sort": column, "order": order}
+
+
+def _group(task: str, dataset: str, machine: str, caption: str, rows: list[dict], column: str,
+           order: str) -> dict[str, Any]:
+    front = results.pareto(rows)
+    on_front = {id(r) for r in front}
+    metrics = sorted({r["metric"] for r in rows})
+    return {"task": task, "dataset": dataset, "machine": machine, "caption": caption,
+            "metric": metrics[0] if len(metrics) == 1 else None,
+            "rows": [table_row(r, id(r) in on_front) for r in sorted_rows(rows, column, order)],
+            "plot": plot.scatter(rows, front, caption)}
 
 
 def header_links(column: str, order: str) -> dict[str, str]:

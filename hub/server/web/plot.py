@@ -33,7 +33,8 @@ def linear_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Decades, with 2 and 5 between them when the range spans few decades."""
-    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    decades = range(first, last + 1, max(1, math.ceil((last - first) / 10)))  # at most ~10 labels, any range
     mults = (1, 2, 5) if math.log10(hi / lo) <= 2.5 else (1,)
     return [m * 10 ** d for d in decades for m in mults if lo * 0.999 <= m * 10 ** d <= hi * 1.001]
 
