@@ -13,6 +13,8 @@ Stages, each resumable (finished runs are read back from ``--out``):
     .venv/bin/python bench/distill.py students [--modes alone distilled] [--seeds 0 1 2]
     .venv/bin/python bench/distill.py latency  [--threads 2]      # exports teacher + one student of each, b1 p50
     .venv/bin/python bench/distill.py table
+    .venv/bin/python bench/distill.py vision   [--modes alone distilled] [--seeds 0 1 2]   # Fashion-MNIST, few labels
+    .venv/bin/python bench/distill.py latency --vision; .venv/bin/python bench/distill.py table --vision
 
 Run ``students --modes alone`` and ``students --modes distilled`` as two processes with
 ``OMP_NUM_THREADS=1`` to use both cores of a 2-core machine.
@@ -39,6 +41,18 @@ STUDENT = {"backbone": MINILM, "train": {"strategy": "lora", "epochs": 3, "warmu
                                          "lora_rank": 8, "lora_alpha": 16, "lr": 1e-3}}
 DISTILL = {"temperature": 2.0, "alpha": 0.5}
 
+# Vision, few labels: 10 labelled Fashion-MNIST images per class (20 per class for validation), the full
+# 10,000-image test split; transfer data = the first 500 training images per class in the same seeded order
+# (5,000 images, the 100 labelled ones among them), labels never read. 64 px, last two layer groups trained.
+FEW = {"name": "fashion-mnist", "train_per_class": 10, "validation_per_class": 20}
+TRANSFER = {"name": "fashion-mnist", "train_per_class": 500, "validation_per_class": 1}
+PARTIAL = {"strategy": "partial", "trainable_groups": 2, "batch_size": 32, "label_smoothing": 0.1}
+VISION = {
+    "teacher": {"backbone": {"name": "efficientnet-lite2", "image_size": 64}, "train": {**PARTIAL, "epochs": 15}},
+    "alone": {"backbone": {"name": "efficientnet-lite0", "image_size": 64}, "train": {**PARTIAL, "epochs": 15}},
+    "distilled": {"backbone": {"name": "efficientnet-lite0", "image_size": 64}, "train": {**PARTIAL, "epochs": 3}},
+}
+
 
 def _records(out: Path) -> list[dict]:
     path = out / "runs.jsonl"
@@ -47,7 +61,7 @@ def _records(out: Path) -> list[dict]:
 
 def _train(name: str, table: dict, run_dir: Path, out: Path, **extra) -> dict:
     registry = get_hub().registry
-    recipe = recipe_from_table(name, {**table, "dataset": "rotten-tomatoes"}, registry, "bench")
+    recipe = recipe_from_table(name, {"dataset": "rotten-tomatoes", **table}, registry, "bench")
     start = time.perf_counter()
     result = train(recipe, run_dir, registry, progress=False)
     row = {"run": name, "run_dir": str(run_dir), "seconds": round(time.perf_counter() - start, 1),
@@ -75,8 +89,27 @@ def students(out: Path, modes: list[str], seeds: list[int]) -> None:
             if (mode, seed) in done:
                 continue
             table = {**STUDENT, "train": {**STUDENT["train"], "seed": seed}}
+            if mode.startswith("distilled"):  # "distilled-a0.9": the same with alpha 0.9 (chosen on validation)
+                alpha = float(mode.split("-a")[1]) if "-a" in mode else DISTILL["alpha"]
+                table["distill"] = {**DISTILL, "alpha": alpha, "teacher": str((out / "teacher").resolve())}
+            _train(f"student-{mode}-{seed}", table, out / f"student-{mode}-{seed}", out, mode=mode, seed=seed)
+
+
+def vision(out: Path, modes: list[str], seeds: list[int]) -> None:
+    """The few-label Fashion-MNIST study: a Lite2 teacher (seed 0), Lite0 students alone and distilled."""
+    out = out / "vision"
+    out.mkdir(parents=True, exist_ok=True)
+    done = {(r.get("mode"), r.get("seed")) for r in _records(out)}
+    if ("teacher", 0) not in done:
+        table = {**VISION["teacher"], "dataset": FEW, "train": {**VISION["teacher"]["train"], "seed": 0}}
+        _train("teacher", table, out / "teacher", out, mode="teacher", seed=0)
+    for seed in seeds:
+        for mode in modes:
+            if (mode, seed) in done:
+                continue
+            table = {**VISION[mode], "dataset": FEW, "train": {**VISION[mode]["train"], "seed": seed}}
             if mode == "distilled":
-                table["distill"] = {**DISTILL, "teacher": str((out / "teacher").resolve())}
+                table["distill"] = {**DISTILL, "teacher": str((out / "teacher").resolve()), "transfer": TRANSFER}
             _train(f"student-{mode}-{seed}", table, out / f"student-{mode}-{seed}", out, mode=mode, seed=seed)
 
 
@@ -108,8 +141,12 @@ def table(out: Path) -> str:
 
     lines = ["| model | seeds | test accuracy (mean ± std) | per seed | val accuracy | eager b1 p50 ms | "
              "ONNX fp32 b1 p50 ms |", "|---|---|---|---|---|---|---|"]
-    for mode, label in (("teacher", "teacher: SmolLM2-135M + LoRA"), ("alone", "student alone: MiniLM-L6 + LoRA"),
-                        ("distilled", "student distilled: MiniLM-L6 + LoRA, T=2, alpha=0.5")):
+    names = (("teacher", "teacher: EfficientNet-Lite2 64 px, 15 epochs"), ("alone", "student alone: Lite0, 15 epochs"),
+             ("distilled", "student distilled: Lite0, 3 epochs over 5,100 images, T=2, alpha=0.5")) \
+        if out.name == "vision" else (("teacher", "teacher: SmolLM2-135M + LoRA"),
+                                      ("alone", "student alone: MiniLM-L6 + LoRA"),
+                                      ("distilled", "student distilled: MiniLM-L6 + LoRA, T=2, alpha=0.5"))
+    for mode, label in names:
         rows = sorted((r for r in records if r.get("mode") == mode), key=lambda r: r["seed"])
         if not rows:
             continue
@@ -123,9 +160,11 @@ def table(out: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["teacher", "students", "latency", "table"])
+    parser.add_argument("stage", choices=["teacher", "students", "vision", "latency", "table"])
+    parser.add_argument("--vision", action="store_true", help="latency/table: the Fashion-MNIST study")
     parser.add_argument("--out", type=Path, default=Path("bench-distill"))
-    parser.add_argument("--modes", nargs="+", choices=["alone", "distilled"], default=["alone", "distilled"])
+    parser.add_argument("--modes", nargs="+", choices=["alone", "distilled", "distilled-a0.9"],
+                        default=["alone", "distilled"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -134,9 +173,11 @@ def main() -> int:
         teacher(args.out)
     elif args.stage == "students":
         students(args.out, args.modes, args.seeds)
+    elif args.stage == "vision":
+        vision(args.out, args.modes, args.seeds)
     elif args.stage == "latency":
-        latency(args.out, args.threads)
-    print(table(args.out))
+        latency(args.out / "vision" if args.vision else args.out, args.threads)
+    print(table(args.out / "vision" if args.vision or args.stage == "vision" else args.out))
     return 0
 
 

@@ -135,7 +135,8 @@ def groups(rows: Sequence[Row]) -> dict[tuple[str, str, str], list[Row]]:
     """Rows by (task, dataset, machine): only those are comparable in one table and one plot."""
     found: dict[tuple[str, str, str], list[Row]] = {}
     for row in rows:
-        found.setdefault((row["task"], row["dataset"], f"{row['cpu']}, {row['threads']} threads"), []).append(row)
+        threads = f"{row['threads']} thread" + ("" if row["threads"] == 1 else "s")
+        found.setdefault((row["task"], row["dataset"], f"{row['cpu']}, {threads}"), []).append(row)
     return found
 
 
