@@ -106,7 +106,8 @@ def zoo_pick(dataset, max_latency_ms, runtime, max_size_mb, source, endpoint, an
     elif answer.best:
         b = answer.best
         click.echo(safe(f"{b['entry']} {b['variant']} ({b['runtime']}): {b['metric']} {b['metric_value']:.4f}, "
-                        f"{b['latency_p50_ms']:.2f} ms p50 at batch 1 ({b['threads']} threads), {_num(b['size_mb'], '.1f')} MB"
+                        f"{b['latency_p50_ms']:.2f} ms p50 at batch 1 ({b['threads']} thread{'' if b['threads'] == 1 else 's'}), "
+                        f"{_num(b['size_mb'], '.1f')} MB"
                         + (f" -> {b['repo']}@{b['repo_commit'][:12]}" if b.get("repo") else "")))
         click.echo(safe(f"  {len(answer.fits)} of the measured variants fit; from {where}"), err=True)
     else:
