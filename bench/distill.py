@@ -92,7 +92,8 @@ def students(out: Path, modes: list[str], seeds: list[int]) -> None:
             if mode.startswith("distilled"):  # "distilled-a0.9": the same with alpha 0.9 (chosen on validation)
                 alpha = float(mode.split("-a")[1]) if "-a" in mode else DISTILL["alpha"]
                 table["distill"] = {**DISTILL, "alpha": alpha, "teacher": str((out / "teacher").resolve())}
-            _train(f"student-{mode}-{seed}", table, out / f"student-{mode}-{seed}", out, mode=mode, seed=seed)
+            name = f"student-{mode.replace('.', '')}-{seed}"  # entry names take no '.'
+            _train(name, table, out / name, out, mode=mode, seed=seed)
 
 
 def vision(out: Path, modes: list[str], seeds: list[int]) -> None:
@@ -120,6 +121,7 @@ def latency(out: Path, threads: int) -> None:
 
     rows = []
     for mode, run in (("teacher", "teacher"), ("alone", "student-alone-0"), ("distilled", "student-distilled-0")):
+        # one export per model: the distilled students share the alone student's architecture and latency
         export_dir = out / "exports" / run
         if not (export_dir / "config.json").exists():
             export_run(out / run, export_dir)
@@ -145,7 +147,8 @@ def table(out: Path) -> str:
              ("distilled", "student distilled: Lite0, 3 epochs over 5,100 images, T=2, alpha=0.5")) \
         if out.name == "vision" else (("teacher", "teacher: SmolLM2-135M + LoRA"),
                                       ("alone", "student alone: MiniLM-L6 + LoRA"),
-                                      ("distilled", "student distilled: MiniLM-L6 + LoRA, T=2, alpha=0.5"))
+                                      ("distilled", "student distilled: MiniLM-L6 + LoRA, T=2, alpha=0.5"),
+                                      ("distilled-a0.9", "student distilled: MiniLM-L6 + LoRA, T=2, alpha=0.9"))
     for mode, label in names:
         rows = sorted((r for r in records if r.get("mode") == mode), key=lambda r: r["seed"])
         if not rows:
