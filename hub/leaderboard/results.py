@@ -141,11 +141,13 @@ def groups(rows: Sequence[Row]) -> dict[tuple[str, str, str], list[Row]]:
 
 
 def pareto(rows: Sequence[Row]) -> list[Row]:
-    """The rows no other row beats on both latency (lower) and metric (higher), fastest first."""
+    """The rows no other row beats (as fast and better, or faster and as good), fastest first."""
     front: list[Row] = []
     for row in sorted(rows, key=lambda r: (r["latency_p50_ms"], -r["metric_value"])):
-        if not front or row["metric_value"] > front[-1]["metric_value"]:
-            front.append(row)
+        last = front[-1] if front else None
+        if last is None or row["metric_value"] > last["metric_value"] or \
+                (row["metric_value"], row["latency_p50_ms"]) == (last["metric_value"], last["latency_p50_ms"]):
+            front.append(row)  # an exact tie with a front row is on the front too
     return front
 
 
