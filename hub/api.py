@@ -133,16 +133,21 @@ def bench_zoo(entries: Sequence[str] | None = None, *, out: str | Path = "zoo-be
               zoo: str | Path | None = None, **kw: Any) -> Collected:
     """``hub zoo bench``: each entry's job (every runnable entry when ``entries`` is None), each kept variant timed on
     this machine; rows merged into OUT/results/<machine>.csv (and the hub's zoo/leaderboard when publishing)."""
-    from .leaderboard.collect import bench_entries, runnable
+    from .leaderboard.collect import bench_entries, log, runnable
     from .plugins import get_hub
     from .zoo import load_catalogue
 
     catalogue = load_catalogue(str(zoo) if zoo else None)
-    names = runnable(catalogue)[0] if entries is None else list(entries)
+    names, skipped = runnable(catalogue) if entries is None else (list(entries), {})
     for name in names:
         catalogue.entry(name)  # unknown names fail before any job runs
-    return bench_entries(catalogue, names, Path(out), get_hub().registry, threads=threads, iters=iters,
+    note = kw.get("note", log.info)
+    for name, why in skipped.items():
+        note(f"{name}: skipped, {why}")
+    done = bench_entries(catalogue, names, Path(out), get_hub().registry, threads=threads, iters=iters,
                          publish=publish, endpoint=endpoint, zoo_path=str(zoo) if zoo else None, **kw)
+    done.skipped = skipped
+    return done
 
 
 def pick(dataset: str, max_latency_ms: float, *, runtime: str | None = None, max_size_mb: float | None = None,
@@ -154,6 +159,8 @@ def pick(dataset: str, max_latency_ms: float, *, runtime: str | None = None, max
     from .leaderboard.sources import load_rows
     from .runtime.machine import describe
 
-    rows, _ = load_rows(source, endpoint)
-    return choose(rows, dataset=dataset, max_latency_ms=max_latency_ms, runtime=runtime, max_size_mb=max_size_mb,
-                  cpu=None if any_machine else describe()["cpu"], threads=threads, metric=metric)
+    rows, where = load_rows(source, endpoint)
+    answer = choose(rows, dataset=dataset, max_latency_ms=max_latency_ms, runtime=runtime, max_size_mb=max_size_mb,
+                    cpu=None if any_machine else describe()["cpu"], threads=threads, metric=metric)
+    answer.source = where
+    return answer

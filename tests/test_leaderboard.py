@@ -142,3 +142,25 @@ def test_cli_bench_refuses_unknown_entries_before_anything_is_written(tmp_path, 
     assert "digits-lite0" in err and not out.exists()  # did-you-mean, and no folder
     assert main(["zoo", "bench", "--out", str(out)]) == 2
     assert "name the entries to bench, or pass --all" in capsys.readouterr().err
+
+
+def test_all_means_every_entry_hub_run_can_run(tmp_path):
+    from hub.leaderboard.collect import runnable
+    from hub.zoo import load_catalogue
+
+    names, skipped = runnable(load_catalogue(None))  # the shipped catalogue
+    assert "digits-lite0" in names and "fashion-resnet18-simclr" not in names
+    assert list(skipped) == ["fashion-resnet18-simclr"] and "pre-training entry" in skipped["fashion-resnet18-simclr"]
+
+
+def test_pick_sources_that_do_not_exist_are_one_error(tmp_path):
+    from hub.leaderboard.sources import load_rows
+
+    with pytest.raises(LeaderboardError, match="no such file or folder, and not a NAMESPACE/NAME repo id"):
+        load_rows(str(tmp_path / "nope.csv"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LeaderboardError, match=r"no \*\.csv \(nor results/\*\.csv\) here"):
+        load_rows(str(tmp_path / "empty"))
+    bom = tmp_path / "excel.csv"  # a spreadsheet's byte-order mark does not hide the header
+    bom.write_bytes(b"\xef\xbb\xbf" + to_csv([row()]).encode())
+    assert load_rows(str(bom))[0][0]["entry"] == "a"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..leaderboard.results import LEADERBOARD_REPO
+
 from ._output import echo_json, echo_table, safe
 
 
@@ -21,35 +23,26 @@ from ._output import echo_json, echo_table, safe
 @click.option("--iters", type=click.IntRange(5, 10_000), default=50, show_default=True,
               help="Timed batch-1 runs per variant.")
 @click.option("--endpoint", help="Hub endpoint (default: HF_ENDPOINT, else a local `hub serve`).")
-@click.option("--repo", "leaderboard_repo", default="zoo/leaderboard", show_default=True,
+@click.option("--repo", "leaderboard_repo", default=LEADERBOARD_REPO, show_default=True,
               help="Dataset repo the CSV is merged into.")
 @click.option("--no-push", is_flag=True, help="Measure only: publish neither the models nor the CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the measured rows as JSON.")
 def zoo_bench(entries, all_entries, zoo_path, out, threads, iters, endpoint, leaderboard_repo, no_push,
               as_json) -> None:
     """Train, gate and publish what is missing for ENTRIES, time every kept variant, and write the leaderboard."""
+    from ..api import bench_zoo
     from ..errors import ZooError
-    from ..leaderboard.collect import bench_entries, runnable
-    from ..plugins import get_hub
-    from ..zoo import load_catalogue
 
-    catalogue = load_catalogue(zoo_path)
     if all_entries == bool(entries):
         raise click.UsageError("name the entries to bench, or pass --all (not both)")
-    names = list(entries)
-    if all_entries:
-        names, skipped = runnable(catalogue)
-        for name, why in skipped.items():
-            click.echo(safe(f"== {name}: skipped, {why}"), err=True)
-    for name in names:
-        catalogue.entry(name)  # unknown names: one error (with did-you-mean) before any job runs
     command = "hub zoo bench" + (f" --zoo {zoo_path}" if zoo_path else "") + (" --no-push" if no_push else "")
-    done = bench_entries(catalogue, names, out, get_hub().registry, threads=threads, iters=iters,
-                         publish=not no_push, endpoint=endpoint, leaderboard_repo=leaderboard_repo,
-                         command=command, zoo_path=zoo_path, note=lambda m: click.echo(safe(f"== {m}"), err=True))
+    done = bench_zoo(None if all_entries else entries, out=out, threads=threads, iters=iters, publish=not no_push,
+                     endpoint=endpoint, zoo=zoo_path, leaderboard_repo=leaderboard_repo, command=command,
+                     note=lambda m: click.echo(safe(f"== {m}"), err=True))
     if as_json:
         echo_json({"rows": done.rows, "csv": str(done.csv_path) if done.rows else None, "published": done.published,
-                   "publish_error": done.publish_error, "private": done.private, "failed": done.failed})
+                   "publish_error": done.publish_error, "private": done.private, "failed": done.failed,
+                   "skipped": done.skipped})
     else:
         echo_table(("entry", "variant", "metric", "p50 ms", "p90 ms", "thr/s b32", "MB", "GFLOPs"),
                    [(r["entry"], r["variant"], f"{r['metric_value']:.4f}", f"{r['latency_p50_ms']:.2f}",
@@ -61,7 +54,8 @@ def zoo_bench(entries, all_entries, zoo_path, out, threads, iters, endpoint, lea
             click.echo(safe(f"not published (private entries, kept in {done.csv_path}): {', '.join(done.private)}"))
     problems = [f"{k}: {v}" for k, v in done.failed.items()]
     if done.failed:
-        problems[0] = f"{len(done.failed)} of {len(names)} entries failed: {problems[0]}"
+        tried = len(done.failed) + len({r["entry"] for r in done.rows})
+        problems[0] = f"{len(done.failed)} of {tried} entries failed: {problems[0]}"
     if done.publish_error:
         problems.append(f"the rows are in {done.csv_path} but not on the hub: {done.publish_error}")
     if problems:
@@ -92,14 +86,11 @@ def _num(value, spec: str) -> str:
 def zoo_pick(dataset, max_latency_ms, runtime, max_size_mb, source, endpoint, any_machine, threads, metric,
              as_json) -> None:
     """The most accurate entry/variant for DATASET within the latency (and size) budget, measured on this machine."""
-    from ..leaderboard.results import pick
-    from ..leaderboard.sources import load_rows
-    from ..runtime.machine import describe
+    from ..api import pick
 
-    rows, where = load_rows(source, endpoint)
-    cpu = None if any_machine else describe()["cpu"]
-    answer = pick(rows, dataset=dataset, max_latency_ms=max_latency_ms, runtime=runtime, max_size_mb=max_size_mb,
-                  cpu=cpu, threads=threads, metric=metric)
+    answer = pick(dataset, max_latency_ms, runtime=runtime, max_size_mb=max_size_mb, source=source, endpoint=endpoint,
+                  any_machine=any_machine, threads=threads, metric=metric)
+    where = answer.source
     if as_json:
         echo_json({"source": where, "best": answer.best, "fits": answer.fits, "closest": answer.closest,
                    "reasons": answer.reasons})

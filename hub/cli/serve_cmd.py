@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from ..leaderboard.results import LEADERBOARD_REPO
+
 
 def default_data_dir() -> Path:
     """``$HUB_HOME/serve`` when ``HUB_HOME`` is set, else ``~/.cache/hub/serve``."""
@@ -44,7 +46,7 @@ def default_data_dir() -> Path:
 @click.option("--storage", default=None, metavar="s3://BUCKET[/PREFIX]",
               help="Keep LFS objects and Xet xorbs in this S3 bucket (endpoint and keys from AWS_ENDPOINT_URL, "
                    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); git metadata stays in --data [default: in --data].")
-@click.option("--leaderboard", default="zoo/leaderboard", show_default=True, metavar="REPO_ID",
+@click.option("--leaderboard", default=LEADERBOARD_REPO, show_default=True, metavar="REPO_ID",
               help="The dataset repo (results/*.csv, pushed by `hub zoo bench`) the /leaderboard page shows.")
 @click.pass_context
 def serve(ctx: click.Context, data_dir: Path | None, host: str, port: int, token_file: Path | None,

@@ -25,7 +25,7 @@ from . import results
 
 log = logging.getLogger(__name__)
 
-LEADERBOARD_REPO = "zoo/leaderboard"
+
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Collected:
     published: str | None = None  # "repo@commit" of the leaderboard CSV
     publish_error: str | None = None  # the rows are measured and written locally, but not on the hub
     private: list[str] = field(default_factory=list)  # entries published privately: rows kept local only
+    skipped: dict[str, str] = field(default_factory=dict)  # entries --all left out, and why
 
 
 def runnable(catalogue: Any) -> tuple[list[str], dict[str, str]]:
@@ -51,7 +52,7 @@ def runnable(catalogue: Any) -> tuple[list[str], dict[str, str]]:
 
 def bench_entries(catalogue: Any, names: Sequence[str], out: Path, registry: Any, *, threads: int = 2,
                   iters: int = 50, publish: bool = True, endpoint: str | None = None,
-                  leaderboard_repo: str = LEADERBOARD_REPO, command: str = "hub zoo bench",
+                  leaderboard_repo: str = results.LEADERBOARD_REPO, command: str = "hub zoo bench",
                   zoo_path: str | None = None, note: Callable[[str], None] = log.info) -> Collected:
     """Run, measure and record ``names``; an entry that fails is reported and the others go on. Rows are
     written after each entry, so an interrupted bench keeps what it measured."""
@@ -59,7 +60,7 @@ def bench_entries(catalogue: Any, names: Sequence[str], out: Path, registry: Any
     done = Collected()
     slug = results.machine_slug(describe()["cpu"], threads)
     done.csv_path = out / "results" / f"{slug}.csv"
-    _read_local(done.csv_path)  # a damaged CSV is one error before hours of jobs, not after
+    board = _read_local(done.csv_path)  # a damaged CSV is one error before hours of jobs, not after
     for name in names:
         try:
             rows, private = _bench_one(catalogue, name, out, registry, threads, iters, publish, endpoint, command,
@@ -73,9 +74,9 @@ def bench_entries(catalogue: Any, names: Sequence[str], out: Path, registry: Any
             done.rows += rows
             if private:
                 done.private.append(name)
+            board = results.merge(board, _parsed(rows))
             done.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            merged = results.merge(_read_local(done.csv_path), _parsed(rows))
-            atomic_write_text(done.csv_path, results.to_csv(merged))
+            atomic_write_text(done.csv_path, results.to_csv(board))
             continue
         note(f"{name}: FAILED: {done.failed[name]}")
     shared = [r for r in done.rows if r["entry"] not in done.private]
@@ -136,7 +137,7 @@ def publish_rows(rows: Sequence[dict[str, Any]], slug: str, repo_id: str, endpoi
     refused commit, and the merge is redone on theirs, never a silent loss of their rows. Only a file
     that does not exist at that commit counts as empty; a file that cannot be read stops the push."""
 
-    from ..publish.client import resolve_target, with_retries
+    from ..publish.client import resolve_target, status_of, with_retries
     from ..publish.files import PublishError
 
     target = resolve_target(endpoint)
@@ -147,7 +148,7 @@ def publish_rows(rows: Sequence[dict[str, Any]], slug: str, repo_id: str, endpoi
         try:
             return _merge_and_commit(api, target, rows, slug, repo_id, what)
         except PublishError as exc:
-            if "412" not in str(exc) or attempt == 2:
+            if status_of(exc) != 412 or attempt == 2:  # 412: the file's commit moved since it was read
                 raise
             log.info("%s: the file changed meanwhile; merging again", what)
     raise AssertionError("unreachable")

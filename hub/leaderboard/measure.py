@@ -66,7 +66,8 @@ def measure_export(export_dir: Path, *, entry: str, threads: int, iters: int = 5
 
     bench = prepare(export_dir)
     config = bench.config
-    metric = _primary(export_dir)
+    report = _report(export_dir)  # the gate's record: the primary metric and PyTorch's own score
+    metric = _primary(report)
     torch_threads = torch.get_num_threads()
     try:
         timed = {r["engine"]: r for r in bench_engines(bench.model, bench.input_names, bench.files, bench.single,
@@ -86,7 +87,7 @@ def measure_export(export_dir: Path, *, entry: str, threads: int, iters: int = 5
     }
     rows = []
     variants = config["variants"]
-    eager_metric = _pytorch_metric(export_dir, metric)
+    eager_metric = _pytorch_metric(report, metric)
     for engine, timing in timed.items():
         eager = engine == "torch-eager"
         value = eager_metric if eager else (variants[engine].get("metrics") or {}).get(metric)
@@ -108,18 +109,16 @@ def _report(export_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def _primary(export_dir: Path) -> str:
+def _primary(report: dict[str, Any]) -> str:
     """The task's primary metric, as the gate judged the variants by it (ensembles record it once)."""
-    report = _report(export_dir)
     for variant in report.get("variants") or ():
         if variant.get("primary_metric"):
             return str(variant["primary_metric"])
     return str((report.get("ensemble") or {}).get("primary_metric") or "accuracy")
 
 
-def _pytorch_metric(export_dir: Path, metric: str) -> float | None:
+def _pytorch_metric(report: dict[str, Any], metric: str) -> float | None:
     """PyTorch's own score on the gate's split, as the gate recorded it in report.json."""
-    report = _report(export_dir)
     for variant in report.get("variants") or ():
         value = ((variant.get("metrics") or {}).get("pytorch") or {}).get(metric)
         if value is not None:

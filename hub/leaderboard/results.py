@@ -21,6 +21,8 @@ from typing import Any
 
 from ..errors import HubError
 
+#: The dataset repo ``hub zoo bench`` publishes to and ``hub serve`` shows at /leaderboard, by default.
+LEADERBOARD_REPO = "zoo/leaderboard"
 #: Column order of the CSV (what the table, the plot and ``hub zoo pick`` read).
 COLUMNS = ("entry", "variant", "runtime", "runtime_version", "task", "dataset", "split", "revision", "samples",
            "metric", "metric_value", "params", "gflops", "size_mb", "latency_p50_ms", "latency_p90_ms",
@@ -157,6 +159,7 @@ class Pick:
     fits: list[Row]
     closest: Row | None  # when nothing fits: the fastest row (what the budget would have to allow)
     reasons: list[str]
+    source: str = ""  # where the rows were read (hub.pick sets it)
 
 
 def pick(rows: Sequence[Row], *, dataset: str, max_latency_ms: float, runtime: str | None = None,

@@ -6,8 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .collect import LEADERBOARD_REPO
-from .results import MAX_BYTES, LeaderboardError, from_csv
+from .results import LEADERBOARD_REPO, MAX_BYTES, LeaderboardError, from_csv
 
 DEFAULT_FOLDER = Path("zoo-bench")
 

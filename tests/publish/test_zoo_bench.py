@@ -122,6 +122,10 @@ def test_zoo_bench_measures_publishes_merges_and_pick_answers(tmp_path, server, 
     assert main(["zoo", "pick", "--dataset", "digits", "--max-latency-ms", str(fastest["latency_p50_ms"] / 2),
                  "--from", str(out)]) == 1
     assert f"the fastest is {fastest['entry']} {fastest['variant']}" in capsys.readouterr().err
+    assert main(["zoo", "pick", "--dataset", "digits", "--max-latency-ms", "5", "--from", "alice/no-such-board",
+                 "--endpoint", server.url]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no leaderboard at" in err[0] and "hub zoo bench --all" in err[0]
 
     # the Python API: the same job and answer
     import hub

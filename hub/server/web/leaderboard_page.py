@@ -22,7 +22,7 @@ from ..context import Ctx
 from ..repos import repo_key
 from . import plot
 
-DEFAULT_REPO = "zoo/leaderboard"
+DEFAULT_REPO = results.LEADERBOARD_REPO
 MAX_FILES = 200
 MAX_GROUPS = 60  # tables + plots on one page; further groups are named in one line
 _CACHE: dict[tuple[str, str], dict[str, Any]] = {}  # (repo folder, commit) -> parsed rows; read-only once made
