@@ -24,6 +24,9 @@ def parse_distill(raw: Any) -> DistillConfig:
 
 def resolve_distill(distill: DistillConfig, registry: Registry, modality: str) -> DistillConfig:
     """Qualify the transfer dataset's name; it must hold the backbone's kind of data."""
+    if distill.views and modality != "text":
+        raise FieldError(("distill", "views"), f"views perturbs texts, and this backbone reads {modality} data; "
+                                               "name unlabelled images as distill.transfer instead")
     if not distill.transfer:
         return distill
     return dataclasses.replace(distill, transfer=qualified(registry, "dataset", distill.transfer,

@@ -140,6 +140,9 @@ class DistillConfig:
                        "weighs the cross-entropy on the labels")
     transfer: Any = opt("", kind=(str, dict), help="extra unlabelled data the teacher labels: a dataset name or "
                         "table; its labels are never read")
+    views: int = opt(0, min=0, max=16, help="text only: this many perturbed copies of every training text (word "
+                     "dropout and span sampling, after Tang et al. 2019) join the transfer data; the teacher labels "
+                     "them")
 
 
 @dataclass(frozen=True)

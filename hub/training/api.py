@@ -217,7 +217,8 @@ def _train(job: Job, run_dir: Path, device: Any, dist: distributed.Dist, resume:
         extra.update(_finish_adaptation(trainer, adaptation, ctx, adapt_info, feeds, encoder))
     if distillation is not None:
         extra["distillation"] = {"teacher": distillation.teacher, "temperature": distillation.temperature,
-                                 "alpha": distillation.alpha, "transfer_examples": distillation.transfer_examples}
+                                 "alpha": distillation.alpha, "transfer_examples": distillation.transfer_examples,
+                                 "views": recipe.distill.views}
     summary = _finish(trainer, feeds, data, run_dir, recipe, dist, time.perf_counter() - started, cache,
                       comps.task.spec.primary_metric, extra)
     return TrainResult(run_dir, summary)

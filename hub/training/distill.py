@@ -54,21 +54,55 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Ten
     return alpha * soft + (1 - alpha) * hard_loss(student[labelled], labels[labelled])
 
 
-def with_transfer(data: Dataset, transfer: Dataset | None) -> Dataset:
-    """``data`` whose training split also holds the transfer examples, labelled ``UNLABELLED``."""
+VIEWS_SEED = 20190328  # fixed, not train.seed: every student seed shares one transfer set and its teacher logits
+
+
+def text_views(texts: Any, copies: int, seed: int = VIEWS_SEED) -> list[str]:
+    """``copies`` perturbed versions of every text, for the teacher to label (Tang et al. 2019, "Distilling
+    task-specific knowledge from BERT into simple neural networks"): a small labelled set is a thin sample of
+    the teacher's function, and near-copies of it show the student how the teacher's confidence moves as
+    words go missing. Per view: half the time a contiguous span of at least half the words, then each word
+    dropped with probability 0.1 (one is always kept). Word-level, so it suits every tokenizer; no mask
+    token, which a decoder teacher does not have."""
+    rng = np.random.default_rng(seed)
+    views = []
+    for _ in range(copies):
+        for text in texts:
+            words = str(text).split()
+            n = len(words)
+            if n > 3 and rng.random() < 0.5:
+                size = int(rng.integers((n + 1) // 2, n + 1))
+                start = int(rng.integers(0, n - size + 1))
+                words = words[start:start + size]
+            keep = rng.random(len(words)) >= 0.1
+            if len(words) and not keep.any():
+                keep[int(rng.integers(len(words)))] = True
+            views.append(" ".join(w for w, k in zip(words, keep) if k))
+    return views
+
+
+def with_transfer(data: Dataset, transfer: Dataset | None, views: int = 0) -> Dataset:
+    """``data`` whose training split also holds the transfer examples (``views`` perturbed copies of the
+    training texts, then a transfer dataset's), labelled ``UNLABELLED``."""
+    if views:
+        data = _append_unlabelled(data, text_views(data.split("train").inputs, views))
     if transfer is None:
         return data
     pool = transfer.pool()  # its labels, if any, are never read: the teacher labels these examples
     if pool is None or len(pool) == 0:
         raise DataError(f"transfer dataset {transfer.name!r} has no unlabelled or 'train' split to learn from "
                         f"(it has: {', '.join(transfer.splits) or 'nothing'})")
+    return _append_unlabelled(data, pool.inputs)
+
+
+def _append_unlabelled(data: Dataset, extra: Any) -> Dataset:
     train = data.split("train")
-    a, b = train.inputs, pool.inputs
-    if hasattr(a, "shape") and hasattr(b, "shape") and a.shape[1:] == b.shape[1:] and a.dtype == b.dtype:
-        inputs: Any = np.concatenate([a, b])
+    a = train.inputs
+    if hasattr(a, "shape") and hasattr(extra, "shape") and a.shape[1:] == extra.shape[1:] and a.dtype == extra.dtype:
+        inputs: Any = np.concatenate([a, extra])
     else:
-        inputs = [a[i] for i in range(len(a))] + [b[i] for i in range(len(b))]
-    labels = np.concatenate([np.asarray(train.labels), np.full(len(pool), UNLABELLED, dtype=np.int64)])
+        inputs = [a[i] for i in range(len(a))] + [extra[i] for i in range(len(extra))]
+    labels = np.concatenate([np.asarray(train.labels), np.full(len(extra), UNLABELLED, dtype=np.int64)])
     splits = {**data.splits, "train": Split(inputs, labels)}
     return Dataset(data.name, data.modality, data.label_names, splits, data.unlabelled, dict(data.info))
 
@@ -88,12 +122,12 @@ def prepare(recipe: Recipe, data: Dataset, registry: Any) -> tuple[Distillation,
 
         ref = dict(cfg.transfer)
         transfer = load_dataset(registry, ref.pop("name"), ref, role="transfer dataset")
-        if recipe.train.class_balance == "sampler":
-            raise HubError("class_balance = 'sampler' weighs examples by their labels, and transfer data has none; "
-                           "use class_balance = 'loss' or 'none' with distill.transfer")
+    if (transfer is not None or cfg.views) and recipe.train.class_balance == "sampler":
+        raise HubError("class_balance = 'sampler' weighs examples by their labels, and transfer data has none; "
+                       "use class_balance = 'loss' or 'none' with distill.transfer or distill.views")
     teacher = Teacher.open(cfg.teacher, registry)
     teacher.check(data)
-    merged = with_transfer(data, transfer)
+    merged = with_transfer(data, transfer, cfg.views)
     logits = teacher.cached_logits(merged.split("train").inputs)
     test = data.splits.get("test")
     record = dict(teacher.record)
@@ -101,7 +135,7 @@ def prepare(recipe: Recipe, data: Dataset, registry: Any) -> tuple[Distillation,
         predictions = teacher.cached_logits(test.inputs).argmax(1)
         record["test_accuracy"] = float((predictions == np.asarray(test.labels)).mean())
     return Distillation(record, torch.from_numpy(logits), cfg.temperature, cfg.alpha,
-                        0 if transfer is None else len(merged.split("train")) - len(data.split("train"))), merged
+                        len(merged.split("train")) - len(data.split("train"))), merged
 
 
 class Teacher:

@@ -99,6 +99,49 @@ def test_transfer_data_is_labelled_by_the_teacher_only(tiny_hub, teacher, tmp_pa
     assert 0 <= result.summary["test"]["accuracy"] <= 1
 
 
+def test_text_views_are_seeded_word_subsequences_and_count_once_per_copy():
+    from hub.training.distill import text_views
+
+    texts = ["a sharp and very funny film about two brothers", "dull", "", "one two three four five six"]
+    views = text_views(texts, 3)
+    assert views == text_views(texts, 3) and len(views) == 12  # fixed seed: one transfer set for every student
+    assert views[:4] != views[4:8]  # each copy is drawn afresh
+    for original, view in zip(texts * 3, views):
+        words, it = view.split(), iter(original.split())
+        assert all(w in it for w in words)  # the words, in order, a subset of the original's
+        assert bool(words) == bool(original.split())  # one word at least is kept
+    assert text_views(texts, 3, seed=1) != views
+
+
+def test_views_of_the_training_texts_are_labelled_by_the_teacher(tmp_path, monkeypatch):
+    """A MiniLM teacher run on a 60-row text-file dataset; the student learns it on 2 perturbed copies too."""
+    from hub.data import load_dataset
+    from hub.plugins import get_hub
+    from hub_text.data import rotten_tomatoes
+
+    monkeypatch.setenv("HUB_FEATURE_CACHE_DIR", str(tmp_path / "cache"))
+    data = rotten_tomatoes(None)
+    path = tmp_path / "rt.csv"
+    path.write_text("text,label\n" + "".join(f'"{t.replace(chr(34), "")}",{data.label_names[y]}\n'
+                                             for t, y in list(zip(data.texts, data.labels))[:60]))
+    registry = get_hub().registry
+
+    def text_recipe(distill=None):
+        raw = {"backbone": {"name": "minilm-l6", "max_length": 16}, "dataset": {"name": "text-file", "path": str(path)},
+               "train": {"epochs": 1, "lr": 0.01, "batch_size": 16}}
+        return recipe_from_table("t", {**raw, "distill": distill} if distill else raw, registry, "test")
+
+    train(text_recipe(), tmp_path / "teacher", registry, progress=False)
+    result = train(text_recipe({"teacher": str(tmp_path / "teacher"), "views": 2}), tmp_path / "student", registry,
+                   progress=False)
+    record = result.summary["distillation"]
+    n_train = len(load_dataset(registry, "text-file", {"path": str(path)}).split("train"))
+    n_test = int(np.sum(result.summary["confusion"]["test"]))
+    assert record["views"] == 2 and record["transfer_examples"] == 2 * n_train > 0
+    cached = [np.load(f) for f in (tmp_path / "cache" / "teachers").glob("*.npy")]
+    assert sorted(len(c) for c in cached) == sorted([3 * n_train, n_test])  # labelled once: originals + views
+
+
 def test_a_teacher_with_other_labels_or_missing_is_one_error_before_anything_is_written(tiny_hub, teacher, tmp_path):
     other = recipe_from_table("t", {"backbone": "tiny-cnn", "dataset": "no-validation", "train": {"epochs": 1},
                                     "distill": {"teacher": str(teacher / "export")}}, tiny_hub.registry, "test")
@@ -130,6 +173,8 @@ def test_a_teacher_with_other_labels_or_missing_is_one_error_before_anything_is_
     ({"teacher": "x", "transfer": "mnist-5kk"}, "did you mean 'mnist-5k'"),
     ({"teacher": "x", "tempreature": 2}, "tempreature"),
     ({"teacher": "x", "transfer": "rotten-tomatoes"}, "distill.transfer: dataset 'rotten-tomatoes' is for text data"),
+    ({"teacher": "x", "views": 2}, "distill.views: views perturbs texts, and this backbone reads image data"),
+    ({"teacher": "x", "views": 17}, "views: must be <= 16"),
 ])
 def test_bad_distill_sections_name_the_key(tiny_hub, section, message):
     with pytest.raises(ZooError, match=message):
