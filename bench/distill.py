@@ -6,11 +6,16 @@ hyper-parameters were fixed before any run: the teacher is bench/lora.py's ``smo
 lr 5e-4), each student bench/lora.py's ``minilm-lora`` (3 epochs, lr 1e-3, the value chosen on
 validation there), distillation at the trainer's defaults (T = 2, alpha = 0.5). One teacher (seed 0);
 each student runs with seeds 0, 1, 2 — alone, and with ``[distill] teacher = <the teacher's run folder>``.
+Two follow-ups, each fixed before its runs: ``distilled-views2`` (the SmolLM2 teacher's ONNX export also
+labels 2 perturbed copies of each review, ``distill.views = 2``, 2 epochs) and ``distilled-ensemble`` (the
+teacher is the three alone students in one ``hub ensemble`` graph, picked over SmolLM2 on validation).
 
 Stages, each resumable (finished runs are read back from ``--out``):
 
     .venv/bin/python bench/distill.py teacher  [--out bench-distill]
     .venv/bin/python bench/distill.py students [--modes alone distilled] [--seeds 0 1 2]
+    .venv/bin/python bench/distill.py teachers  # the alone students' ensemble; both teachers' val accuracy
+    .venv/bin/python bench/distill.py students --modes distilled-ensemble   # from the teacher chosen on val
     .venv/bin/python bench/distill.py latency  [--threads 2]      # exports teacher + one student of each, b1 p50
     .venv/bin/python bench/distill.py table
     .venv/bin/python bench/distill.py vision   [--modes alone distilled] [--seeds 0 1 2]   # Fashion-MNIST, few labels
@@ -92,11 +97,51 @@ def students(out: Path, modes: list[str], seeds: list[int]) -> None:
             if mode == "distilled-views2":  # the teacher's ONNX export labels 2 perturbed copies of each review
                 table["train"]["epochs"] = 2  # 3x the examples per epoch: 2 epochs, fixed before any run
                 table["distill"] = {**DISTILL, "views": 2, "teacher": str((out / "exports" / "teacher").resolve())}
+            elif mode == "distilled-ensemble":  # teacher: the alone students' ensemble (hub ensemble), chosen on val
+                table["distill"] = {**DISTILL, "teacher": str((out / "exports" / "minilm-ensemble").resolve())}
+            elif mode == "distilled-mix":  # both teachers, probabilities averaged: the best on validation
+                table["distill"] = {**DISTILL, "teacher": [str((out / "teacher").resolve()),
+                                                           str((out / "exports" / "minilm-ensemble").resolve())]}
             elif mode.startswith("distilled"):  # "distilled-a0.9": alpha 0.9 (a candidate, rejected on validation)
                 alpha = float(mode.split("-a")[1]) if "-a" in mode else DISTILL["alpha"]
                 table["distill"] = {**DISTILL, "alpha": alpha, "teacher": str((out / "teacher").resolve())}
             name = f"student-{mode.replace('.', '')}-{seed}"  # entry names take no '.'
             _train(name, table, out / name, out, mode=mode, seed=seed)
+
+
+def teachers(out: Path) -> None:
+    """Choose the text teacher on validation: SmolLM2 + LoRA, or the three alone students averaged in one
+    graph (``hub ensemble``; Hinton et al. 2015's ensemble-into-one distillation). Validation only: the
+    test split is never read to choose."""
+    import numpy as np
+
+    from hub.data import load_dataset
+    from hub.exporting.ensemble import export_ensemble
+    from hub.runtime import load
+
+    ensemble = out / "exports" / "minilm-ensemble"
+    if not (ensemble / "config.json").exists():
+        export_ensemble([out / f"student-alone-{seed}" for seed in (0, 1, 2)], ensemble)
+    if not (out / "exports" / "teacher" / "config.json").exists():
+        from hub.exporting.pipeline import export_run
+
+        export_run(out / "teacher", out / "exports" / "teacher")
+    data = load_dataset(get_hub().registry, "rotten-tomatoes", {})
+    val = data.split("validation")
+    rows = {}
+    for name in ("teacher", "minilm-ensemble"):
+        logits = load(str(out / "exports" / name), variant="fp32").logits(list(val.inputs))
+        rows[name] = float((logits.argmax(1) == np.asarray(val.labels)).mean())
+        print(json.dumps({"teacher": name, "val_accuracy": rows[name]}), flush=True)
+    (out / "teachers.json").write_text(json.dumps(rows, indent=1))
+    if not any(r.get("mode") == "teacher-ensemble" for r in _records(out)):  # its test number: reported, not used
+        test = data.split("test")
+        logits = load(str(ensemble), variant="fp32").logits(list(test.inputs))
+        row = {"run": "teacher-ensemble", "run_dir": str(ensemble), "mode": "teacher-ensemble", "seed": 0,
+               "val_accuracy": rows["minilm-ensemble"],
+               "test_accuracy": float((logits.argmax(1) == np.asarray(test.labels)).mean())}
+        with (out / "runs.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 def vision(out: Path, modes: list[str], seeds: list[int]) -> None:
@@ -153,7 +198,10 @@ def table(out: Path) -> str:
                                       ("distilled", "student distilled: MiniLM-L6 + LoRA, T=2, alpha=0.5"),
                                       ("distilled-a0.9", "student distilled: MiniLM-L6 + LoRA, T=2, alpha=0.9"),
                                       ("distilled-views2", "student distilled: MiniLM-L6 + LoRA, T=2, alpha=0.5, "
-                                       "+ 2 teacher-labelled views per review, 2 epochs"))
+                                       "+ 2 teacher-labelled views per review, 2 epochs"),
+                                      ("teacher-ensemble", "teacher: the 3 alone students, one ensemble graph"),
+                                      ("distilled-ensemble", "student distilled from the ensemble: MiniLM-L6 + LoRA, "
+                                       "T=2, alpha=0.5"))
     for mode, label in names:
         rows = sorted((r for r in records if r.get("mode") == mode), key=lambda r: r["seed"])
         if not rows:
@@ -168,10 +216,11 @@ def table(out: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["teacher", "students", "vision", "latency", "table"])
+    parser.add_argument("stage", choices=["teacher", "teachers", "students", "vision", "latency", "table"])
     parser.add_argument("--vision", action="store_true", help="latency/table: the Fashion-MNIST study")
     parser.add_argument("--out", type=Path, default=Path("bench-distill"))
-    parser.add_argument("--modes", nargs="+", choices=["alone", "distilled", "distilled-a0.9", "distilled-views2"],
+    parser.add_argument("--modes", nargs="+", choices=["alone", "distilled", "distilled-a0.9", "distilled-views2",
+                                                    "distilled-ensemble", "distilled-mix"],
                         default=["alone", "distilled"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
@@ -179,6 +228,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.stage == "teacher":
         teacher(args.out)
+    elif args.stage == "teachers":
+        teachers(args.out)
     elif args.stage == "students":
         students(args.out, args.modes, args.seeds)
     elif args.stage == "vision":

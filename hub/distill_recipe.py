@@ -11,10 +11,17 @@ from .component_refs import component_ref, qualified
 from .recipes import DistillConfig, FieldError, build_section
 from .registry import Registry
 
+MAX_TEACHERS = 8
+
 
 def parse_distill(raw: Any) -> DistillConfig:
     distill = build_section(DistillConfig, raw, ("distill",))
-    if not distill.teacher.strip():
+    if isinstance(distill.teacher, list):
+        if not 1 <= len(distill.teacher) <= MAX_TEACHERS or not all(
+                isinstance(t, str) and t.strip() for t in distill.teacher):
+            raise FieldError(("distill", "teacher"), f"a list of teachers holds 1 to {MAX_TEACHERS} non-empty names "
+                                                     f"(export folders, hub repos or run folders), got {distill.teacher!r}")
+    elif not distill.teacher.strip():
         raise FieldError(("distill",), "a distill section needs teacher = \"...\" (an export folder, a hub repo "
                                        "namespace/name[@revision], or a run folder)")
     if distill.transfer:
@@ -33,9 +40,20 @@ def resolve_distill(distill: DistillConfig, registry: Registry, modality: str) -
                                                            ("distill", "transfer"), modality))
 
 
-def teacher_identity(ref: str) -> str:
-    """What names the teacher's numbers for stage reuse: a local teacher's weight bytes (hashed once per
+def teacher_refs(teacher: str | list[str]) -> list[str]:
+    return [teacher] if isinstance(teacher, str) else list(teacher)
+
+
+def teacher_identity(teacher: str | list[str]) -> str:
+    """What names the teachers' numbers for stage reuse: a local teacher's weight bytes (hashed once per
     process), a hub repo's reference."""
+    from .fingerprints import digest
+
+    refs = teacher_refs(teacher)
+    return _identity(refs[0]) if len(refs) == 1 else digest(*(_identity(ref) for ref in refs))
+
+
+def _identity(ref: str) -> str:
     from pathlib import Path
 
     from .weights import sha256_once

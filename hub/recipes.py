@@ -132,8 +132,9 @@ class AdaptConfig:
 class DistillConfig:
     """Knowledge distillation from a teacher model (``[entries.X.distill]``)."""
 
-    teacher: str = opt("", help="the teacher: an export folder (`hub export`, ensembles too), a hub repo "
-                       "namespace/name[@revision], or a run folder; it must have the dataset's labels")
+    teacher: Any = opt("", kind=(str, list), help="the teacher: an export folder (`hub export`, ensembles too), a "
+                       "hub repo namespace/name[@revision], or a run folder; or a list of them, whose probabilities "
+                       "are averaged; each must have the dataset's labels")
     temperature: float = opt(2.0, kind=(int, float), min=0.05, max=100, help="softens both models' probabilities "
                              "in the distillation term (Hinton et al. 2015); the term is scaled by T^2")
     alpha: float = opt(0.5, kind=(int, float), min=0, max=1, help="weight of the distillation term; (1 - alpha) "

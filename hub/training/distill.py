@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data import Dataset, Split
+from ..distill_recipe import teacher_refs
 from ..errors import DataError, HubError
+from ..fingerprints import digest
 from ..recipes import Recipe
 from ..weights import sha256_once
 
@@ -125,17 +127,29 @@ def prepare(recipe: Recipe, data: Dataset, registry: Any) -> tuple[Distillation,
     if (transfer is not None or cfg.views) and recipe.train.class_balance == "sampler":
         raise HubError("class_balance = 'sampler' weighs examples by their labels, and transfer data has none; "
                        "use class_balance = 'loss' or 'none' with distill.transfer or distill.views")
-    teacher = Teacher.open(cfg.teacher, registry)
-    teacher.check(data)
+    teachers = [Teacher.open(ref, registry) for ref in teacher_refs(cfg.teacher)]
+    for teacher in teachers:
+        teacher.check(data)
     merged = with_transfer(data, transfer, cfg.views)
-    logits = teacher.cached_logits(merged.split("train").inputs)
+    logits = averaged_logits(teachers, merged.split("train").inputs)
     test = data.splits.get("test")
-    record = dict(teacher.record)
+    record = dict(teachers[0].record) if len(teachers) == 1 else {
+        "kind": "ensemble", "location": " + ".join(t.record["location"] for t in teachers),
+        "sha256": digest(*(t.record["sha256"] for t in teachers)), "members": [t.record for t in teachers]}
     if test is not None and len(test) and test.labels is not None:
-        predictions = teacher.cached_logits(test.inputs).argmax(1)
+        predictions = averaged_logits(teachers, test.inputs).argmax(1)
         record["test_accuracy"] = float((predictions == np.asarray(test.labels)).mean())
     return Distillation(record, torch.from_numpy(logits), cfg.temperature, cfg.alpha,
                         len(merged.split("train")) - len(data.split("train"))), merged
+
+
+def averaged_logits(teachers: list[Teacher], inputs: Any) -> np.ndarray:
+    """One teacher's logits, or several teachers' as the log of their mean probabilities: the ensemble's
+    own prediction (as in ``hub ensemble``), here across models that share no tokenizer or graph."""
+    if len(teachers) == 1:
+        return teachers[0].cached_logits(inputs)
+    probabilities = np.mean([torch.softmax(torch.from_numpy(t.cached_logits(inputs)), 1).numpy() for t in teachers], 0)
+    return np.log(np.clip(probabilities, 1e-12, None)).astype(np.float32)
 
 
 class Teacher:

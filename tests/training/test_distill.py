@@ -99,6 +99,31 @@ def test_transfer_data_is_labelled_by_the_teacher_only(tiny_hub, teacher, tmp_pa
     assert 0 <= result.summary["test"]["accuracy"] <= 1
 
 
+def test_several_teachers_average_their_probabilities(tiny_hub, teacher, tmp_path, monkeypatch):
+    from hub.training.distill import Teacher, averaged_logits
+
+    monkeypatch.setenv("HUB_FEATURE_CACHE", "off")
+    a, b = np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([[0.0, 3.0], [1.0, 1.0]])
+    pair = [Teacher({"sha256": s}, ("x", "y"), "image", lambda x, z=z: z[:len(x)]) for s, z in (("a", a), ("b", b))]
+    mean = (F.softmax(torch.tensor(a), 1) + F.softmax(torch.tensor(b), 1)) / 2
+    assert np.allclose(np.exp(averaged_logits(pair, np.zeros((2, 1)))), mean.numpy(), atol=1e-6)
+
+    # the same teacher twice (export and run folder): the mixture predicts what it predicts
+    monkeypatch.delenv("HUB_FEATURE_CACHE")
+    single = train(recipe(tiny_hub, {"teacher": str(teacher / "export")}, epochs=1), tmp_path / "one",
+                   tiny_hub.registry, progress=False).summary["distillation"]["teacher"]
+    both = train(recipe(tiny_hub, {"teacher": [str(teacher / "export"), str(teacher / "run")]}, epochs=1),
+                 tmp_path / "two", tiny_hub.registry, progress=False).summary["distillation"]["teacher"]
+    assert both["kind"] == "ensemble" and [m["kind"] for m in both["members"]] == ["export", "run"]
+    assert both["test_accuracy"] == pytest.approx(single["test_accuracy"], abs=2 / 269)
+    assert str(teacher / "export") in both["location"] and str(teacher / "run") in both["location"]
+    from hub.distill_recipe import teacher_identity  # what stage reuse keys on: every member's weights
+
+    pair = [str(teacher / "export"), str(teacher / "run")]
+    assert teacher_identity(pair) == teacher_identity(list(pair)) != teacher_identity(pair[0])
+    assert teacher_identity(pair) != teacher_identity(pair[::-1])
+
+
 def test_text_views_are_seeded_word_subsequences_and_count_once_per_copy():
     from hub.training.distill import text_views
 
@@ -174,6 +199,8 @@ def test_a_teacher_with_other_labels_or_missing_is_one_error_before_anything_is_
     ({"teacher": "x", "tempreature": 2}, "tempreature"),
     ({"teacher": "x", "transfer": "rotten-tomatoes"}, "distill.transfer: dataset 'rotten-tomatoes' is for text data"),
     ({"teacher": "x", "views": 2}, "distill.views: views perturbs texts, and this backbone reads image data"),
+    ({"teacher": []}, "distill.teacher: a list of teachers holds 1 to 8"),
+    ({"teacher": ["x", ""]}, "distill.teacher: a list of teachers holds 1 to 8"),
     ({"teacher": "x", "views": 17}, "views: must be <= 16"),
 ])
 def test_bad_distill_sections_name_the_key(tiny_hub, section, message):
