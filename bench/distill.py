@@ -45,6 +45,9 @@ TEACHER = {"backbone": SMOLLM, "train": {"strategy": "lora", "epochs": 1, "warmu
 STUDENT = {"backbone": MINILM, "train": {"strategy": "lora", "epochs": 3, "warmup_epochs": 0.5, "batch_size": 32,
                                          "lora_rank": 8, "lora_alpha": 16, "lr": 1e-3}}
 DISTILL = {"temperature": 2.0, "alpha": 0.5}
+# bench/lora.py's minilm-finetune (alone: 0.8090 ± 0.0036, BENCHMARKS.md "Text: Rotten Tomatoes"): all 22.7 M weights
+STUDENT_FT = {"backbone": MINILM, "train": {"strategy": "fine-tune", "epochs": 3, "layer_lr_decay": 0.8,
+                                            "warmup_epochs": 0.5, "batch_size": 32, "lr": 5e-5}}
 
 # Vision, few labels: 10 labelled Fashion-MNIST images per class (20 per class for validation), the full
 # 10,000-image test split; transfer data = the first 500 training images per class in the same seeded order
@@ -93,13 +96,14 @@ def students(out: Path, modes: list[str], seeds: list[int]) -> None:
         for mode in modes:
             if (mode, seed) in done:
                 continue
-            table = {**STUDENT, "train": {**STUDENT["train"], "seed": seed}}
+            student = STUDENT_FT if mode.startswith("ft-") else STUDENT
+            table = {**student, "train": {**student["train"], "seed": seed}}
             if mode == "distilled-views2":  # the teacher's ONNX export labels 2 perturbed copies of each review
                 table["train"]["epochs"] = 2  # 3x the examples per epoch: 2 epochs, fixed before any run
                 table["distill"] = {**DISTILL, "views": 2, "teacher": str((out / "exports" / "teacher").resolve())}
             elif mode == "distilled-ensemble":  # teacher: the alone students' ensemble (hub ensemble), chosen on val
                 table["distill"] = {**DISTILL, "teacher": str((out / "exports" / "minilm-ensemble").resolve())}
-            elif mode == "distilled-mix":  # both teachers, probabilities averaged: the best on validation
+            elif mode in ("distilled-mix", "ft-distilled-mix"):  # both teachers averaged: the best on validation
                 table["distill"] = {**DISTILL, "teacher": [str((out / "teacher").resolve()),
                                                            str((out / "exports" / "minilm-ensemble").resolve())]}
             elif mode.startswith("distilled"):  # "distilled-a0.9": alpha 0.9 (a candidate, rejected on validation)
@@ -201,7 +205,9 @@ def table(out: Path) -> str:
                                       ("distilled-ensemble", "student distilled from the ensemble: MiniLM-L6 + LoRA, "
                                        "T=2, alpha=0.5"),
                                       ("distilled-mix", "student distilled from SmolLM2 + the ensemble (averaged): "
-                                       "MiniLM-L6 + LoRA, T=2, alpha=0.5"))
+                                       "MiniLM-L6 + LoRA, T=2, alpha=0.5"),
+                                      ("ft-distilled-mix", "full fine-tune student distilled from SmolLM2 + the "
+                                       "ensemble: MiniLM-L6, T=2, alpha=0.5"))
     chosen = json.loads((out / "teachers.json").read_text()) if (out / "teachers.json").exists() else {}
     for mode, label in names:
         rows = sorted((r for r in records if r.get("mode") == mode), key=lambda r: r["seed"])
@@ -225,7 +231,7 @@ def main() -> int:
     parser.add_argument("--vision", action="store_true", help="latency/table: the Fashion-MNIST study")
     parser.add_argument("--out", type=Path, default=Path("bench-distill"))
     parser.add_argument("--modes", nargs="+", choices=["alone", "distilled", "distilled-a0.9", "distilled-views2",
-                                                    "distilled-ensemble", "distilled-mix"],
+                                                    "distilled-ensemble", "distilled-mix", "ft-distilled-mix"],
                         default=["alone", "distilled"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
