@@ -89,9 +89,12 @@ def distillation_lines(summary: dict[str, Any]) -> list[str]:
     scored = f", test accuracy {accuracy:.4f} on the same split" if isinstance(accuracy, float) else ""
     transfer = distill.get("transfer_examples") or 0
     extra = f", plus {transfer} unlabelled transfer examples it labelled" if transfer else ""
+    members = teacher.get("members") if isinstance(teacher.get("members"), list) else [teacher]
+    named = ", ".join(f"`{_fmt(m.get('location'))}` ({_fmt(m.get('kind'))}, sha256 `{str(m.get('sha256'))[:16]}…`)"
+                      for m in members if isinstance(m, dict))
+    who = f"the teacher {named}" if len(members) == 1 else f"{len(members)} teachers, probabilities averaged: {named}"
     return ["## Distillation", "",
-            f"Distilled from the teacher `{_fmt(teacher.get('location'))}` ({_fmt(teacher.get('kind'))}, sha256 "
-            f"`{str(teacher.get('sha256'))[:16]}…`{scored}): trained on its softened predictions (temperature "
+            f"Distilled from {who}{scored}: trained on its softened predictions (temperature "
             f"{_fmt(distill.get('temperature'))}, weight {_fmt(distill.get('alpha'))}) and the labels{extra}. The "
             "exported model is the student alone.", ""]
 

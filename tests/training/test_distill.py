@@ -116,6 +116,11 @@ def test_several_teachers_average_their_probabilities(tiny_hub, teacher, tmp_pat
                  tmp_path / "two", tiny_hub.registry, progress=False).summary["distillation"]["teacher"]
     assert both["kind"] == "ensemble" and [m["kind"] for m in both["members"]] == ["export", "run"]
     assert both["test_accuracy"] == pytest.approx(single["test_accuracy"], abs=2 / 269)
+    from hub.publish.card import distillation_lines
+
+    card = "\n".join(distillation_lines({"distillation": {"teacher": both, "temperature": 2, "alpha": 0.5}}))
+    assert "2 teachers, probabilities averaged" in card and both["sha256"][:16] not in card
+    assert all(f"`{m['location']}` ({m['kind']}, sha256 `{m['sha256'][:16]}…`)" in card for m in both["members"])
     assert str(teacher / "export") in both["location"] and str(teacher / "run") in both["location"]
     from hub.distill_recipe import teacher_identity  # what stage reuse keys on: every member's weights
 
