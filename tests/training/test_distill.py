@@ -162,6 +162,13 @@ def test_views_of_the_training_texts_are_labelled_by_the_teacher(tmp_path, monke
         return recipe_from_table("t", {**raw, "distill": distill} if distill else raw, registry, "test")
 
     train(text_recipe(), tmp_path / "teacher", registry, progress=False)
+    sampled = recipe_from_table("t", {"backbone": {"name": "minilm-l6", "max_length": 16},
+                                      "dataset": {"name": "text-file", "path": str(path)},
+                                      "train": {"epochs": 1, "class_balance": "sampler"},
+                                      "distill": {"teacher": str(tmp_path / "teacher"), "views": 1}}, registry, "test")
+    with pytest.raises(HubError, match="class_balance = 'sampler'.*distill.views"):  # views carry no labels
+        train(sampled, tmp_path / "sampled", registry, progress=False)
+    assert not (tmp_path / "sampled").exists()
     result = train(text_recipe({"teacher": str(tmp_path / "teacher"), "views": 2}), tmp_path / "student", registry,
                    progress=False)
     record = result.summary["distillation"]
