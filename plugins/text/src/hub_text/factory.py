@@ -59,13 +59,25 @@ def _dataset(name: str, data, splits: dict[str, list[int]] | None = None):
     )
 
 
-def rotten_tomatoes(seed: int = 0):
-    """Rotten Tomatoes snippets; split by :func:`hub_text.data.split_indices` (seed 0: 3892/487/487)."""
-    from .data import rotten_tomatoes as load
-    from .data import split_indices
+def rotten_tomatoes(seed: int = 0, unlabelled: bool = False):
+    """Rotten Tomatoes snippets; split by :func:`hub_text.data.split_indices` (seed 0: 3892/487/487).
 
+    ``unlabelled = true`` adds the other movies' 7,888 reviews as the ``unlabelled`` split (no labels) —
+    opt-in, because the pool changes what SSL pre-training reads and every stage key of the dataset."""
+    from hub.data import Split
+
+    from .data import rotten_tomatoes as load
+    from .data import rotten_tomatoes_unlabelled, split_indices
+
+    if not isinstance(unlabelled, bool):
+        from hub.errors import DataError
+
+        raise DataError(f"rotten-tomatoes: option unlabelled must be true or false, got {unlabelled!r}")
     data = load(None)
-    return _dataset("rotten-tomatoes", data, split_indices(data.texts, seed))
+    dataset = _dataset("rotten-tomatoes", data, split_indices(data.texts, seed))
+    if unlabelled:
+        dataset.unlabelled = Split(rotten_tomatoes_unlabelled(), None)
+    return dataset
 
 
 def text_file(path: str | None = None, text_column: str = "text", label_column: str = "label",
