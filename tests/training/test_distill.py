@@ -143,6 +143,24 @@ def test_text_views_are_seeded_word_subsequences_and_count_once_per_copy():
     assert text_views(texts, 3, seed=1) != views
 
 
+def test_a_transfer_dataset_gives_its_unlabelled_split_not_its_training_labels():
+    """rotten-tomatoes with unlabelled = true as transfer data: the 7,888 other-movie reviews join the
+    training split as label -100; the labelled splits and their labels are untouched."""
+    from hub.plugins import get_hub
+    from hub.training.distill import with_transfer
+    from hub_text.factory import rotten_tomatoes
+
+    data, extra = rotten_tomatoes(), rotten_tomatoes(unlabelled=True)
+    merged = with_transfer(data, extra).split("train")
+    n = len(data.split("train"))
+    assert len(merged) == n + 7888 and list(merged.inputs[n:]) == list(extra.unlabelled.inputs)
+    assert (merged.labels[n:] == UNLABELLED).all() and (merged.labels[:n] == data.split("train").labels).all()
+    raw = {"backbone": "minilm-l6", "dataset": "rotten-tomatoes",
+           "distill": {"teacher": "runs/x", "transfer": {"name": "rotten-tomatoes", "unlabelled": True}}}
+    transfer = recipe_from_table("t", raw, get_hub().registry, "test").distill.transfer
+    assert transfer["unlabelled"] is True and transfer["name"].split(":")[-1] == "rotten-tomatoes"
+
+
 def test_views_of_the_training_texts_are_labelled_by_the_teacher(tmp_path, monkeypatch):
     """A MiniLM teacher run on a 60-row text-file dataset; the student learns it on 2 perturbed copies too."""
     from hub.data import load_dataset
