@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._output import echo_json
-from .export_cmd import QUANTIZE, _echo_report, _options, gate_options
+from .export_cmd import QUANTIZE_CHOICES, _echo_report, _options, gate_options, quantize_list
 
 
 def _weights(text: str | None) -> list[str] | None:
@@ -25,7 +25,8 @@ def _weights(text: str | None) -> list[str] | None:
 @click.option("--name", help="The ensemble's name in config.json (default: the --out folder's name).")
 @click.option("--dataset", help="Dataset the gate runs on (default: the first member's).")
 @click.option("--opset", type=int, help="ONNX opset (default: the first member's export.opset).")
-@click.option("--quantize", multiple=True, type=click.Choice(QUANTIZE), help="Variant to make and gate (repeatable).")
+@click.option("--quantize", multiple=True, type=click.Choice(QUANTIZE_CHOICES),
+              help="Variant to make and gate (repeatable; default: the first member's export.quantize; none: fp32 only).")
 @click.option("--target", type=click.Choice(("default", "edge", "ort-mobile")),
               help="edge: make every variant and prefer the fastest that passes; ort-mobile: also write .ort.")
 @gate_options
@@ -40,7 +41,7 @@ def ensemble(run_dirs: tuple[Path, ...], out: Path, weights: str | None, name: s
     from ..exporting.ensemble import export_ensemble
     started = time.perf_counter()
     report = export_ensemble(list(run_dirs), out, weights=_weights(weights), name=name, dataset=dataset,
-                             opset=opset, quantize=list(quantize) if quantize else None, target=target,
+                             opset=opset, quantize=quantize_list(quantize, target), target=target,
                              gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
                                                    allow_few_samples, threads))
     if as_json:

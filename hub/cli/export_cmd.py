@@ -16,6 +16,22 @@ from ._output import echo_json, safe
 from .common import json_option, no_progress_option
 
 QUANTIZE = ("int8-dynamic", "int8-static", "fp16")
+QUANTIZE_CHOICES = (*QUANTIZE, "none")
+
+
+def quantize_list(values: tuple[str, ...], target: str | None) -> list[str] | None:
+    """``--quantize`` as the API takes it: nothing given -> None (the recipe's list), ``none`` -> [] (fp32
+    alone, whatever the recipe or the first ensemble member asked for)."""
+    from ..errors import ExportError
+
+    if "none" not in values:
+        return list(values) or None
+    if len(set(values)) > 1:
+        raise ExportError(f"--quantize none means the fp32 model alone; drop it or the variants "
+                          f"({', '.join(v for v in values if v != 'none')})")
+    if target == "edge":
+        raise ExportError("--quantize none and --target edge contradict: edge makes every variant; drop one")
+    return []
 
 
 def _tolerances(values: tuple[str, ...]) -> dict[str, Any]:
@@ -90,8 +106,8 @@ def _echo_report(report: dict[str, Any]) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Export folder.")
 @click.option("--opset", type=int, help="ONNX opset (default: recipe export.opset, 18).")
-@click.option("--quantize", multiple=True, type=click.Choice(QUANTIZE),
-              help="Variant to make and gate (repeatable; default: recipe export.quantize).")
+@click.option("--quantize", multiple=True, type=click.Choice(QUANTIZE_CHOICES),
+              help="Variant to make and gate (repeatable; default: recipe export.quantize; none: fp32 only).")
 @click.option("--format", "formats", metavar="LIST",
               help="Formats to make, each gated in its own runtime: onnx (always), openvino, litert; comma-separated, "
                    "e.g. onnx,openvino,litert (default: recipe export.formats). Needs the 'edge' extra.")
@@ -111,7 +127,7 @@ def export(run_dir: Path, out: Path, opset: int | None, quantize: tuple[str, ...
     from ..exporting.pipeline import export_run
     started = time.perf_counter()
     with shown(not no_progress):
-        report = export_run(run_dir, out, opset=opset, quantize=list(quantize) if quantize else None, target=target,
+        report = export_run(run_dir, out, opset=opset, quantize=quantize_list(quantize, target), target=target,
                             formats=formats,
                             gate_options=_options(atol, rtol, max_metric_drop, min_agreement, tolerance, max_samples,
                                                   allow_few_samples, threads))

@@ -86,6 +86,14 @@ def image_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def int8_recipe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """image_run's model with a recipe that asks for an int8-dynamic variant (what `--quantize none` overrides)."""
+    rec = recipe("mobilenet-v3-small", "digits", "image-classification", {"image_size": 64}, pretrained=False,
+                 export=ExportConfig(quantize=["int8-dynamic"]))
+    return make_run(tmp_path_factory.mktemp("runs") / "int8-recipe", rec)
+
+
+@pytest.fixture(scope="session")
 def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rec = recipe("minilm-l6", "rotten-tomatoes", "text-classification", {"max_length": 64})
     return make_run(tmp_path_factory.mktemp("runs") / "text", rec)

@@ -259,3 +259,24 @@ def test_samples_ship_real_test_examples(image_export: Path) -> None:
         pixels = np.asarray(Image.open(image_export / entry["file"]))
         matches = [i for i, x in enumerate(test.inputs) if x.shape == pixels.shape and np.array_equal(x, pixels)]
         assert matches and any(config["label_names"][test.labels[i]] == entry["label"] for i in matches)
+
+
+def test_quantize_none_is_the_fp32_model_alone_whatever_the_recipe_asks(int8_recipe_run: Path, tmp_path: Path,
+                                                                         capsys) -> None:
+    from hub.cli import main
+
+    def variants(out: Path) -> list[str]:
+        return [v["variant"] for v in json.loads((out / "report.json").read_text())["variants"]]
+
+    common = ["--max-samples", "64", "--no-progress"]
+    assert main(["export", str(int8_recipe_run), "--out", str(tmp_path / "recipe"), *common]) == 0
+    assert "int8-dynamic" in variants(tmp_path / "recipe")  # the recipe's list (kept or not: CPU-dependent)
+    assert main(["export", str(int8_recipe_run), "--out", str(tmp_path / "none"), "--quantize", "none", *common]) == 0
+    assert "int8-dynamic" not in variants(tmp_path / "none") and "fp32" in variants(tmp_path / "none")
+    assert list(json.loads((tmp_path / "none" / "config.json").read_text())["variants"]) == ["fp32"]
+    capsys.readouterr()
+    for extra in (["--quantize", "none", "--quantize", "fp16"], ["--quantize", "none", "--target", "edge"]):
+        assert main(["export", str(int8_recipe_run), "--out", str(tmp_path / "bad"), *extra, *common]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: --quantize none") and err.count("\n") == 1 and "Traceback" not in err
+        assert not (tmp_path / "bad").exists()
