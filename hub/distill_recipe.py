@@ -46,11 +46,12 @@ def teacher_refs(teacher: str | list[str]) -> list[str]:
 
 def teacher_identity(teacher: str | list[str]) -> str:
     """What names the teachers' numbers for stage reuse: a local teacher's weight bytes (hashed once per
-    process), a hub repo's reference."""
+    process), a hub repo's reference. A list is keyed as a set of members in any order: the student learns
+    their mean probabilities, which the order does not change."""
     from .fingerprints import digest
 
     refs = teacher_refs(teacher)
-    return _identity(refs[0]) if len(refs) == 1 else digest(*(_identity(ref) for ref in refs))
+    return _identity(refs[0]) if len(refs) == 1 else digest(*sorted(_identity(ref) for ref in refs))
 
 
 def _identity(ref: str) -> str:
