@@ -104,7 +104,7 @@ def students(out: Path, modes: list[str], seeds: list[int]) -> None:
                 table["distill"] = {**DISTILL, "views": 2, "teacher": str((out / "exports" / "teacher").resolve())}
             elif mode == "distilled-ensemble":  # teacher: the alone students' ensemble (hub ensemble), chosen on val
                 table["distill"] = {**DISTILL, "teacher": str((out / "exports" / "minilm-ensemble").resolve())}
-            elif mode == "distilled-unlabelled":  # + the 7,888 reviews of other movies, labelled by the teacher only
+            elif mode in ("distilled-unlabelled", "ft-distilled-unlabelled"):  # + the 7,888 reviews of other movies, labelled by the teacher only
                 table["train"]["epochs"] = 2  # 3x the examples per epoch: 2 epochs, fixed before any run (as views2)
                 table["distill"] = {**DISTILL, "transfer": {"name": "rotten-tomatoes", "unlabelled": True},
                                     "teacher": [str((out / "exports" / name).resolve()) for name in MIX]}
@@ -234,7 +234,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-distill"))
     parser.add_argument("--modes", nargs="+", choices=["alone", "distilled", "distilled-a0.9", "distilled-views2",
                                                     "distilled-ensemble", "distilled-mix", "ft-distilled-mix",
-                                                    "distilled-unlabelled"],
+                                                    "distilled-unlabelled", "ft-distilled-unlabelled"],
                         default=["alone", "distilled"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
