@@ -9,6 +9,8 @@ each student runs with seeds 0, 1, 2 — alone, and with ``[distill] teacher = <
 Two follow-ups, each fixed before its runs: ``distilled-views2`` (the SmolLM2 teacher's ONNX export also
 labels 2 perturbed copies of each review, ``distill.views = 2``, 2 epochs) and ``distilled-ensemble`` (the
 teacher is the three alone students in one ``hub ensemble`` graph, picked over SmolLM2 on validation).
+Then ``distilled-unlabelled`` / ``ft-distilled-unlabelled``: SmolLM2 + the ensemble (best on validation) also
+label the 7,888 unlabelled reviews of ``rotten-tomatoes`` (``unlabelled = true``), 2 epochs (3x the examples).
 
 Stages, each resumable (finished runs are read back from ``--out``):
 
