@@ -106,7 +106,7 @@ def students(out: Path, modes: list[str], seeds: list[int]) -> None:
                 table["distill"] = {**DISTILL, "views": 2, "teacher": str((out / "exports" / "teacher").resolve())}
             elif mode == "distilled-ensemble":  # teacher: the alone students' ensemble (hub ensemble), chosen on val
                 table["distill"] = {**DISTILL, "teacher": str((out / "exports" / "minilm-ensemble").resolve())}
-            elif mode in ("distilled-unlabelled", "ft-distilled-unlabelled"):  # + the 7,888 reviews of other movies, labelled by the teacher only
+            elif mode in ("distilled-unlabelled", "ft-distilled-unlabelled"):  # + 7,888 reviews the teacher labels
                 table["train"]["epochs"] = 2  # 3x the examples per epoch: 2 epochs, fixed before any run (as views2)
                 table["distill"] = {**DISTILL, "transfer": {"name": "rotten-tomatoes", "unlabelled": True},
                                     "teacher": [str((out / "exports" / name).resolve()) for name in MIX]}
@@ -221,7 +221,7 @@ def table(out: Path) -> str:
         rows = sorted((r for r in records if r.get("mode") == mode), key=lambda r: r["seed"])
         if not rows:
             continue
-        key = {"distilled-ensemble": "minilm-ensemble", "distilled-mix": "mix"}.get(mode)  # shown once
+        key = {"distilled-ensemble": "minilm-ensemble", "distilled-mix": "mix"}.get(mode)
         if key in chosen:  # the teacher of these students: its test accuracy as each run recorded it
             lines.append(f"| its teacher ({key}) | - | {rows[0]['teacher_test_accuracy']:.4f} | - | "
                          f"{chosen[key]:.4f} | {p50(key, 'torch-eager')} | {p50(key, 'fp32')} |")
