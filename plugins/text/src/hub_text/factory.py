@@ -62,7 +62,7 @@ def _dataset(name: str, data, splits: dict[str, list[int]] | None = None):
 def rotten_tomatoes(seed: int = 0, unlabelled: bool = False):
     """Rotten Tomatoes snippets; split by :func:`hub_text.data.split_indices` (seed 0: 3892/487/487).
 
-    ``unlabelled = true`` adds the other movies' 7,888 reviews as the ``unlabelled`` split (no labels) —
+    ``unlabelled = true`` adds the other movies' 7,887 reviews as the ``unlabelled`` split (no labels) —
     opt-in, because the pool changes what SSL pre-training reads and every stage key of the dataset."""
     from hub.data import Split
 
@@ -76,7 +76,7 @@ def rotten_tomatoes(seed: int = 0, unlabelled: bool = False):
     data = load(None)
     dataset = _dataset("rotten-tomatoes", data, split_indices(data.texts, seed))
     if unlabelled:
-        dataset.unlabelled = Split(rotten_tomatoes_unlabelled(), None)
+        dataset.unlabelled = Split(rotten_tomatoes_unlabelled(data.texts), None)
     return dataset
 
 

